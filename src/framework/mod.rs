@@ -1,0 +1,19 @@
+//! What a provider author sees: values, schemas, diagnostics, planning and
+//! the resource traits. Knows nothing of protobuf, hosts or Kubernetes.
+
+pub mod codec;
+pub mod diagnostics;
+pub mod path;
+pub mod plan_modifier;
+pub mod resource;
+pub mod schema;
+pub mod server;
+pub mod types;
+pub mod validator;
+pub mod value;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use path::{AttributePath, PathStep};
+pub use schema::{Attribute, Block, Description, NestedBlock, Nesting, Schema};
+pub use types::Type;
+pub use value::{Number, Refinements, Value};

@@ -1,0 +1,189 @@
+//! The traits a provider author implements: a small core (schema + CRUD) with
+//! capabilities (import, plan modification, state upgrade) opted into by
+//! overriding the default methods.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::diagnostics::Diagnostics;
+use super::schema::Schema;
+use super::value::Value;
+
+/// Data a provider's `configure` hands to its resources (clients, defaults).
+pub type ProviderData = Arc<dyn Any + Send + Sync>;
+
+/// What every resource call gets besides its request.
+#[derive(Clone)]
+pub struct Context {
+    /// Cancelled by StopProvider (Ctrl-C) and by the operation's timeout.
+    pub cancel: CancellationToken,
+    /// What the provider's `configure` returned, if it was called.
+    pub provider_data: Option<ProviderData>,
+    /// The client can take write-only attributes (protocol 6.8+ clients say so).
+    pub write_only_supported: bool,
+}
+
+/// Create or update: the configuration and the planned new state.
+pub struct ApplyRequest {
+    pub config: Value,
+    /// Planned state; computed attributes may be unknown.
+    pub planned: Value,
+    /// Prior state (`Null` on create).
+    pub prior: Value,
+    pub private: Vec<u8>,
+}
+
+/// The new state after create/update. On failure part-way, `state` still
+/// carries what now exists so Terraform records it.
+#[derive(Default)]
+pub struct ApplyResponse {
+    pub state: Value,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Read: refresh prior state from the real world.
+pub struct ReadRequest {
+    pub state: Value,
+    pub private: Vec<u8>,
+}
+
+/// `state` is `Null` when the object is gone.
+#[derive(Default)]
+pub struct ReadResponse {
+    pub state: Value,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Resource-level plan adjustment, after the attribute modifiers ran.
+pub struct ModifyPlanRequest {
+    pub config: Value,
+    /// Prior state (`Null` on create).
+    pub prior: Value,
+    pub prior_private: Vec<u8>,
+}
+
+/// Changes a resource may make to the plan.
+pub struct ModifyPlanResponse {
+    pub planned: Value,
+    pub requires_replace: Vec<super::path::AttributePath>,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+/// An imported object: a partial state that Read then completes.
+#[derive(Default)]
+pub struct ImportResponse {
+    pub state: Value,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+/// A managed resource type.
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// The full type name, e.g. `selfhost_gateway_token`.
+    fn type_name(&self) -> &'static str;
+    /// The schema; its version drives state upgrades.
+    fn schema(&self) -> Schema;
+
+    /// Checks beyond the attribute validators (cross-attribute rules).
+    async fn validate(&self, _ctx: &Context, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Adjust the plan after defaults and attribute plan modifiers.
+    async fn modify_plan(&self, _ctx: &Context, _req: &ModifyPlanRequest, _resp: &mut ModifyPlanResponse) {}
+
+    async fn create(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse;
+    async fn read(&self, ctx: &Context, req: ReadRequest) -> ReadResponse;
+    async fn update(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse;
+    /// Delete; an object already gone is success.
+    async fn delete(&self, ctx: &Context, state: Value, private: Vec<u8>) -> Diagnostics;
+
+    /// Import by the user's id; the default refuses with a clear message.
+    async fn import(&self, _ctx: &Context, _id: &str) -> ImportResponse {
+        let mut r = ImportResponse::default();
+        r.diagnostics.error(
+            "Import not supported",
+            format!("The resource type {} cannot be imported.", self.type_name()),
+        );
+        r
+    }
+
+    /// Upgrade the JSON of a state written at `version` to the current
+    /// schema version. The default accepts the current version only.
+    fn upgrade_state(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+        let current = self.schema().version;
+        if version == current {
+            return Ok(state);
+        }
+        let mut d = Diagnostics::new();
+        d.error(
+            "Unsupported state version",
+            format!(
+                "The state of this {} was written at schema version {version}, but this provider knows only version {current}. Use the provider version that wrote it, or remove the object from state and import it again.",
+                self.type_name()
+            ),
+        );
+        Err(d)
+    }
+}
+
+/// A data source type.
+#[async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _ctx: &Context, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    /// Read with the configuration; returns the full object.
+    async fn read(&self, ctx: &Context, config: Value) -> (Value, Diagnostics);
+}
+
+/// The result of opening an ephemeral resource.
+#[derive(Default)]
+pub struct OpenResponse {
+    pub result: Value,
+    pub private: Vec<u8>,
+    pub renew_at: Option<time::OffsetDateTime>,
+    pub diagnostics: Diagnostics,
+}
+
+/// An ephemeral resource type (protocol 6.7): never stored in state.
+#[async_trait]
+pub trait EphemeralResource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _ctx: &Context, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    async fn open(&self, ctx: &Context, config: Value) -> OpenResponse;
+    async fn renew(&self, _ctx: &Context, _private: Vec<u8>) -> (Vec<u8>, Option<time::OffsetDateTime>, Diagnostics) {
+        (Vec::new(), None, Diagnostics::new())
+    }
+    async fn close(&self, _ctx: &Context, _private: Vec<u8>) -> Diagnostics {
+        Diagnostics::new()
+    }
+}
+
+/// The provider itself: its configuration and the types it offers.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider type name, e.g. `selfhost`.
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _ctx: &Context, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    /// Configure clients from the provider block; returns data for resources.
+    async fn configure(&self, ctx: &Context, config: Value) -> (Option<ProviderData>, Diagnostics);
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>>;
+}

@@ -1,0 +1,6 @@
+//! terraform-provider-selfhost: a Terraform/OpenTofu provider that declares a
+//! self-hosted platform (hosts, cluster, workloads) in HCL.
+
+pub mod framework;
+pub mod plugin;
+pub mod resources;

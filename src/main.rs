@@ -1,0 +1,3 @@
+fn main() {
+    println!("terraform-provider-selfhost: under construction");
+}

@@ -1,0 +1,1 @@
+//! The provider's resources, data sources and ephemeral resources.
