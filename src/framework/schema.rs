@@ -21,7 +21,10 @@ pub struct Description {
 
 impl From<&str> for Description {
     fn from(s: &str) -> Self {
-        Description { plain: s.to_owned(), markdown: None }
+        Description {
+            plain: s.to_owned(),
+            markdown: None,
+        }
     }
 }
 

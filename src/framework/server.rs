@@ -161,8 +161,16 @@ impl ProviderServer {
     /// A server for `provider`.
     pub fn new(provider: Arc<dyn Provider>) -> Self {
         let resources = provider.resources().into_iter().map(|r| (r.type_name(), r)).collect();
-        let data_sources = provider.data_sources().into_iter().map(|r| (r.type_name(), r)).collect();
-        let ephemeral = provider.ephemeral_resources().into_iter().map(|r| (r.type_name(), r)).collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|r| (r.type_name(), r))
+            .collect();
+        let ephemeral = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|r| (r.type_name(), r))
+            .collect();
         ProviderServer {
             provider,
             resources,

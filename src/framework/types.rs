@@ -49,8 +49,7 @@ impl Type {
             Type::Map(e) => json!(["map", e.to_json()]),
             Type::Tuple(es) => json!(["tuple", es.iter().map(Type::to_json).collect::<Vec<_>>()]),
             Type::Object(attrs, optional) => {
-                let a: serde_json::Map<String, J> =
-                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                let a: serde_json::Map<String, J> = attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
                 if optional.is_empty() {
                     json!(["object", a])
                 } else {
@@ -72,7 +71,10 @@ impl Type {
                 other => Err(format!("unknown primitive type {other:?}")),
             },
             J::Array(parts) => {
-                let kind = parts.first().and_then(J::as_str).ok_or("type array must start with a kind")?;
+                let kind = parts
+                    .first()
+                    .and_then(J::as_str)
+                    .ok_or("type array must start with a kind")?;
                 let arg = parts.get(1).ok_or("type array needs an argument")?;
                 match kind {
                     "list" => Ok(Type::list(Type::from_json(arg)?)),
