@@ -4,11 +4,15 @@
 pub mod codec;
 pub mod diagnostics;
 pub mod path;
+pub mod plan;
 pub mod plan_modifier;
+pub mod private;
 pub mod resource;
 pub mod schema;
 pub mod server;
+pub mod timeouts;
 pub mod types;
+pub mod validate;
 pub mod validator;
 pub mod value;
 

@@ -32,3 +32,48 @@ pub trait PlanModifier: Send + Sync {
     /// Adjust `resp` given `req`.
     fn modify(&self, req: &AttributePlanRequest<'_>, resp: &mut AttributePlanResponse);
 }
+
+/// Keep the prior state's value instead of showing "(known after apply)"
+/// when the value cannot change on update (ids, creation times, secrets).
+pub struct UseStateForUnknown;
+
+impl PlanModifier for UseStateForUnknown {
+    fn description(&self) -> String {
+        "Once set, the value of this attribute in state will not change.".to_owned()
+    }
+    fn modify(&self, req: &AttributePlanRequest<'_>, resp: &mut AttributePlanResponse) {
+        if !req.creating && !req.state.is_null() && resp.plan.is_unknown() && req.config.is_null() {
+            resp.plan = req.state.clone();
+        }
+    }
+}
+
+/// A change of this attribute replaces the object.
+pub struct RequiresReplace;
+
+impl PlanModifier for RequiresReplace {
+    fn description(&self) -> String {
+        "If the value of this attribute changes, Terraform will destroy and recreate the resource.".to_owned()
+    }
+    fn modify(&self, req: &AttributePlanRequest<'_>, resp: &mut AttributePlanResponse) {
+        if !req.creating && !resp.plan.is_unknown() && !super::value::semantically_equal(&resp.plan, req.state) {
+            resp.requires_replace = true;
+        }
+    }
+}
+
+/// Like [`RequiresReplace`], but only when the attribute is set in
+/// configuration (a value the provider computed may change freely).
+pub struct RequiresReplaceIfConfigured;
+
+impl PlanModifier for RequiresReplaceIfConfigured {
+    fn description(&self) -> String {
+        "If the value of this attribute is configured and changes, Terraform will destroy and recreate the resource."
+            .to_owned()
+    }
+    fn modify(&self, req: &AttributePlanRequest<'_>, resp: &mut AttributePlanResponse) {
+        if !req.config.is_null() {
+            RequiresReplace.modify(req, resp);
+        }
+    }
+}

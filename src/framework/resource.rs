@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::Diagnostics;
+use super::private::PrivateState;
 use super::schema::Schema;
 use super::value::Value;
 
@@ -33,7 +34,7 @@ pub struct ApplyRequest {
     pub planned: Value,
     /// Prior state (`Null` on create).
     pub prior: Value,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
 }
 
 /// The new state after create/update. On failure part-way, `state` still
@@ -41,21 +42,21 @@ pub struct ApplyRequest {
 #[derive(Default)]
 pub struct ApplyResponse {
     pub state: Value,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
     pub diagnostics: Diagnostics,
 }
 
 /// Read: refresh prior state from the real world.
 pub struct ReadRequest {
     pub state: Value,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
 }
 
 /// `state` is `Null` when the object is gone.
 #[derive(Default)]
 pub struct ReadResponse {
     pub state: Value,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
     pub diagnostics: Diagnostics,
 }
 
@@ -64,14 +65,14 @@ pub struct ModifyPlanRequest {
     pub config: Value,
     /// Prior state (`Null` on create).
     pub prior: Value,
-    pub prior_private: Vec<u8>,
+    pub prior_private: PrivateState,
 }
 
 /// Changes a resource may make to the plan.
 pub struct ModifyPlanResponse {
     pub planned: Value,
     pub requires_replace: Vec<super::path::AttributePath>,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
     pub diagnostics: Diagnostics,
 }
 
@@ -79,7 +80,7 @@ pub struct ModifyPlanResponse {
 #[derive(Default)]
 pub struct ImportResponse {
     pub state: Value,
-    pub private: Vec<u8>,
+    pub private: PrivateState,
     pub diagnostics: Diagnostics,
 }
 
@@ -103,7 +104,7 @@ pub trait Resource: Send + Sync + 'static {
     async fn read(&self, ctx: &Context, req: ReadRequest) -> ReadResponse;
     async fn update(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse;
     /// Delete; an object already gone is success.
-    async fn delete(&self, ctx: &Context, state: Value, private: Vec<u8>) -> Diagnostics;
+    async fn delete(&self, ctx: &Context, state: Value, private: PrivateState) -> Diagnostics;
 
     /// Import by the user's id; the default refuses with a clear message.
     async fn import(&self, _ctx: &Context, _id: &str) -> ImportResponse {

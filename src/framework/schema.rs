@@ -99,3 +99,230 @@ pub struct NestedBlock {
     pub min_items: i64,
     pub max_items: i64,
 }
+
+impl Schema {
+    /// A schema at `version` with `block` as its root.
+    pub fn new(version: i64, block: Block) -> Self {
+        Schema { version, block }
+    }
+
+    /// The object type of values of this schema.
+    pub fn value_type(&self) -> Type {
+        self.block.value_type()
+    }
+
+    /// Mistakes a provider author can make; empty when the schema is sound.
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        self.block.check("", &mut problems);
+        problems
+    }
+}
+
+impl Block {
+    /// An empty block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set the description.
+    pub fn description(mut self, d: impl Into<Description>) -> Self {
+        self.description = d.into();
+        self
+    }
+    /// Add an attribute.
+    pub fn attribute(mut self, a: Attribute) -> Self {
+        self.attributes.push(a);
+        self
+    }
+    /// Add a nested block.
+    pub fn block(mut self, b: NestedBlock) -> Self {
+        self.blocks.push(b);
+        self
+    }
+    /// The attribute called `name`.
+    pub fn get_attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+    /// The nested block called `name`.
+    pub fn get_block(&self, name: &str) -> Option<&NestedBlock> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+
+    /// The object type of this block's values.
+    pub fn value_type(&self) -> Type {
+        let mut attrs: std::collections::BTreeMap<String, Type> =
+            self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect();
+        for b in &self.blocks {
+            attrs.insert(b.name.clone(), b.value_type());
+        }
+        Type::Object(attrs, Default::default())
+    }
+
+    fn check(&self, prefix: &str, problems: &mut Vec<String>) {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &self.attributes {
+            let name = format!("{prefix}{}", a.name);
+            if !seen.insert(a.name.as_str()) {
+                problems.push(format!("{name}: declared twice"));
+            }
+            if !a.required && !a.optional && !a.computed {
+                problems.push(format!("{name}: must be required, optional or computed"));
+            }
+            if a.required && (a.optional || a.computed) {
+                problems.push(format!("{name}: required excludes optional and computed"));
+            }
+            if a.default.is_some() && !a.computed {
+                problems.push(format!(
+                    "{name}: a default needs computed (its value is not in the configuration)"
+                ));
+            }
+            if a.default.is_some() && a.required {
+                problems.push(format!("{name}: a required attribute cannot have a default"));
+            }
+            if a.write_only && a.computed {
+                problems.push(format!("{name}: write-only attributes cannot be computed"));
+            }
+            if a.write_only && !a.plan_modifiers.is_empty() {
+                problems.push(format!(
+                    "{name}: write-only attributes are never planned; drop the plan modifiers"
+                ));
+            }
+        }
+        for b in &self.blocks {
+            if !seen.insert(b.name.as_str()) {
+                problems.push(format!("{prefix}{}: name used by an attribute and a block", b.name));
+            }
+            if b.max_items > 0 && b.min_items > b.max_items {
+                problems.push(format!("{prefix}{}: min_items above max_items", b.name));
+            }
+            b.block.check(&format!("{prefix}{}.", b.name), problems);
+        }
+    }
+}
+
+impl Attribute {
+    fn new(name: &str, ty: Type) -> Self {
+        Attribute {
+            name: name.to_owned(),
+            ty,
+            description: Description::default(),
+            required: false,
+            optional: false,
+            computed: false,
+            sensitive: false,
+            write_only: false,
+            deprecation: None,
+            validators: Vec::new(),
+            plan_modifiers: Vec::new(),
+            default: None,
+        }
+    }
+    /// A string attribute.
+    pub fn string(name: &str) -> Self {
+        Self::new(name, Type::String)
+    }
+    /// A number attribute.
+    pub fn number(name: &str) -> Self {
+        Self::new(name, Type::Number)
+    }
+    /// A bool attribute.
+    pub fn bool(name: &str) -> Self {
+        Self::new(name, Type::Bool)
+    }
+    /// An attribute of any type.
+    pub fn of_type(name: &str, ty: Type) -> Self {
+        Self::new(name, ty)
+    }
+    /// Must be set in configuration.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    /// May be set in configuration.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    /// Set by the provider (alone: computed-only; with `optional`: a default the provider picks).
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+    /// Hidden in plan output; never logged.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    /// Accepted in configuration but never stored (protocol 6.8).
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+    /// Deprecated with `message` (warned about when set).
+    pub fn deprecated(mut self, message: &str) -> Self {
+        self.deprecation = Some(message.to_owned());
+        self
+    }
+    /// Plain-text description.
+    pub fn description(mut self, d: &str) -> Self {
+        self.description.plain = d.to_owned();
+        self
+    }
+    /// Markdown description (for docs and clients that render it).
+    pub fn markdown(mut self, d: &str) -> Self {
+        self.description.markdown = Some(d.to_owned());
+        self
+    }
+    /// Add a validator.
+    pub fn validator(mut self, v: impl super::validator::Validator + 'static) -> Self {
+        self.validators.push(Arc::new(v));
+        self
+    }
+    /// Add a plan modifier (run in the order added).
+    pub fn plan_modifier(mut self, m: impl super::plan_modifier::PlanModifier + 'static) -> Self {
+        self.plan_modifiers.push(Arc::new(m));
+        self
+    }
+    /// Planned when the configuration leaves it null (needs optional + computed).
+    pub fn default_value(mut self, v: impl Into<Value>) -> Self {
+        self.default = Some(v.into());
+        self
+    }
+    /// Optional and not computed, nor required.
+    pub fn is_computed_only(&self) -> bool {
+        self.computed && !self.optional && !self.required
+    }
+}
+
+impl NestedBlock {
+    /// A nested block called `name` repeating as `nesting`.
+    pub fn new(name: &str, nesting: Nesting, block: Block) -> Self {
+        NestedBlock {
+            name: name.to_owned(),
+            nesting,
+            block,
+            min_items: 0,
+            max_items: 0,
+        }
+    }
+    /// At least `n` blocks.
+    pub fn min_items(mut self, n: i64) -> Self {
+        self.min_items = n;
+        self
+    }
+    /// At most `n` blocks.
+    pub fn max_items(mut self, n: i64) -> Self {
+        self.max_items = n;
+        self
+    }
+    /// The type of this block's value in its parent object.
+    pub fn value_type(&self) -> Type {
+        let inner = self.block.value_type();
+        match self.nesting {
+            Nesting::Single | Nesting::Group => inner,
+            Nesting::List => Type::list(inner),
+            Nesting::Set => Type::set(inner),
+            Nesting::Map => Type::map(inner),
+        }
+    }
+}

@@ -155,22 +155,42 @@ pub struct ProviderServer {
     pub(crate) provider_data: std::sync::RwLock<Option<ProviderData>>,
     pub(crate) write_only_supported: std::sync::atomic::AtomicBool,
     pub(crate) stop: std::sync::Mutex<CancellationToken>,
+    pub(crate) provider_schema: Schema,
+    pub(crate) resource_schemas: BTreeMap<&'static str, Schema>,
+    pub(crate) data_source_schemas: BTreeMap<&'static str, Schema>,
+    pub(crate) ephemeral_schemas: BTreeMap<&'static str, Schema>,
+    /// Schema mistakes found at start-up, reported with the schemas.
+    pub(crate) schema_problems: Vec<(String, Vec<String>)>,
 }
 
 impl ProviderServer {
-    /// A server for `provider`.
+    /// A server for `provider`; schemas are built once and checked here.
     pub fn new(provider: Arc<dyn Provider>) -> Self {
-        let resources = provider.resources().into_iter().map(|r| (r.type_name(), r)).collect();
-        let data_sources = provider
+        let resources: BTreeMap<&'static str, Arc<dyn Resource>> =
+            provider.resources().into_iter().map(|r| (r.type_name(), r)).collect();
+        let data_sources: BTreeMap<&'static str, Arc<dyn DataSource>> = provider
             .data_sources()
             .into_iter()
             .map(|r| (r.type_name(), r))
             .collect();
-        let ephemeral = provider
+        let ephemeral: BTreeMap<&'static str, Arc<dyn EphemeralResource>> = provider
             .ephemeral_resources()
             .into_iter()
             .map(|r| (r.type_name(), r))
             .collect();
+        let provider_schema = provider.schema();
+        let resource_schemas: BTreeMap<_, _> = resources.iter().map(|(k, r)| (*k, r.schema())).collect();
+        let data_source_schemas: BTreeMap<_, _> = data_sources.iter().map(|(k, r)| (*k, r.schema())).collect();
+        let ephemeral_schemas: BTreeMap<_, _> = ephemeral.iter().map(|(k, r)| (*k, r.schema())).collect();
+        let mut schema_problems = vec![("provider".to_owned(), provider_schema.check())];
+        for (k, s) in resource_schemas
+            .iter()
+            .chain(&data_source_schemas)
+            .chain(&ephemeral_schemas)
+        {
+            schema_problems.push((k.to_string(), s.check()));
+        }
+        schema_problems.retain(|(_, p)| !p.is_empty());
         ProviderServer {
             provider,
             resources,
@@ -179,6 +199,11 @@ impl ProviderServer {
             provider_data: std::sync::RwLock::new(None),
             write_only_supported: std::sync::atomic::AtomicBool::new(false),
             stop: std::sync::Mutex::new(CancellationToken::new()),
+            provider_schema,
+            resource_schemas,
+            data_source_schemas,
+            ephemeral_schemas,
+            schema_problems,
         }
     }
 
@@ -188,5 +213,625 @@ impl ProviderServer {
         let mut guard = self.stop.lock().unwrap_or_else(|p| p.into_inner());
         guard.cancel();
         *guard = CancellationToken::new();
+    }
+}
+
+mod rpc {
+    //! One method per RPC: decode → framework/resource call → encode.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::framework::codec::{json, msgpack};
+    use crate::framework::plan::{contradictions, mark_computed_unknown, plan_block};
+    use crate::framework::private::PrivateState;
+    use crate::framework::resource::{ApplyRequest, Context, ModifyPlanRequest, ModifyPlanResponse, ReadRequest};
+    use crate::framework::timeouts::{self, Operation};
+    use crate::framework::validate::validate_block;
+    use crate::framework::{Type, Value};
+
+    /// Decode a DynamicValue: msgpack, else JSON, else null.
+    pub(crate) fn decode(raw: &RawValue, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
+        let result = if !raw.msgpack.is_empty() {
+            msgpack::decode(&raw.msgpack, ty)
+        } else if !raw.json.is_empty() {
+            json::decode(&raw.json, ty)
+        } else {
+            return Ok(Value::Null);
+        };
+        result.map_err(|e| {
+            let mut d = Diagnostics::new();
+            d.error(
+                format!("Unreadable {what}"),
+                format!("The provider could not decode the {what} the CLI sent: {e}. This is a bug in the provider or the CLI; please report it."),
+            );
+            d
+        })
+    }
+
+    /// Encode a value as msgpack for the CLI.
+    pub(crate) fn encode(value: &Value, ty: &Type, diags: &mut Diagnostics) -> RawValue {
+        match msgpack::encode(value, ty) {
+            Ok(msgpack) => RawValue {
+                msgpack,
+                json: Vec::new(),
+            },
+            Err(e) => {
+                diags.error(
+                    "Provider produced an unencodable value",
+                    format!("The provider built a value that does not match its schema: {e}. This is a bug in the provider; please report it."),
+                );
+                RawValue::default()
+            }
+        }
+    }
+
+    fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        d.error(
+            format!("Unknown {kind} type"),
+            format!("This provider has no {kind} type {name:?}. Check the spelling, or upgrade the provider."),
+        );
+        d
+    }
+
+    impl ProviderServer {
+        fn context(&self) -> Context {
+            let cancel = self.stop.lock().unwrap_or_else(|p| p.into_inner()).child_token();
+            Context {
+                cancel,
+                provider_data: self.provider_data.read().unwrap_or_else(|p| p.into_inner()).clone(),
+                write_only_supported: self.write_only_supported.load(std::sync::atomic::Ordering::Relaxed),
+            }
+        }
+
+        /// Run `fut` with a context whose token is also cancelled after
+        /// `limit`; the resource then stops promptly and reports what exists.
+        async fn with_deadline<T>(&self, limit: Option<Duration>, f: impl AsyncFnOnce(Context) -> T) -> T {
+            let ctx = self.context();
+            let timer = limit.map(|d| {
+                let token = ctx.cancel.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    tracing::warn!(limit_secs = d.as_secs(), "operation timed out; cancelling");
+                    token.cancel();
+                })
+            });
+            let out = f(ctx).await;
+            if let Some(t) = timer {
+                t.abort();
+            }
+            out
+        }
+
+        fn resource(&self, name: &str) -> Result<(&Arc<dyn Resource>, &Schema), Diagnostics> {
+            match (self.resources.get(name), self.resource_schemas.get(name)) {
+                (Some(r), Some(s)) => Ok((r, s)),
+                _ => Err(unknown_type("resource", name)),
+            }
+        }
+
+        /// GetProviderSchema.
+        pub fn schemas(&self) -> SchemasResponse {
+            let mut diagnostics = Diagnostics::new();
+            for (kind, problems) in &self.schema_problems {
+                for p in problems {
+                    diagnostics.error(
+                        "Invalid provider schema",
+                        format!("{kind}: {p}. This is a bug in the provider."),
+                    );
+                }
+            }
+            SchemasResponse {
+                provider: self.provider_schema.clone(),
+                resources: self
+                    .resource_schemas
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                data_sources: self
+                    .data_source_schemas
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                ephemeral_resources: self
+                    .ephemeral_schemas
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                diagnostics,
+            }
+        }
+
+        /// GetMetadata.
+        pub fn metadata(&self) -> MetadataResponse {
+            MetadataResponse {
+                resources: self.resources.keys().map(|k| k.to_string()).collect(),
+                data_sources: self.data_sources.keys().map(|k| k.to_string()).collect(),
+                ephemeral_resources: self.ephemeral.keys().map(|k| k.to_string()).collect(),
+                diagnostics: Diagnostics::new(),
+            }
+        }
+
+        /// ValidateProviderConfig.
+        pub async fn validate_provider_config(&self, config: RawValue) -> Diagnostics {
+            let config = match decode(&config, &self.provider_schema.value_type(), "provider configuration") {
+                Ok(v) => v,
+                Err(d) => return d,
+            };
+            let mut diags = Diagnostics::new();
+            validate_block(
+                &self.provider_schema.block,
+                &config,
+                &AttributePath::default(),
+                true,
+                &mut diags,
+            );
+            diags.extend(self.provider.validate(&self.context(), &config).await);
+            diags
+        }
+
+        /// ConfigureProvider.
+        pub async fn configure_provider(
+            &self,
+            config: RawValue,
+            client: ClientCapabilities,
+            terraform_version: String,
+        ) -> Diagnostics {
+            tracing::info!(terraform_version = %terraform_version, "configuring provider");
+            self.write_only_supported.store(
+                client.write_only_attributes_allowed,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            let config = match decode(&config, &self.provider_schema.value_type(), "provider configuration") {
+                Ok(v) => v,
+                Err(d) => return d,
+            };
+            let (data, diags) = self.provider.configure(&self.context(), config).await;
+            *self.provider_data.write().unwrap_or_else(|p| p.into_inner()) = data;
+            diags
+        }
+
+        /// ValidateResourceConfig.
+        pub async fn validate_resource_config(
+            &self,
+            type_name: &str,
+            config: RawValue,
+            client: ClientCapabilities,
+        ) -> Diagnostics {
+            let (resource, schema) = match self.resource(type_name) {
+                Ok(x) => x,
+                Err(d) => return d,
+            };
+            let config = match decode(&config, &schema.value_type(), "resource configuration") {
+                Ok(v) => v,
+                Err(d) => return d,
+            };
+            let mut diags = Diagnostics::new();
+            validate_block(
+                &schema.block,
+                &config,
+                &AttributePath::default(),
+                client.write_only_attributes_allowed,
+                &mut diags,
+            );
+            diags.extend(resource.validate(&self.context(), &config).await);
+            diags
+        }
+
+        /// UpgradeResourceState: called on every state load, even at the
+        /// current version. Attributes the schema no longer has are dropped
+        /// and new ones start null.
+        pub async fn upgrade_resource_state(
+            &self,
+            type_name: &str,
+            version: i64,
+            raw: RawState,
+        ) -> (Option<RawValue>, Diagnostics) {
+            let (resource, schema) = match self.resource(type_name) {
+                Ok(x) => x,
+                Err(d) => return (None, d),
+            };
+            let mut diags = Diagnostics::new();
+            if raw.json.is_empty() {
+                if !raw.flatmap.is_empty() {
+                    diags.error(
+                        "Legacy state format",
+                        "This state was written in the flatmap format of Terraform 0.11, which this provider cannot read. Remove the object from state and import it again.",
+                    );
+                }
+                return (None, diags);
+            }
+            let json: serde_json::Value = match serde_json::from_slice(&raw.json) {
+                Ok(j) => j,
+                Err(e) => {
+                    diags.error("Unreadable state", format!("The stored state is not valid JSON: {e}."));
+                    return (None, diags);
+                }
+            };
+            let upgraded = match resource.upgrade_state(version, json) {
+                Ok(j) => conform_to_block(&schema.block, j),
+                Err(d) => return (None, d),
+            };
+            let bytes = serde_json::to_vec(&upgraded).unwrap_or_default();
+            let value = match json::decode(&bytes, &schema.value_type()) {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.error(
+                        "Unreadable state",
+                        format!("The stored state does not match the schema of {type_name}: {e}. Remove the object from state and import it again."),
+                    );
+                    return (None, diags);
+                }
+            };
+            let raw = encode(&value, &schema.value_type(), &mut diags);
+            (Some(raw), diags)
+        }
+
+        /// ReadResource.
+        pub async fn read_resource(&self, req: ReadResourceRequest) -> ReadResourceResponse {
+            let mut resp = ReadResourceResponse::default();
+            let (resource, schema) = match self.resource(&req.type_name) {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let ty = schema.value_type();
+            let state = match decode(&req.current_state, &ty, "resource state") {
+                Ok(v) => v,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let limit = timeouts::configured(&state, Operation::Read);
+            let private = PrivateState::from_bytes(&req.private);
+            let out = self
+                .with_deadline(limit, async |ctx| {
+                    resource.read(&ctx, ReadRequest { state, private }).await
+                })
+                .await;
+            resp.diagnostics = out.diagnostics;
+            resp.new_state = encode(&out.state, &ty, &mut resp.diagnostics);
+            resp.private = out.private.to_bytes();
+            resp
+        }
+
+        /// PlanResourceChange (also called for destroy: we advertise plan_destroy).
+        pub async fn plan_resource_change(&self, req: PlanResourceChangeRequest) -> PlanResourceChangeResponse {
+            let mut resp = PlanResourceChangeResponse::default();
+            let (resource, schema) = match self.resource(&req.type_name) {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let ty = schema.value_type();
+            let decoded = decode(&req.prior_state, &ty, "prior state").and_then(|p| {
+                Ok((
+                    p,
+                    decode(&req.proposed_new_state, &ty, "proposed new state")?,
+                    decode(&req.config, &ty, "configuration")?,
+                ))
+            });
+            let (prior, proposed, config) = match decoded {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            if proposed.is_null() {
+                // Destroy: nothing to plan but the null.
+                resp.planned_state = encode(&Value::Null, &ty, &mut resp.diagnostics);
+                resp.planned_private = req.prior_private;
+                return resp;
+            }
+            let attr_plan = plan_block(&schema.block, &prior, &proposed, &config);
+            let mut modify = ModifyPlanResponse {
+                planned: attr_plan.planned,
+                requires_replace: attr_plan.requires_replace,
+                private: PrivateState::from_bytes(&req.prior_private),
+                diagnostics: attr_plan.diagnostics,
+            };
+            let modify_req = ModifyPlanRequest {
+                config: config.clone(),
+                prior: prior.clone(),
+                prior_private: PrivateState::from_bytes(&req.prior_private),
+            };
+            resource.modify_plan(&self.context(), &modify_req, &mut modify).await;
+            if !modify.requires_replace.is_empty() {
+                // A replacement is a new object: every computed value is new.
+                mark_computed_unknown(&schema.block, &mut modify.planned, &config);
+            }
+            resp.diagnostics = modify.diagnostics;
+            resp.planned_state = encode(&modify.planned, &ty, &mut resp.diagnostics);
+            resp.requires_replace = modify.requires_replace;
+            resp.planned_private = modify.private.to_bytes();
+            resp
+        }
+
+        /// ApplyResourceChange: create, update or delete.
+        pub async fn apply_resource_change(&self, req: ApplyResourceChangeRequest) -> ApplyResourceChangeResponse {
+            let mut resp = ApplyResourceChangeResponse::default();
+            let (resource, schema) = match self.resource(&req.type_name) {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let ty = schema.value_type();
+            let decoded = decode(&req.prior_state, &ty, "prior state").and_then(|p| {
+                Ok((
+                    p,
+                    decode(&req.planned_state, &ty, "planned state")?,
+                    decode(&req.config, &ty, "configuration")?,
+                ))
+            });
+            let (prior, planned, config) = match decoded {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let private = PrivateState::from_bytes(&req.planned_private);
+            if planned.is_null() {
+                let limit = timeouts::configured(&prior, Operation::Delete);
+                resp.diagnostics = self
+                    .with_deadline(limit, async |ctx| resource.delete(&ctx, prior.clone(), private).await)
+                    .await;
+                // On failure the object still exists: keep it in state.
+                let left = if resp.diagnostics.has_error() {
+                    prior
+                } else {
+                    Value::Null
+                };
+                resp.new_state = encode(&left, &ty, &mut resp.diagnostics);
+                return resp;
+            }
+            let creating = prior.is_null();
+            let op = if creating { Operation::Create } else { Operation::Update };
+            let limit = timeouts::configured(&planned, op);
+            let request = ApplyRequest {
+                config,
+                planned: planned.clone(),
+                prior,
+                private,
+            };
+            let out = self
+                .with_deadline(limit, async |ctx| {
+                    if creating {
+                        resource.create(&ctx, request).await
+                    } else {
+                        resource.update(&ctx, request).await
+                    }
+                })
+                .await;
+            resp.diagnostics = out.diagnostics;
+            let mut state = out.state;
+            null_write_only(&schema.block, &mut state);
+            if !state.is_null() && !state.is_wholly_known() {
+                resp.diagnostics.error(
+                    "Provider left values unknown after apply",
+                    format!(
+                        "{} returned a state with unknown values. This is a bug in the provider; please report it.",
+                        req.type_name
+                    ),
+                );
+            }
+            if !resp.diagnostics.has_error() {
+                let mut bad = Vec::new();
+                contradictions(&planned, &state, &AttributePath::default(), &mut bad);
+                for path in bad {
+                    resp.diagnostics.attribute_error(
+                        path.clone(),
+                        "Provider produced an unexpected new value",
+                        format!(
+                            "{path} differs from its planned value. This is a bug in the provider; please report it."
+                        ),
+                    );
+                }
+            }
+            resp.new_state = encode(&state, &ty, &mut resp.diagnostics);
+            resp.private = out.private.to_bytes();
+            resp
+        }
+
+        /// ImportResourceState: a partial state that ReadResource completes.
+        pub async fn import_resource_state(
+            &self,
+            type_name: &str,
+            id: &str,
+            _client: ClientCapabilities,
+        ) -> ImportResourceStateResponse {
+            let mut resp = ImportResourceStateResponse::default();
+            let (resource, schema) = match self.resource(type_name) {
+                Ok(x) => x,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let out = resource.import(&self.context(), id).await;
+            resp.diagnostics = out.diagnostics;
+            if resp.diagnostics.has_error() {
+                return resp;
+            }
+            let state = encode(&out.state, &schema.value_type(), &mut resp.diagnostics);
+            resp.imported.push(ImportedResource {
+                type_name: type_name.to_owned(),
+                state,
+                private: out.private.to_bytes(),
+            });
+            resp
+        }
+
+        /// MoveResourceState: no resource accepts moves from other types yet.
+        pub async fn move_resource_state(&self, source_type: &str, target_type: &str) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            d.error(
+                "Move not supported",
+                format!("{target_type} cannot take state moved from {source_type}. Use `terraform state rm` and `terraform import` instead."),
+            );
+            d
+        }
+
+        /// ValidateDataResourceConfig.
+        pub async fn validate_data_resource_config(&self, type_name: &str, config: RawValue) -> Diagnostics {
+            let (Some(ds), Some(schema)) = (
+                self.data_sources.get(type_name),
+                self.data_source_schemas.get(type_name),
+            ) else {
+                return unknown_type("data source", type_name);
+            };
+            let config = match decode(&config, &schema.value_type(), "data source configuration") {
+                Ok(v) => v,
+                Err(d) => return d,
+            };
+            let mut diags = Diagnostics::new();
+            validate_block(&schema.block, &config, &AttributePath::default(), true, &mut diags);
+            diags.extend(ds.validate(&self.context(), &config).await);
+            diags
+        }
+
+        /// ReadDataSource.
+        pub async fn read_data_source(
+            &self,
+            type_name: &str,
+            config: RawValue,
+            _provider_meta: RawValue,
+        ) -> (RawValue, Diagnostics) {
+            let (Some(ds), Some(schema)) = (
+                self.data_sources.get(type_name),
+                self.data_source_schemas.get(type_name),
+            ) else {
+                return (RawValue::default(), unknown_type("data source", type_name));
+            };
+            let ty = schema.value_type();
+            let config = match decode(&config, &ty, "data source configuration") {
+                Ok(v) => v,
+                Err(d) => return (RawValue::default(), d),
+            };
+            let (value, mut diags) = ds.read(&self.context(), config).await;
+            let raw = encode(&value, &ty, &mut diags);
+            (raw, diags)
+        }
+
+        /// ValidateEphemeralResourceConfig.
+        pub async fn validate_ephemeral_resource_config(&self, type_name: &str, config: RawValue) -> Diagnostics {
+            let (Some(er), Some(schema)) = (self.ephemeral.get(type_name), self.ephemeral_schemas.get(type_name))
+            else {
+                return unknown_type("ephemeral resource", type_name);
+            };
+            let config = match decode(&config, &schema.value_type(), "ephemeral resource configuration") {
+                Ok(v) => v,
+                Err(d) => return d,
+            };
+            let mut diags = Diagnostics::new();
+            validate_block(&schema.block, &config, &AttributePath::default(), true, &mut diags);
+            diags.extend(er.validate(&self.context(), &config).await);
+            diags
+        }
+
+        /// OpenEphemeralResource.
+        pub async fn open_ephemeral_resource(
+            &self,
+            type_name: &str,
+            config: RawValue,
+            _client: ClientCapabilities,
+        ) -> OpenEphemeralResourceResponse {
+            let mut resp = OpenEphemeralResourceResponse::default();
+            let (Some(er), Some(schema)) = (self.ephemeral.get(type_name), self.ephemeral_schemas.get(type_name))
+            else {
+                resp.diagnostics = unknown_type("ephemeral resource", type_name);
+                return resp;
+            };
+            let ty = schema.value_type();
+            let config = match decode(&config, &ty, "ephemeral resource configuration") {
+                Ok(v) => v,
+                Err(d) => {
+                    resp.diagnostics = d;
+                    return resp;
+                }
+            };
+            let out = er.open(&self.context(), config).await;
+            resp.diagnostics = out.diagnostics;
+            resp.result = encode(&out.result, &ty, &mut resp.diagnostics);
+            resp.private = (!out.private.is_empty()).then_some(out.private);
+            resp.renew_at = out.renew_at;
+            resp
+        }
+
+        /// RenewEphemeralResource.
+        pub async fn renew_ephemeral_resource(
+            &self,
+            type_name: &str,
+            private: Vec<u8>,
+        ) -> RenewEphemeralResourceResponse {
+            let mut resp = RenewEphemeralResourceResponse::default();
+            let Some(er) = self.ephemeral.get(type_name) else {
+                resp.diagnostics = unknown_type("ephemeral resource", type_name);
+                return resp;
+            };
+            let (private, renew_at, diagnostics) = er.renew(&self.context(), private).await;
+            resp.private = (!private.is_empty()).then_some(private);
+            resp.renew_at = renew_at;
+            resp.diagnostics = diagnostics;
+            resp
+        }
+
+        /// CloseEphemeralResource.
+        pub async fn close_ephemeral_resource(&self, type_name: &str, private: Vec<u8>) -> Diagnostics {
+            match self.ephemeral.get(type_name) {
+                Some(er) => er.close(&self.context(), private).await,
+                None => unknown_type("ephemeral resource", type_name),
+            }
+        }
+    }
+
+    /// Write-only values never reach state.
+    fn null_write_only(block: &crate::framework::Block, state: &mut Value) {
+        if let Value::Object(fields) = state {
+            for a in block.attributes.iter().filter(|a| a.write_only) {
+                if let Some(v) = fields.get_mut(&a.name) {
+                    *v = Value::Null;
+                }
+            }
+        }
+    }
+
+    /// Make stored state JSON fit the block: drop attributes the schema no
+    /// longer has, add new ones as null.
+    pub(crate) fn conform_to_block(block: &crate::framework::Block, json: serde_json::Value) -> serde_json::Value {
+        use crate::framework::Nesting;
+        use serde_json::Value as J;
+        let J::Object(mut fields) = json else { return json };
+        let mut out = serde_json::Map::new();
+        for a in &block.attributes {
+            out.insert(a.name.clone(), fields.remove(&a.name).unwrap_or(J::Null));
+        }
+        for b in &block.blocks {
+            let v = fields.remove(&b.name).unwrap_or(J::Null);
+            let v = match (b.nesting, v) {
+                (Nesting::Single | Nesting::Group, o @ J::Object(_)) => conform_to_block(&b.block, o),
+                (Nesting::List | Nesting::Set, J::Array(items)) => {
+                    J::Array(items.into_iter().map(|i| conform_to_block(&b.block, i)).collect())
+                }
+                (Nesting::Map, J::Object(items)) => J::Object(
+                    items
+                        .into_iter()
+                        .map(|(k, i)| (k, conform_to_block(&b.block, i)))
+                        .collect(),
+                ),
+                (_, other) => other,
+            };
+            out.insert(b.name.clone(), v);
+        }
+        J::Object(out)
     }
 }

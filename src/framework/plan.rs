@@ -1,0 +1,216 @@
+//! Planning driven by the schema, in the order terraform-plugin-framework
+//! uses: start from the CLI's proposed new state, null write-only values,
+//! fill defaults, mark computed values unknown when the object changes, then
+//! run each attribute's plan modifiers (which may restore prior values and
+//! ask for replacement).
+
+use super::diagnostics::Diagnostics;
+use super::path::AttributePath;
+use super::plan_modifier::{AttributePlanRequest, AttributePlanResponse};
+use super::schema::{Block, Nesting};
+use super::value::{Value, semantically_equal};
+
+/// The schema-driven part of a plan.
+pub struct AttributePlan {
+    pub planned: Value,
+    pub requires_replace: Vec<AttributePath>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Plan an object of `block` from its prior state, the CLI's proposed new
+/// state and the configuration.
+pub fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> AttributePlan {
+    let creating = prior.is_null();
+    let mut planned = proposed.clone();
+    fill_defaults(block, &mut planned, config);
+    let mut result = AttributePlan {
+        planned,
+        requires_replace: Vec::new(),
+        diagnostics: Diagnostics::new(),
+    };
+    if creating || !semantically_equal(&result.planned, prior) {
+        mark_computed_unknown(block, &mut result.planned, config);
+    }
+    run_modifiers(block, &AttributePath::default(), config, prior, creating, &mut result);
+    result
+}
+
+/// Null write-only attributes and set defaults where the configuration is null.
+fn fill_defaults(block: &Block, planned: &mut Value, config: &Value) {
+    let Value::Object(fields) = planned else { return };
+    for a in &block.attributes {
+        let Some(slot) = fields.get_mut(&a.name) else { continue };
+        if a.write_only {
+            *slot = Value::Null;
+        } else if let Some(default) = &a.default
+            && config.attr(&a.name).is_null()
+        {
+            *slot = default.clone();
+        }
+    }
+    for b in &block.blocks {
+        let Some(slot) = fields.get_mut(&b.name) else { continue };
+        for_each_block_value(b.nesting, slot, config.attr(&b.name), &mut |v, c| {
+            fill_defaults(&b.block, v, c)
+        });
+    }
+}
+
+/// Computed attributes the configuration leaves null become unknown: the
+/// provider may set them anew when the object changes.
+pub fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value) {
+    let Value::Object(fields) = planned else { return };
+    for a in &block.attributes {
+        if a.computed && a.default.is_none() && config.attr(&a.name).is_null() {
+            fields.insert(a.name.clone(), Value::unknown());
+        }
+    }
+    for b in &block.blocks {
+        let Some(slot) = fields.get_mut(&b.name) else { continue };
+        for_each_block_value(b.nesting, slot, config.attr(&b.name), &mut |v, c| {
+            mark_computed_unknown(&b.block, v, c)
+        });
+    }
+}
+
+fn run_modifiers(
+    block: &Block,
+    path: &AttributePath,
+    config: &Value,
+    prior: &Value,
+    creating: bool,
+    result: &mut AttributePlan,
+) {
+    for a in &block.attributes {
+        if a.plan_modifiers.is_empty() {
+            continue;
+        }
+        let at = path.clone().attr(&a.name);
+        let current = lookup(&result.planned, &at).cloned().unwrap_or(Value::Null);
+        let mut resp = AttributePlanResponse {
+            plan: current,
+            requires_replace: false,
+            diagnostics: Diagnostics::new(),
+        };
+        let req = AttributePlanRequest {
+            path: &at,
+            config: config.attr(&a.name),
+            state: prior.attr(&a.name),
+            creating,
+        };
+        for m in &a.plan_modifiers {
+            m.modify(&req, &mut resp);
+        }
+        if resp.requires_replace {
+            result.requires_replace.push(at.clone());
+        }
+        result.diagnostics.extend(resp.diagnostics);
+        if let Some(slot) = lookup_mut(&mut result.planned, &at) {
+            *slot = resp.plan;
+        }
+    }
+    // Nested blocks: modifiers run for single blocks and list elements matched
+    // by index (set elements have no stable identity to compare with).
+    for b in &block.blocks {
+        let at = path.clone().attr(&b.name);
+        match b.nesting {
+            Nesting::Single | Nesting::Group => run_modifiers(
+                &b.block,
+                &at,
+                config.attr(&b.name),
+                prior.attr(&b.name),
+                creating,
+                result,
+            ),
+            Nesting::List => {
+                if let Value::List(items) = config.attr(&b.name) {
+                    for (i, item) in items.iter().enumerate() {
+                        let prior_item = match prior.attr(&b.name) {
+                            Value::List(p) => p.get(i).cloned().unwrap_or(Value::Null),
+                            _ => Value::Null,
+                        };
+                        let item_creating = creating || prior_item.is_null();
+                        run_modifiers(
+                            &b.block,
+                            &at.clone().index(i as i64),
+                            item,
+                            &prior_item,
+                            item_creating,
+                            result,
+                        );
+                    }
+                }
+            }
+            Nesting::Set | Nesting::Map => {}
+        }
+    }
+}
+
+fn for_each_block_value(nesting: Nesting, value: &mut Value, config: &Value, f: &mut dyn FnMut(&mut Value, &Value)) {
+    match (nesting, value) {
+        (Nesting::Single | Nesting::Group, v @ Value::Object(_)) => f(v, config),
+        (Nesting::List | Nesting::Set, Value::List(items) | Value::Set(items)) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let c = match config {
+                    Value::List(c) | Value::Set(c) => c.get(i).unwrap_or(&Value::Null),
+                    _ => &Value::Null,
+                };
+                f(item, c);
+            }
+        }
+        (Nesting::Map, Value::Map(items)) => {
+            for (k, item) in items.iter_mut() {
+                let c = match config {
+                    Value::Map(c) => c.get(k).unwrap_or(&Value::Null),
+                    _ => &Value::Null,
+                };
+                f(item, c);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The value at `path` inside `v`.
+pub fn lookup<'a>(v: &'a Value, path: &AttributePath) -> Option<&'a Value> {
+    use super::path::PathStep;
+    path.0.iter().try_fold(v, |cur, step| match (step, cur) {
+        (PathStep::Attribute(n), Value::Object(m)) | (PathStep::Key(n), Value::Map(m)) => m.get(n),
+        (PathStep::Index(i), Value::List(l) | Value::Tuple(l)) => usize::try_from(*i).ok().and_then(|i| l.get(i)),
+        _ => None,
+    })
+}
+
+/// The mutable value at `path` inside `v`.
+pub fn lookup_mut<'a>(v: &'a mut Value, path: &AttributePath) -> Option<&'a mut Value> {
+    use super::path::PathStep;
+    path.0.iter().try_fold(v, |cur, step| match (step, cur) {
+        (PathStep::Attribute(n), Value::Object(m)) | (PathStep::Key(n), Value::Map(m)) => m.get_mut(n),
+        (PathStep::Index(i), Value::List(l) | Value::Tuple(l)) => usize::try_from(*i).ok().and_then(|i| l.get_mut(i)),
+        _ => None,
+    })
+}
+
+/// Known planned values the new state contradicts (each is a provider bug
+/// the CLI would report as "produced an unexpected new value").
+pub fn contradictions(planned: &Value, new: &Value, path: &AttributePath, out: &mut Vec<AttributePath>) {
+    match (planned, new) {
+        (Value::Unknown(_), _) => {}
+        (Value::Object(p), Value::Object(n)) => {
+            for (k, pv) in p {
+                contradictions(pv, n.get(k).unwrap_or(&Value::Null), &path.clone().attr(k), out);
+            }
+        }
+        (Value::List(p), Value::List(n)) if p.len() == n.len() => {
+            for (i, (pv, nv)) in p.iter().zip(n).enumerate() {
+                contradictions(pv, nv, &path.clone().index(i as i64), out);
+            }
+        }
+        (p, n) if p.is_wholly_known() => {
+            if !semantically_equal(p, n) {
+                out.push(path.clone());
+            }
+        }
+        _ => {}
+    }
+}
