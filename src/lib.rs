@@ -2,5 +2,6 @@
 //! self-hosted platform (hosts, cluster, workloads) in HCL.
 
 pub mod framework;
+pub mod logging;
 pub mod plugin;
 pub mod resources;
