@@ -71,7 +71,7 @@ pub fn init() {
 pub fn level_from_env(get: impl Fn(&str) -> Option<String>) -> LevelFilter {
     let raw = ["TF_LOG_PROVIDER", "TF_LOG"]
         .into_iter()
-        .filter_map(|k| get(k))
+        .filter_map(&get)
         .map(|v| v.trim().to_owned())
         .find(|v| !v.is_empty());
     match raw.map(|v| v.to_ascii_uppercase()).as_deref() {
