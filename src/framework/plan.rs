@@ -206,11 +206,121 @@ pub fn contradictions(planned: &Value, new: &Value, path: &AttributePath, out: &
                 contradictions(pv, nv, &path.clone().index(i as i64), out);
             }
         }
-        (p, n) if p.is_wholly_known() => {
-            if !semantically_equal(p, n) {
-                out.push(path.clone());
+        (p, n) if p.is_wholly_known() && !semantically_equal(p, n) => out.push(path.clone()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
+    use crate::framework::{Attribute, Block};
+
+    fn block() -> Block {
+        Block::new()
+            .attribute(Attribute::string("id").computed().plan_modifier(UseStateForUnknown))
+            .attribute(Attribute::string("stamp").computed())
+            .attribute(Attribute::number("size").optional().computed().default_value(3))
+            .attribute(Attribute::string("name").required().plan_modifier(RequiresReplace))
+            .attribute(Attribute::string("note").optional())
+            .attribute(Attribute::string("password").optional().sensitive().write_only())
+    }
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    fn config(name: &str, note: Value) -> Value {
+        obj(&[
+            ("id", Value::Null),
+            ("stamp", Value::Null),
+            ("size", Value::Null),
+            ("name", Value::from(name)),
+            ("note", note),
+            ("password", Value::from("hunter2")),
+        ])
+    }
+
+    fn prior() -> Value {
+        obj(&[
+            ("id", Value::from("x1")),
+            ("stamp", Value::from("t1")),
+            ("size", Value::from(3)),
+            ("name", Value::from("a")),
+            ("note", Value::Null),
+            ("password", Value::Null),
+        ])
+    }
+
+    /// The CLI's proposed new state: config, with prior values for computed
+    /// attributes the configuration leaves null.
+    fn proposed(config: &Value, prior: &Value) -> Value {
+        let mut p = config.clone();
+        for k in ["id", "stamp", "size"] {
+            if let Some(slot) = p.attr_mut(k) {
+                *slot = prior.attr(k).clone();
             }
         }
-        _ => {}
+        p
+    }
+
+    #[test]
+    fn create_marks_computed_unknown_fills_defaults_and_drops_write_only() {
+        let c = config("a", Value::Null);
+        let plan = plan_block(&block(), &Value::Null, &proposed(&c, &Value::Null), &c);
+        assert!(plan.planned.attr("id").is_unknown());
+        assert!(plan.planned.attr("stamp").is_unknown());
+        assert_eq!(plan.planned.attr("size"), &Value::from(3));
+        assert_eq!(plan.planned.attr("password"), &Value::Null);
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn unchanged_object_plans_exactly_its_prior_state() {
+        let c = config("a", Value::Null);
+        let plan = plan_block(&block(), &prior(), &proposed(&c, &prior()), &c);
+        assert_eq!(plan.planned, prior());
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn in_place_change_keeps_stable_values_and_unknowns_the_rest() {
+        let c = config("a", Value::from("hello"));
+        let plan = plan_block(&block(), &prior(), &proposed(&c, &prior()), &c);
+        assert_eq!(
+            plan.planned.attr("id"),
+            &Value::from("x1"),
+            "UseStateForUnknown keeps the id"
+        );
+        assert!(
+            plan.planned.attr("stamp").is_unknown(),
+            "other computed values may change"
+        );
+        assert_eq!(plan.planned.attr("note"), &Value::from("hello"));
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn requires_replace_names_the_attribute() {
+        let c = config("b", Value::Null);
+        let plan = plan_block(&block(), &prior(), &proposed(&c, &prior()), &c);
+        assert_eq!(plan.requires_replace, vec![AttributePath::root("name")]);
+    }
+
+    #[test]
+    fn contradictions_point_at_changed_known_values() {
+        let planned = obj(&[("a", Value::from("x")), ("b", Value::unknown())]);
+        let new = obj(&[("a", Value::from("y")), ("b", Value::from("z"))]);
+        let mut bad = Vec::new();
+        contradictions(&planned, &new, &AttributePath::default(), &mut bad);
+        assert_eq!(bad, vec![AttributePath::root("a")]);
     }
 }

@@ -63,15 +63,14 @@ pub fn validate_block(
 
 fn validate_nested(b: &NestedBlock, value: &Value, at: &AttributePath, write_only_ok: bool, diags: &mut Diagnostics) {
     match (b.nesting, value) {
-        (_, Value::Unknown(_)) | (_, Value::Null) => {
-            if b.min_items > 0 && value.is_null() {
-                diags.attribute_error(
-                    at.clone(),
-                    "Missing required block",
-                    format!("At least {} {:?} block(s) are required.", b.min_items, b.name),
-                );
-            }
+        (_, Value::Null) if b.min_items > 0 => {
+            diags.attribute_error(
+                at.clone(),
+                "Missing required block",
+                format!("At least {} {:?} block(s) are required.", b.min_items, b.name),
+            );
         }
+        (_, Value::Unknown(_) | Value::Null) => {}
         (Nesting::Single | Nesting::Group, v) => validate_block(&b.block, v, at, write_only_ok, diags),
         (Nesting::List | Nesting::Set, Value::List(items) | Value::Set(items)) => {
             check_count(b, items.len(), at, diags);

@@ -1,0 +1,473 @@
+//! `selfhost_gateway_token`: a random token with rotation. The plan replaces
+//! it once it has expired or when `keepers` change. (Storing it in a
+//! Kubernetes Secret arrives with the `secret {}` block.)
+
+mod ephemeral;
+mod secret_token;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
+use crate::framework::private::PrivateState;
+use crate::framework::resource::{
+    ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
+    ReadResponse, Resource,
+};
+use crate::framework::validator::{IntBetween, OneOf};
+use crate::framework::{Attribute, AttributePath, Block, Diagnostics, Schema, Type, Value};
+
+pub use ephemeral::GatewayTokenEphemeral;
+use secret_token::{Alphabet, expiry, fingerprint, generate, parse_timestamp, timestamp};
+
+/// Private-state key set on import: the next plan adopts configured
+/// `keepers`, `length` and `alphabet` without replacing the imported token.
+const IMPORTED: &str = "imported";
+const DEFAULT_LENGTH: i64 = 48;
+const DEFAULT_ROTATION_DAYS: i64 = 90;
+
+/// The resource type.
+pub struct GatewayToken;
+
+/// The state of one token, as the resource reasons about it.
+struct TokenModel {
+    length: i64,
+    alphabet: Alphabet,
+    rotation_days: i64,
+    keepers: Value,
+    token: String,
+    created_at: OffsetDateTime,
+}
+
+impl TokenModel {
+    fn to_value(&self) -> Value {
+        let fp = fingerprint(&self.token);
+        let expires = expiry(self.created_at, self.rotation_days).map(timestamp);
+        Value::Object(BTreeMap::from([
+            ("id".to_owned(), Value::from(fp[..16].to_owned())),
+            ("length".to_owned(), Value::from(self.length)),
+            ("alphabet".to_owned(), Value::from(self.alphabet.name())),
+            ("rotation_days".to_owned(), Value::from(self.rotation_days)),
+            ("keepers".to_owned(), self.keepers.clone()),
+            ("token".to_owned(), Value::from(self.token.clone())),
+            ("fingerprint".to_owned(), Value::from(fp)),
+            ("created_at".to_owned(), Value::from(timestamp(self.created_at))),
+            ("expires_at".to_owned(), expires.map(Value::from).unwrap_or(Value::Null)),
+        ]))
+    }
+}
+
+/// Settings read from a plan or configuration value.
+struct Settings {
+    length: i64,
+    alphabet: Alphabet,
+    rotation_days: i64,
+}
+
+fn settings(v: &Value) -> Settings {
+    Settings {
+        length: v.attr("length").as_i64().unwrap_or(DEFAULT_LENGTH),
+        alphabet: v
+            .attr("alphabet")
+            .as_str()
+            .and_then(Alphabet::parse)
+            .unwrap_or(Alphabet::Alphanumeric),
+        rotation_days: v.attr("rotation_days").as_i64().unwrap_or(DEFAULT_ROTATION_DAYS),
+    }
+}
+
+/// `null` and `{}` keepers mean the same: nothing to keep.
+fn keepers_equal(a: &Value, b: &Value) -> bool {
+    let empty = |v: &Value| v.is_null() || matches!(v, Value::Map(m) if m.is_empty());
+    (empty(a) && empty(b)) || crate::framework::value::semantically_equal(a, b)
+}
+
+pub(crate) fn token_attributes(block: Block) -> Block {
+    block
+        .attribute(
+            Attribute::number("length")
+                .optional()
+                .computed()
+                .default_value(DEFAULT_LENGTH)
+                .description("Number of characters in the token (16–512). Changing it creates a new token.")
+                .validator(IntBetween { min: 16, max: 512 })
+                .plan_modifier(RequiresReplace),
+        )
+        .attribute(
+            Attribute::string("alphabet")
+                .optional()
+                .computed()
+                .default_value("alphanumeric")
+                .description(
+                    "Characters the token is drawn from: \"alphanumeric\" (A-Z a-z 0-9), \"hex\" or \"base64url\" (adds - and _). Changing it creates a new token.",
+                )
+                .validator(OneOf(Alphabet::NAMES))
+                .plan_modifier(RequiresReplace),
+        )
+        .attribute(
+            Attribute::string("token")
+                .computed()
+                .sensitive()
+                .description("The token. Sensitive: hidden in plans and never logged.")
+                .plan_modifier(UseStateForUnknown),
+        )
+        .attribute(
+            Attribute::string("fingerprint")
+                .computed()
+                .description("SHA-256 of the token in hex: safe to show, log and compare.")
+                .plan_modifier(UseStateForUnknown),
+        )
+}
+
+#[async_trait]
+impl Resource for GatewayToken {
+    fn type_name(&self) -> &'static str {
+        "selfhost_gateway_token"
+    }
+
+    fn schema(&self) -> Schema {
+        let block = Block::new()
+            .description("A cryptographically random gateway token, replaced when it expires or its keepers change.")
+            .attribute(
+                Attribute::string("id")
+                    .computed()
+                    .description("First 16 hex characters of the fingerprint.")
+                    .plan_modifier(UseStateForUnknown),
+            )
+            .attribute(
+                Attribute::number("rotation_days")
+                    .optional()
+                    .computed()
+                    .default_value(DEFAULT_ROTATION_DAYS)
+                    .description(
+                        "Days until the token expires; once expired, the plan replaces it. 0 means never. Changing it moves `expires_at` without a new token.",
+                    )
+                    .validator(IntBetween { min: 0, max: 36_500 }),
+            )
+            .attribute(
+                Attribute::of_type("keepers", Type::map(Type::String))
+                    .optional()
+                    .description("Arbitrary values; changing any of them creates a new token."),
+            )
+            .attribute(
+                Attribute::string("created_at")
+                    .computed()
+                    .description("When the token was generated (RFC 3339).")
+                    .plan_modifier(UseStateForUnknown),
+            )
+            .attribute(
+                Attribute::string("expires_at")
+                    .computed()
+                    .description("When the token expires (RFC 3339); null when `rotation_days` is 0."),
+            );
+        Schema::new(0, token_attributes(block))
+    }
+
+    async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if req.prior.is_null() {
+            return;
+        }
+        let imported = req.prior_private.get(IMPORTED).is_some();
+        let planned = settings(&resp.planned);
+        if imported {
+            // Adopt the configuration around an imported token when the token
+            // already satisfies it, instead of replacing it on the first plan.
+            let token = req.prior.attr("token").as_str().unwrap_or_default();
+            let fits = token.len() as i64 == planned.length && planned.alphabet.admits(token);
+            resp.requires_replace
+                .retain(|p| !(fits && (*p == AttributePath::root("length") || *p == AttributePath::root("alphabet"))));
+        } else if !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
+            resp.requires_replace.push(AttributePath::root("keepers"));
+        }
+
+        let created = req.prior.attr("created_at").as_str().and_then(parse_timestamp);
+        let Some(created) = created else { return };
+        let Some(days) = resp.planned.attr("rotation_days").as_i64() else {
+            return; // unknown until apply: expires_at stays unknown
+        };
+        let expires = expiry(created, days);
+        if let Some(slot) = resp.planned.attr_mut("expires_at") {
+            *slot = expires.map(|t| Value::from(timestamp(t))).unwrap_or(Value::Null);
+        }
+        if let Some(at) = expires
+            && at <= OffsetDateTime::now_utc()
+        {
+            resp.diagnostics.attribute_warning(
+                AttributePath::root("expires_at"),
+                "Gateway token expired",
+                format!(
+                    "The token expired at {}; this plan replaces it with a new one.",
+                    timestamp(at)
+                ),
+            );
+            resp.requires_replace.push(AttributePath::root("expires_at"));
+        }
+    }
+
+    async fn create(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+        let mut resp = ApplyResponse::default();
+        let s = settings(&req.planned);
+        let length = usize::try_from(s.length).unwrap_or(DEFAULT_LENGTH as usize);
+        match generate(length, s.alphabet) {
+            Ok(token) => {
+                let model = TokenModel {
+                    length: s.length,
+                    alphabet: s.alphabet,
+                    rotation_days: s.rotation_days,
+                    keepers: req.planned.attr("keepers").clone(),
+                    token,
+                    created_at: OffsetDateTime::now_utc(),
+                };
+                tracing::info!(fingerprint = %fingerprint(&model.token), "generated gateway token");
+                resp.state = model.to_value();
+            }
+            Err(e) => resp
+                .diagnostics
+                .error("Could not generate a token", format!("{e}; try again.")),
+        }
+        resp
+    }
+
+    async fn read(&self, _ctx: &Context, req: ReadRequest) -> ReadResponse {
+        // The token lives only in state for now: nothing outside can drift.
+        ReadResponse {
+            state: req.state,
+            private: req.private,
+            diagnostics: Diagnostics::new(),
+        }
+    }
+
+    async fn update(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+        let mut resp = ApplyResponse::default();
+        let s = settings(&req.planned);
+        let token = req.prior.attr("token").as_str().unwrap_or_default().to_owned();
+        let created = req.prior.attr("created_at").as_str().and_then(parse_timestamp);
+        let Some(created_at) = created else {
+            resp.state = req.prior;
+            resp.diagnostics.error(
+                "Corrupt state",
+                "created_at in state is not an RFC 3339 time. Remove the token from state (terraform state rm) and apply again.",
+            );
+            return resp;
+        };
+        let model = TokenModel {
+            length: s.length,
+            alphabet: s.alphabet,
+            rotation_days: s.rotation_days,
+            keepers: req.planned.attr("keepers").clone(),
+            token,
+            created_at,
+        };
+        let mut private = req.private;
+        private.remove(IMPORTED);
+        resp.state = model.to_value();
+        resp.private = private;
+        resp
+    }
+
+    async fn delete(&self, _ctx: &Context, _state: Value, _private: PrivateState) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Import an existing token by value (`terraform import ADDR TOKEN`), or
+    /// from an environment variable (`env:NAME`) to keep it out of shell history.
+    async fn import(&self, _ctx: &Context, id: &str) -> ImportResponse {
+        let mut resp = ImportResponse::default();
+        let token = match id.strip_prefix("env:") {
+            Some(name) => {
+                match std::env::var(name) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        resp.diagnostics.error(
+                        "Import variable not set",
+                        format!("The import id asks for the token in ${name}, which is not set in Terraform's environment."),
+                    );
+                        return resp;
+                    }
+                }
+            }
+            None => id.to_owned(),
+        };
+        let Some(alphabet) = Alphabet::narrowest_for(&token) else {
+            resp.diagnostics.error(
+                "Token not importable",
+                "The token has characters outside every supported alphabet (alphanumeric, hex, base64url).",
+            );
+            return resp;
+        };
+        if !(16..=512).contains(&token.len()) {
+            resp.diagnostics.error(
+                "Token not importable",
+                format!(
+                    "The token is {} characters long; gateway tokens are 16 to 512.",
+                    token.len()
+                ),
+            );
+            return resp;
+        }
+        let model = TokenModel {
+            length: token.len() as i64,
+            alphabet,
+            rotation_days: DEFAULT_ROTATION_DAYS,
+            keepers: Value::Null,
+            token,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        resp.state = model.to_value();
+        resp.private.set(IMPORTED, serde_json::Value::Bool(true));
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::plan::plan_block;
+
+    fn ctx() -> Context {
+        Context {
+            cancel: Default::default(),
+            provider_data: None,
+            write_only_supported: false,
+        }
+    }
+
+    fn config(keepers: Option<&str>) -> Value {
+        let mut m = BTreeMap::new();
+        for k in [
+            "id",
+            "length",
+            "alphabet",
+            "rotation_days",
+            "token",
+            "fingerprint",
+            "created_at",
+            "expires_at",
+        ] {
+            m.insert(k.to_owned(), Value::Null);
+        }
+        m.insert(
+            "keepers".to_owned(),
+            keepers.map_or(Value::Null, |v| {
+                Value::Map(BTreeMap::from([("gateway".to_owned(), Value::from(v))]))
+            }),
+        );
+        Value::Object(m)
+    }
+
+    fn proposed(config: &Value, prior: &Value) -> Value {
+        let mut p = config.clone();
+        for k in [
+            "id",
+            "length",
+            "alphabet",
+            "rotation_days",
+            "token",
+            "fingerprint",
+            "created_at",
+            "expires_at",
+        ] {
+            if let Some(slot) = p.attr_mut(k)
+                && slot.is_null()
+            {
+                *slot = prior.attr(k).clone();
+            }
+        }
+        p
+    }
+
+    async fn plan(prior: &Value, private: PrivateState, config: &Value) -> ModifyPlanResponse {
+        let schema = GatewayToken.schema();
+        let ap = plan_block(&schema.block, prior, &proposed(config, prior), config);
+        let mut resp = ModifyPlanResponse {
+            planned: ap.planned,
+            requires_replace: ap.requires_replace,
+            private: private.clone(),
+            diagnostics: ap.diagnostics,
+        };
+        let req = ModifyPlanRequest {
+            config: config.clone(),
+            prior: prior.clone(),
+            prior_private: private,
+        };
+        GatewayToken.modify_plan(&ctx(), &req, &mut resp).await;
+        resp
+    }
+
+    async fn created(keepers: Option<&str>) -> Value {
+        let c = config(keepers);
+        let p = plan(&Value::Null, PrivateState::default(), &c).await;
+        let r = GatewayToken
+            .create(
+                &ctx(),
+                ApplyRequest {
+                    config: c,
+                    planned: p.planned,
+                    prior: Value::Null,
+                    private: Default::default(),
+                },
+            )
+            .await;
+        assert!(!r.diagnostics.has_error());
+        r.state
+    }
+
+    #[tokio::test]
+    async fn second_plan_is_empty() {
+        let state = created(Some("v1")).await;
+        assert_eq!(state.attr("token").as_str().map(str::len), Some(48));
+        let p = plan(&state, PrivateState::default(), &config(Some("v1"))).await;
+        assert_eq!(p.planned, state);
+        assert!(p.requires_replace.is_empty());
+    }
+
+    #[tokio::test]
+    async fn keepers_change_replaces() {
+        let state = created(Some("v1")).await;
+        let p = plan(&state, PrivateState::default(), &config(Some("v2"))).await;
+        assert_eq!(p.requires_replace, vec![AttributePath::root("keepers")]);
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_replaced_with_a_warning() {
+        let mut state = created(None).await;
+        if let Some(slot) = state.attr_mut("created_at") {
+            *slot = Value::from("2020-01-01T00:00:00Z");
+        }
+        let p = plan(&state, PrivateState::default(), &config(None)).await;
+        assert_eq!(p.requires_replace, vec![AttributePath::root("expires_at")]);
+        assert!(p.diagnostics.0.iter().any(|d| d.summary == "Gateway token expired"));
+    }
+
+    #[tokio::test]
+    async fn never_expiring_token_is_kept() {
+        let mut c = config(None);
+        if let Some(slot) = c.attr_mut("rotation_days") {
+            *slot = Value::from(0);
+        }
+        let mut state = created(None).await;
+        if let Some(slot) = state.attr_mut("created_at") {
+            *slot = Value::from("2020-01-01T00:00:00Z");
+        }
+        let p = plan(&state, PrivateState::default(), &c).await;
+        assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
+        assert_eq!(p.planned.attr("expires_at"), &Value::Null);
+    }
+
+    #[tokio::test]
+    async fn import_adopts_configuration_without_replacing() {
+        let token = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL";
+        let imported = GatewayToken.import(&ctx(), token).await;
+        assert!(!imported.diagnostics.has_error());
+        let p = plan(&imported.state, imported.private.clone(), &config(Some("v1"))).await;
+        assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
+        assert_eq!(p.planned.attr("token").as_str(), Some(token));
+    }
+
+    #[tokio::test]
+    async fn import_rejects_short_tokens() {
+        assert!(GatewayToken.import(&ctx(), "short").await.diagnostics.has_error());
+    }
+}
