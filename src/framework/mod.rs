@@ -16,6 +16,7 @@ pub mod types;
 pub mod validate;
 pub mod validator;
 pub mod value;
+mod value_eq;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use path::{AttributePath, PathStep};

@@ -178,24 +178,7 @@ impl From<bool> for Value {
 }
 
 /// Equality as Terraform means it: sets compare without order, numbers by
-/// value (`1` equals `1.0`).
+/// value (`1` equals `1.0`). Same as [`Value::semantically_equal`].
 pub fn semantically_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.0 == y.0,
-        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| semantically_equal(p, q))
-        }
-        (Value::Set(x), Value::Set(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|p| y.iter().any(|q| semantically_equal(p, q)))
-                && y.iter().all(|q| x.iter().any(|p| semantically_equal(p, q)))
-        }
-        (Value::Map(x), Value::Map(y)) | (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, p)| y.get(k).is_some_and(|q| semantically_equal(p, q)))
-        }
-        (Value::Dynamic(tx, x), Value::Dynamic(ty, y)) => tx == ty && semantically_equal(x, y),
-        _ => a == b,
-    }
+    a.semantically_equal(b)
 }
