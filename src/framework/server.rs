@@ -530,6 +530,7 @@ mod rpc {
                 resp.planned_private = req.prior_private;
                 return resp;
             }
+            tracing::debug!(type_name = %req.type_name, creating = prior.is_null(), "planning");
             let attr_plan = plan_block(&schema.block, &prior, &proposed, &config);
             let mut modify = ModifyPlanResponse {
                 planned: attr_plan.planned,
@@ -544,6 +545,8 @@ mod rpc {
             };
             resource.modify_plan(&self.context(), &modify_req, &mut modify).await;
             if !modify.requires_replace.is_empty() {
+                let paths: Vec<String> = modify.requires_replace.iter().map(ToString::to_string).collect();
+                tracing::info!(type_name = %req.type_name, requires_replace = ?paths, "plan replaces the object");
                 // A replacement is a new object: every computed value is new.
                 mark_computed_unknown(&schema.block, &mut modify.planned, &config);
             }
@@ -581,6 +584,7 @@ mod rpc {
             };
             let private = PrivateState::from_bytes(&req.planned_private);
             if planned.is_null() {
+                tracing::info!(type_name = %req.type_name, "deleting");
                 let limit = timeouts::configured(&prior, Operation::Delete);
                 resp.diagnostics = self
                     .with_deadline(limit, async |ctx| resource.delete(&ctx, prior.clone(), private).await)
@@ -597,6 +601,7 @@ mod rpc {
             let creating = prior.is_null();
             let op = if creating { Operation::Create } else { Operation::Update };
             let limit = timeouts::configured(&planned, op);
+            tracing::info!(type_name = %req.type_name, operation = ?op, "applying");
             let request = ApplyRequest {
                 config,
                 planned: planned.clone(),
@@ -657,6 +662,8 @@ mod rpc {
                     return resp;
                 }
             };
+            // The id may be a secret (a token imported by value): never log it.
+            tracing::info!(type_name, "importing");
             let out = resource.import(&self.context(), id).await;
             resp.diagnostics = out.diagnostics;
             if resp.diagnostics.has_error() {
