@@ -12,6 +12,7 @@ pub mod schema;
 pub mod sensitive;
 pub mod server;
 pub mod timeouts;
+pub mod typed;
 pub mod types;
 pub mod validate;
 pub mod validator;

@@ -3,7 +3,7 @@
 
 pub mod json;
 pub mod msgpack;
-mod number;
+pub(crate) mod number;
 
 /// Why bytes could not be decoded into a value of the schema's type, or a
 /// value not encoded under a type.
