@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-use support::{
-    Workdir, for_each_cli, line_of, mirror, resource_change, state_resources, state_values, Cli, REPO,
-};
+use support::{Cli, REPO, Workdir, for_each_cli, line_of, mirror, resource_change, state_resources, state_values};
 
 const GW: &str = "selfhost_gateway_token.gw";
 
@@ -61,16 +59,26 @@ fn sha256_hex(s: &str) -> String {
 
 /// The token of `values`, checked against the attributes derived from it.
 fn checked_token(values: &Json) -> String {
-    let token = values["token"].as_str().unwrap_or_else(|| panic!("no token in {values:#}"));
+    let token = values["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {values:#}"));
     assert_eq!(token.chars().count(), 32, "token length");
-    assert_eq!(values["fingerprint"], sha256_hex(token), "fingerprint is sha256 hex of the token");
+    assert_eq!(
+        values["fingerprint"],
+        sha256_hex(token),
+        "fingerprint is sha256 hex of the token"
+    );
     token.to_owned()
 }
 
 /// `plan -detailed-exitcode` must exit 0: nothing to do.
 fn expect_empty_plan(wd: &Workdir) {
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(0), "the plan after apply must be empty (exit 0, 2 = changes)\n{o}");
+    assert_eq!(
+        o.code,
+        Some(0),
+        "the plan after apply must be empty (exit 0, 2 = changes)\n{o}"
+    );
 }
 
 fn apply(wd: &Workdir) {
@@ -113,7 +121,10 @@ fn gateway_token_lifecycle() {
             acts == ["delete", "create"] || acts == ["create", "delete"],
             "keepers change must replace, got {acts:?}: {rc:#}"
         );
-        assert_eq!(rc["change"]["after_unknown"]["token"], true, "new token unknown until apply: {rc:#}");
+        assert_eq!(
+            rc["change"]["after_unknown"]["token"], true,
+            "new token unknown until apply: {rc:#}"
+        );
         match rc["change"].get("replace_paths").and_then(Json::as_array) {
             Some(paths) => assert!(
                 paths.iter().any(|p| p[0] == "keepers"),
@@ -155,7 +166,13 @@ fn import_round_trip(cli: &'static Cli, config: &str, original: &Json) {
     let token = original["token"].as_str().expect("token in state");
     // The gateway token imports by value; `env:NAME` keeps it out of argv.
     let o = wd.run_env(
-        &["import", "-input=false", "-no-color", GW, "env:SELFHOST_ACC_IMPORT_TOKEN"],
+        &[
+            "import",
+            "-input=false",
+            "-no-color",
+            GW,
+            "env:SELFHOST_ACC_IMPORT_TOKEN",
+        ],
         &[("SELFHOST_ACC_IMPORT_TOKEN", token)],
     );
     if o.code != Some(0) {
@@ -207,10 +224,19 @@ fn expect_validate_error(wd: &Workdir, config: &str, needle: &str, attr: &str) -
     );
     let human = wd.run(&["validate", "-no-color"]);
     assert_ne!(human.code, Some(0), "{human}");
-    assert!(human.output().contains(attr), "validate output must name {attr}: {human}");
+    assert!(
+        human.output().contains(attr),
+        "validate output must name {attr}: {human}"
+    );
     at_line
         .iter()
-        .map(|d| format!("{} {}", d["summary"].as_str().unwrap_or(""), d["detail"].as_str().unwrap_or("")))
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["summary"].as_str().unwrap_or(""),
+                d["detail"].as_str().unwrap_or("")
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -219,9 +245,7 @@ fn expect_validate_error(wd: &Workdir, config: &str, needle: &str, attr: &str) -
 fn validate_rejects_bad_input_at_the_attribute() {
     for_each_cli("validate_rejects_bad_input_at_the_attribute", |cli| {
         let wd = Workdir::new(cli, "validate");
-        let short = format!(
-            "{REQUIRED_PROVIDERS}\nresource \"selfhost_gateway_token\" \"gw\" {{\n  length = 8\n}}\n"
-        );
+        let short = format!("{REQUIRED_PROVIDERS}\nresource \"selfhost_gateway_token\" \"gw\" {{\n  length = 8\n}}\n");
         wd.write("main.tf", &short);
         wd.init();
         let text = expect_validate_error(&wd, &short, "length = 8", "length");
@@ -274,9 +298,16 @@ fn trace_logs_never_contain_the_token() {
         let log_text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("read {log_path}: {e}"));
         assert!(log_text.len() > 1000, "TF_LOG_PATH file is nearly empty: {log_text}");
         for o in &captured {
-            assert!(!o.output().contains(&token), "the token leaked in the output of `{}`", o.command);
+            assert!(
+                !o.output().contains(&token),
+                "the token leaked in the output of `{}`",
+                o.command
+            );
         }
-        assert!(!log_text.contains(&token), "the token leaked into the TRACE log {log_path}");
+        assert!(
+            !log_text.contains(&token),
+            "the token leaked into the TRACE log {log_path}"
+        );
         // The provider's own hclog lines, parsed by the CLI (a line it could
         // not parse would appear as raw JSON with "@module":"...").
         assert!(

@@ -91,7 +91,11 @@ impl Cli {
             .ok_or_else(|| format!("{} version -json has no terraform_version: {json}", path.display()))?
             .to_owned();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let kind = if name.starts_with("tofu") { Kind::OpenTofu } else { Kind::Terraform };
+        let kind = if name.starts_with("tofu") {
+            Kind::OpenTofu
+        } else {
+            Kind::Terraform
+        };
         Ok(Cli { path, kind, version })
     }
 }
@@ -101,7 +105,10 @@ fn discover() -> Result<Vec<Cli>, String> {
         Ok(list) if !list.trim().is_empty() => list.split_whitespace().map(PathBuf::from).collect(),
         _ => {
             let testbed = Path::new(REPO).join("testbed/testbed");
-            eprintln!("acceptance: SELFHOST_TEST_CLIS is not set; running {} clis", testbed.display());
+            eprintln!(
+                "acceptance: SELFHOST_TEST_CLIS is not set; running {} clis",
+                testbed.display()
+            );
             // stderr goes straight to the terminal: a cold install builds
             // Terraform and OpenTofu from the Go proxy and takes minutes.
             let out = Command::new(&testbed)
@@ -352,7 +359,11 @@ impl Drop for Workdir {
         if std::thread::panicking()
             && let Some(dir) = self.dir.take()
         {
-            eprintln!("[{}] kept work dir for inspection: {}", self.label, dir.keep().display());
+            eprintln!(
+                "[{}] kept work dir for inspection: {}",
+                self.label,
+                dir.keep().display()
+            );
         }
     }
 }
