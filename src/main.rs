@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use terraform_provider_selfhost::plugin::{self, PluginEnv, ServeOptions};
 use terraform_provider_selfhost::{logging, resources};
 
-const USAGE: &str = "usage: terraform-provider-selfhost [version | docs | --insecure-plaintext]\n\
-    Without arguments it serves the plugin protocol to the Terraform/OpenTofu CLI that started it.";
+const USAGE: &str = "usage: terraform-provider-selfhost [version | docs [--out DIR] [--examples DIR] | --insecure-plaintext]\n\
+    Without arguments it serves the plugin protocol to the Terraform/OpenTofu CLI that started it.\n\
+    `docs` writes the registry documentation from the live schema (default: docs/ from examples/).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,10 +22,7 @@ fn main() -> ExitCode {
             println!("terraform-provider-selfhost {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        ["docs", ..] => {
-            eprintln!("terraform-provider-selfhost docs: not available yet (the docs generator is being written).");
-            ExitCode::FAILURE
-        }
+        ["docs", rest @ ..] => docs(rest),
         ["help" | "--help" | "-h"] => {
             eprintln!("{USAGE}");
             ExitCode::SUCCESS
@@ -43,6 +41,45 @@ fn serve(opts: ServeOptions) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `docs [--out DIR] [--examples DIR]`: write the registry docs from the
+/// live schema (defaults `docs` and `examples`, relative to the current
+/// directory).
+fn docs(args: &[&str]) -> ExitCode {
+    let mut out = std::path::PathBuf::from("docs");
+    let mut examples = std::path::PathBuf::from("examples");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let target = match *arg {
+            "--out" => &mut out,
+            "--examples" => &mut examples,
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        match it.next() {
+            Some(v) => *target = v.into(),
+            None => {
+                eprintln!("{arg} needs a directory\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let server = terraform_provider_selfhost::framework::server::ProviderServer::new(resources::provider());
+    match terraform_provider_selfhost::docs::write(&server, &out, &examples) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("terraform-provider-selfhost docs: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -45,7 +45,10 @@ fn committed_docs_match_the_live_schema() {
         String::from_utf8_lossy(&out.stderr)
     );
     let fresh = pages(tmp.path());
-    assert!(fresh.contains("index.md") && fresh.contains("resources/gateway_token.md"), "{fresh:?}");
+    assert!(
+        fresh.contains("index.md") && fresh.contains("resources/gateway_token.md"),
+        "{fresh:?}"
+    );
     let committed_root = Path::new(REPO).join("docs");
     let committed = pages(&committed_root);
 

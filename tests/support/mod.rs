@@ -100,36 +100,53 @@ impl Cli {
     }
 }
 
-fn discover() -> Result<Vec<Cli>, String> {
-    let paths: Vec<PathBuf> = match std::env::var("SELFHOST_TEST_CLIS") {
-        Ok(list) if !list.trim().is_empty() => list.split_whitespace().map(PathBuf::from).collect(),
-        _ => {
-            let testbed = Path::new(REPO).join("testbed/testbed");
-            eprintln!(
-                "acceptance: SELFHOST_TEST_CLIS is not set; running {} clis",
-                testbed.display()
-            );
-            // stderr goes straight to the terminal: a cold install builds
-            // Terraform and OpenTofu from the Go proxy and takes minutes.
-            let out = Command::new(&testbed)
-                .arg("clis")
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", testbed.display()))?;
-            if !out.status.success() {
-                return Err(format!("`{} clis` failed ({})", testbed.display(), out.status));
-            }
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(PathBuf::from)
-                .collect()
-        }
-    };
+/// Why no CLI list could be had.
+enum Missing {
+    /// `SELFHOST_TEST_CLIS` names something that is not a working CLI: a
+    /// mistake to report, never a reason to skip.
+    Broken(String),
+    /// No list given and the test bed could not install the CLIs.
+    Unavailable(String),
+}
+
+fn discover() -> Result<Vec<Cli>, Missing> {
+    if let Ok(list) = std::env::var("SELFHOST_TEST_CLIS")
+        && !list.trim().is_empty()
+    {
+        return list
+            .split_whitespace()
+            .map(|p| Cli::probe(PathBuf::from(p)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Missing::Broken(format!("SELFHOST_TEST_CLIS={list:?}: {e}")));
+    }
+    installed_by_testbed().map_err(Missing::Unavailable)
+}
+
+fn installed_by_testbed() -> Result<Vec<Cli>, String> {
+    let testbed = Path::new(REPO).join("testbed/testbed");
+    eprintln!(
+        "acceptance: SELFHOST_TEST_CLIS is not set; running {} clis",
+        testbed.display()
+    );
+    // stderr goes straight to the terminal: a cold install builds
+    // Terraform and OpenTofu from the Go proxy and takes minutes.
+    let out = Command::new(&testbed)
+        .arg("clis")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", testbed.display()))?;
+    if !out.status.success() {
+        return Err(format!("`{} clis` failed ({})", testbed.display(), out.status));
+    }
+    let paths: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .collect();
     if paths.is_empty() {
-        return Err("no CLI paths".into());
+        return Err("`testbed/testbed clis` printed no CLI paths".into());
     }
     paths.into_iter().map(Cli::probe).collect()
 }
@@ -137,13 +154,14 @@ fn discover() -> Result<Vec<Cli>, String> {
 /// The CLIs to test with, or an empty list after a loud SKIP banner for
 /// `test` (never in CI: there, missing CLIs fail the test).
 pub fn clis_or_skip(test: &str) -> &'static [Cli] {
-    static CLIS: OnceLock<Result<Vec<Cli>, String>> = OnceLock::new();
+    static CLIS: OnceLock<Result<Vec<Cli>, Missing>> = OnceLock::new();
     match CLIS.get_or_init(discover) {
         Ok(clis) => clis,
-        Err(why) if std::env::var_os("CI").is_some() => {
+        Err(Missing::Broken(why)) => panic!("acceptance test {test}: {why}"),
+        Err(Missing::Unavailable(why)) if std::env::var_os("CI").is_some() => {
             panic!("acceptance test {test}: no Terraform/OpenTofu CLI available and CI is set: {why}")
         }
-        Err(why) => {
+        Err(Missing::Unavailable(why)) => {
             eprintln!(
                 "\n{bar}\nSKIP {test}: no Terraform/OpenTofu CLI available ({why}).\n\
                  Set SELFHOST_TEST_CLIS or make `testbed/testbed clis` work; with CI set this fails.\n{bar}\n",
