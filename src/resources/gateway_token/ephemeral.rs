@@ -2,10 +2,12 @@
 //! OpenTofu 1.11+): a token that is never written to state or plan.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use super::secret_token::{fingerprint, generate};
-use super::{DEFAULT_LENGTH, settings, token_attributes};
+use super::secret_token::{Alphabet, fingerprint, generate};
+use super::{DEFAULT_LENGTH, decode, token_attributes};
 use crate::framework::resource::{Context, EphemeralResource, OpenResponse};
+use crate::framework::typed::to_value_as;
 use crate::framework::{Block, Schema, Value};
 
 /// The ephemeral resource type.
@@ -28,21 +30,79 @@ impl EphemeralResource for GatewayTokenEphemeral {
 
     async fn open(&self, _ctx: &Context, config: Value) -> OpenResponse {
         let mut resp = OpenResponse::default();
-        let s = settings(&config);
-        let length = usize::try_from(s.length).unwrap_or(DEFAULT_LENGTH as usize);
-        match generate(length, s.alphabet) {
+        let Some(config) = decode::<EphemeralConfig>(&config, "configuration", &mut resp.diagnostics) else {
+            return resp;
+        };
+        let length = config.length.unwrap_or(DEFAULT_LENGTH);
+        let alphabet = config
+            .alphabet
+            .as_deref()
+            .and_then(Alphabet::parse)
+            .unwrap_or(Alphabet::Alphanumeric);
+        match generate(usize::try_from(length).unwrap_or(DEFAULT_LENGTH as usize), alphabet) {
             Ok(token) => {
-                let mut result = std::collections::BTreeMap::new();
-                result.insert("length".to_owned(), Value::from(s.length));
-                result.insert("alphabet".to_owned(), Value::from(s.alphabet.name()));
-                result.insert("fingerprint".to_owned(), Value::from(fingerprint(&token)));
-                result.insert("token".to_owned(), Value::from(token));
-                resp.result = Value::Object(result);
+                let result = EphemeralToken {
+                    length,
+                    alphabet: alphabet.name().to_owned(),
+                    fingerprint: fingerprint(&token),
+                    token,
+                };
+                match to_value_as(&result, &self.schema().value_type()) {
+                    Ok(v) => resp.result = v,
+                    Err(e) => resp
+                        .diagnostics
+                        .error("Unencodable result", format!("{e}. This is a bug in the provider.")),
+                }
             }
             Err(e) => resp
                 .diagnostics
                 .error("Could not generate a token", format!("{e}; try again.")),
         }
         resp
+    }
+}
+
+/// The configuration; known when an ephemeral resource is opened.
+#[derive(Deserialize)]
+struct EphemeralConfig {
+    length: Option<i64>,
+    alphabet: Option<String>,
+}
+
+/// The opened token.
+#[derive(Serialize)]
+struct EphemeralToken {
+    length: i64,
+    alphabet: String,
+    token: String,
+    fingerprint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_a_token_as_configured() {
+        let ctx = Context {
+            cancel: Default::default(),
+            provider_data: None,
+            write_only_supported: false,
+        };
+        let mut config = std::collections::BTreeMap::new();
+        for k in ["length", "alphabet", "token", "fingerprint"] {
+            config.insert(k.to_owned(), Value::Null);
+        }
+        config.insert("length".to_owned(), Value::from(20));
+        config.insert("alphabet".to_owned(), Value::from("hex"));
+        let out = GatewayTokenEphemeral.open(&ctx, Value::Object(config)).await;
+        assert!(!out.diagnostics.has_error(), "{:?}", out.diagnostics);
+        let token = out.result.attr("token").as_str().unwrap();
+        assert_eq!(token.len(), 20);
+        assert!(Alphabet::Hex.admits(token));
+        assert_eq!(
+            out.result.attr("fingerprint").as_str(),
+            Some(fingerprint(token).as_str())
+        );
     }
 }

@@ -8,6 +8,7 @@ mod secret_token;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
@@ -16,6 +17,7 @@ use crate::framework::resource::{
     ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
     ReadResponse, Resource,
 };
+use crate::framework::typed::{Maybe, from_value, to_value_as};
 use crate::framework::validator::{IntBetween, OneOf};
 use crate::framework::{Attribute, AttributePath, Block, Diagnostics, Schema, Type, Value};
 
@@ -31,50 +33,98 @@ const DEFAULT_ROTATION_DAYS: i64 = 90;
 /// The resource type.
 pub struct GatewayToken;
 
-/// The state of one token, as the resource reasons about it.
-struct TokenModel {
+/// The stored state of one token (the resource's typed model).
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenState {
+    id: String,
     length: i64,
-    alphabet: Alphabet,
+    alphabet: String,
     rotation_days: i64,
-    keepers: Value,
+    keepers: Option<BTreeMap<String, String>>,
     token: String,
-    created_at: OffsetDateTime,
+    fingerprint: String,
+    created_at: String,
+    expires_at: Option<String>,
 }
 
-impl TokenModel {
-    fn to_value(&self) -> Value {
-        let fp = fingerprint(&self.token);
-        let expires = expiry(self.created_at, self.rotation_days).map(timestamp);
-        Value::Object(BTreeMap::from([
-            ("id".to_owned(), Value::from(fp[..16].to_owned())),
-            ("length".to_owned(), Value::from(self.length)),
-            ("alphabet".to_owned(), Value::from(self.alphabet.name())),
-            ("rotation_days".to_owned(), Value::from(self.rotation_days)),
-            ("keepers".to_owned(), self.keepers.clone()),
-            ("token".to_owned(), Value::from(self.token.clone())),
-            ("fingerprint".to_owned(), Value::from(fp)),
-            ("created_at".to_owned(), Value::from(timestamp(self.created_at))),
-            ("expires_at".to_owned(), expires.map(Value::from).unwrap_or(Value::Null)),
-        ]))
+impl TokenState {
+    fn new(
+        settings: &Settings,
+        keepers: Option<BTreeMap<String, String>>,
+        token: String,
+        created_at: OffsetDateTime,
+    ) -> Self {
+        let fp = fingerprint(&token);
+        TokenState {
+            id: fp[..16].to_owned(),
+            length: settings.length,
+            alphabet: settings.alphabet.name().to_owned(),
+            rotation_days: settings.rotation_days,
+            keepers,
+            token,
+            fingerprint: fp,
+            created_at: timestamp(created_at),
+            expires_at: expiry(created_at, settings.rotation_days).map(timestamp),
+        }
     }
 }
 
-/// Settings read from a plan or configuration value.
+/// The settings a plan or configuration holds. During planning any of them
+/// may still be unknown; at apply they are known.
+#[derive(Debug, Deserialize)]
+struct PlannedSettings {
+    length: Maybe<i64>,
+    alphabet: Maybe<String>,
+    rotation_days: Maybe<i64>,
+    keepers: Maybe<BTreeMap<String, String>>,
+}
+
+/// Known settings, with the schema's defaults for anything not known.
 struct Settings {
     length: i64,
     alphabet: Alphabet,
     rotation_days: i64,
 }
 
-fn settings(v: &Value) -> Settings {
-    Settings {
-        length: v.attr("length").as_i64().unwrap_or(DEFAULT_LENGTH),
-        alphabet: v
-            .attr("alphabet")
-            .as_str()
-            .and_then(Alphabet::parse)
-            .unwrap_or(Alphabet::Alphanumeric),
-        rotation_days: v.attr("rotation_days").as_i64().unwrap_or(DEFAULT_ROTATION_DAYS),
+impl From<&PlannedSettings> for Settings {
+    fn from(p: &PlannedSettings) -> Self {
+        Settings {
+            length: p.length.known().copied().unwrap_or(DEFAULT_LENGTH),
+            alphabet: p
+                .alphabet
+                .known()
+                .and_then(|a| Alphabet::parse(a))
+                .unwrap_or(Alphabet::Alphanumeric),
+            rotation_days: p.rotation_days.known().copied().unwrap_or(DEFAULT_ROTATION_DAYS),
+        }
+    }
+}
+
+/// Decode a typed model, turning a mismatch into a diagnostic.
+fn decode<T: serde::de::DeserializeOwned>(v: &Value, what: &str, diags: &mut Diagnostics) -> Option<T> {
+    match from_value(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.error(
+                format!("Unreadable {what}"),
+                format!("{e}. This is a bug in the provider; please report it."),
+            );
+            None
+        }
+    }
+}
+
+/// Encode a typed model as this resource's object value.
+fn encode(state: &TokenState, diags: &mut Diagnostics) -> Value {
+    match to_value_as(state, &GatewayToken.schema().value_type()) {
+        Ok(v) => v,
+        Err(e) => {
+            diags.error(
+                "Unencodable state",
+                format!("{e}. This is a bug in the provider; please report it."),
+            );
+            Value::Null
+        }
     }
 }
 
@@ -169,22 +219,27 @@ impl Resource for GatewayToken {
         if req.prior.is_null() {
             return;
         }
-        let imported = req.prior_private.get(IMPORTED).is_some();
-        let planned = settings(&resp.planned);
-        if imported {
+        let Some(prior) = decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics) else {
+            return;
+        };
+        let Some(planned) = decode::<PlannedSettings>(&resp.planned, "plan", &mut resp.diagnostics) else {
+            return;
+        };
+        if req.prior_private.get(IMPORTED).is_some() {
             // Adopt the configuration around an imported token when the token
             // already satisfies it, instead of replacing it on the first plan.
-            let token = req.prior.attr("token").as_str().unwrap_or_default();
-            let fits = token.len() as i64 == planned.length && planned.alphabet.admits(token);
+            let s = Settings::from(&planned);
+            let fits = prior.token.len() as i64 == s.length && s.alphabet.admits(&prior.token);
             resp.requires_replace
                 .retain(|p| !(fits && (*p == AttributePath::root("length") || *p == AttributePath::root("alphabet"))));
         } else if !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
             resp.requires_replace.push(AttributePath::root("keepers"));
         }
 
-        let created = req.prior.attr("created_at").as_str().and_then(parse_timestamp);
-        let Some(created) = created else { return };
-        let Some(days) = resp.planned.attr("rotation_days").as_i64() else {
+        let Some(created) = parse_timestamp(&prior.created_at) else {
+            return;
+        };
+        let Some(&days) = planned.rotation_days.known() else {
             return; // unknown until apply: expires_at stays unknown
         };
         let expires = expiry(created, days);
@@ -208,20 +263,16 @@ impl Resource for GatewayToken {
 
     async fn create(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
         let mut resp = ApplyResponse::default();
-        let s = settings(&req.planned);
+        let Some(planned) = decode::<PlannedSettings>(&req.planned, "plan", &mut resp.diagnostics) else {
+            return resp;
+        };
+        let s = Settings::from(&planned);
         let length = usize::try_from(s.length).unwrap_or(DEFAULT_LENGTH as usize);
         match generate(length, s.alphabet) {
             Ok(token) => {
-                let model = TokenModel {
-                    length: s.length,
-                    alphabet: s.alphabet,
-                    rotation_days: s.rotation_days,
-                    keepers: req.planned.attr("keepers").clone(),
-                    token,
-                    created_at: OffsetDateTime::now_utc(),
-                };
-                tracing::info!(fingerprint = %fingerprint(&model.token), "generated gateway token");
-                resp.state = model.to_value();
+                let state = TokenState::new(&s, planned.keepers.into_known(), token, OffsetDateTime::now_utc());
+                tracing::info!(fingerprint = %state.fingerprint, "generated gateway token");
+                resp.state = encode(&state, &mut resp.diagnostics);
             }
             Err(e) => resp
                 .diagnostics
@@ -240,29 +291,32 @@ impl Resource for GatewayToken {
     }
 
     async fn update(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
-        let mut resp = ApplyResponse::default();
-        let s = settings(&req.planned);
-        let token = req.prior.attr("token").as_str().unwrap_or_default().to_owned();
-        let created = req.prior.attr("created_at").as_str().and_then(parse_timestamp);
-        let Some(created_at) = created else {
-            resp.state = req.prior;
+        let mut resp = ApplyResponse {
+            state: req.prior.clone(),
+            ..Default::default()
+        };
+        let (Some(prior), Some(planned)) = (
+            decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics),
+            decode::<PlannedSettings>(&req.planned, "plan", &mut resp.diagnostics),
+        ) else {
+            return resp;
+        };
+        let Some(created_at) = parse_timestamp(&prior.created_at) else {
             resp.diagnostics.error(
                 "Corrupt state",
                 "created_at in state is not an RFC 3339 time. Remove the token from state (terraform state rm) and apply again.",
             );
             return resp;
         };
-        let model = TokenModel {
-            length: s.length,
-            alphabet: s.alphabet,
-            rotation_days: s.rotation_days,
-            keepers: req.planned.attr("keepers").clone(),
-            token,
+        let state = TokenState::new(
+            &Settings::from(&planned),
+            planned.keepers.into_known(),
+            prior.token,
             created_at,
-        };
+        );
         let mut private = req.private;
         private.remove(IMPORTED);
-        resp.state = model.to_value();
+        resp.state = encode(&state, &mut resp.diagnostics);
         resp.private = private;
         resp
     }
@@ -307,15 +361,13 @@ impl Resource for GatewayToken {
             );
             return resp;
         }
-        let model = TokenModel {
+        let s = Settings {
             length: token.len() as i64,
             alphabet,
             rotation_days: DEFAULT_ROTATION_DAYS,
-            keepers: Value::Null,
-            token,
-            created_at: OffsetDateTime::now_utc(),
         };
-        resp.state = model.to_value();
+        let state = TokenState::new(&s, None, token, OffsetDateTime::now_utc());
+        resp.state = encode(&state, &mut resp.diagnostics);
         resp.private.set(IMPORTED, serde_json::Value::Bool(true));
         resp
     }
