@@ -4,7 +4,7 @@
 //! P-521 client certificate, TLS with ALPN h2, HTTP/2, the RPC). Then
 //! GRPCController.Shutdown to process exit.
 //!
-//! Usage: handshake_bench [--runs N] [--bin PATH]   (see bench/handshake.sh)
+//! Usage: handshake_bench [--runs N] [--bin PATH]   (run by bench/handshake.sh)
 
 #[path = "../tests/support/go_plugin.rs"]
 mod go_plugin;
