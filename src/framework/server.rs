@@ -355,20 +355,13 @@ mod rpc {
 
         /// ValidateProviderConfig.
         pub async fn validate_provider_config(&self, config: RawValue) -> Diagnostics {
-            let config = match decode(&config, &self.provider_schema.value_type(), "provider configuration") {
-                Ok(v) => v,
-                Err(d) => return d,
-            };
-            let mut diags = Diagnostics::new();
-            validate_block(
-                &self.provider_schema.block,
-                &config,
-                &AttributePath::default(),
-                true,
-                &mut diags,
-            );
-            diags.extend(self.provider.validate(&self.context(), &config).await);
-            diags
+            match checked_config(&self.provider_schema, &config, "provider configuration", true) {
+                Ok((config, mut diags)) => {
+                    diags.extend(self.provider.validate(&self.context(), &config).await);
+                    diags
+                }
+                Err(d) => d,
+            }
         }
 
         /// ConfigureProvider.
@@ -403,20 +396,14 @@ mod rpc {
                 Ok(x) => x,
                 Err(d) => return d,
             };
-            let config = match decode(&config, &schema.value_type(), "resource configuration") {
-                Ok(v) => v,
-                Err(d) => return d,
-            };
-            let mut diags = Diagnostics::new();
-            validate_block(
-                &schema.block,
-                &config,
-                &AttributePath::default(),
-                client.write_only_attributes_allowed,
-                &mut diags,
-            );
-            diags.extend(resource.validate(&self.context(), &config).await);
-            diags
+            let write_only_ok = client.write_only_attributes_allowed;
+            match checked_config(schema, &config, "resource configuration", write_only_ok) {
+                Ok((config, mut diags)) => {
+                    diags.extend(resource.validate(&self.context(), &config).await);
+                    diags
+                }
+                Err(d) => d,
+            }
         }
 
         /// UpgradeResourceState: called on every state load, even at the
@@ -696,14 +683,13 @@ mod rpc {
             ) else {
                 return unknown_type("data source", type_name);
             };
-            let config = match decode(&config, &schema.value_type(), "data source configuration") {
-                Ok(v) => v,
-                Err(d) => return d,
-            };
-            let mut diags = Diagnostics::new();
-            validate_block(&schema.block, &config, &AttributePath::default(), true, &mut diags);
-            diags.extend(ds.validate(&self.context(), &config).await);
-            diags
+            match checked_config(schema, &config, "data source configuration", true) {
+                Ok((config, mut diags)) => {
+                    diags.extend(ds.validate(&self.context(), &config).await);
+                    diags
+                }
+                Err(d) => d,
+            }
         }
 
         /// ReadDataSource.
@@ -735,14 +721,13 @@ mod rpc {
             else {
                 return unknown_type("ephemeral resource", type_name);
             };
-            let config = match decode(&config, &schema.value_type(), "ephemeral resource configuration") {
-                Ok(v) => v,
-                Err(d) => return d,
-            };
-            let mut diags = Diagnostics::new();
-            validate_block(&schema.block, &config, &AttributePath::default(), true, &mut diags);
-            diags.extend(er.validate(&self.context(), &config).await);
-            diags
+            match checked_config(schema, &config, "ephemeral resource configuration", true) {
+                Ok((config, mut diags)) => {
+                    diags.extend(er.validate(&self.context(), &config).await);
+                    diags
+                }
+                Err(d) => d,
+            }
         }
 
         /// OpenEphemeralResource.
@@ -799,6 +784,26 @@ mod rpc {
                 None => unknown_type("ephemeral resource", type_name),
             }
         }
+    }
+
+    /// Decode a configuration and run the schema's own checks on it; the
+    /// caller adds the type's cross-attribute validation.
+    fn checked_config(
+        schema: &Schema,
+        config: &RawValue,
+        what: &str,
+        write_only_ok: bool,
+    ) -> Result<(Value, Diagnostics), Diagnostics> {
+        let config = decode(config, &schema.value_type(), what)?;
+        let mut diags = Diagnostics::new();
+        validate_block(
+            &schema.block,
+            &config,
+            &AttributePath::default(),
+            write_only_ok,
+            &mut diags,
+        );
+        Ok((config, diags))
     }
 
     /// Write-only values never reach state.
