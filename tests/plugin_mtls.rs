@@ -107,6 +107,11 @@ async fn serves_only_the_client_holding_the_cli_certificate() {
         plugin.stdout_rest.try_recv().is_err(),
         "nothing but the handshake line may reach stdout"
     );
+
+    // SIGTERM (what Drop sends) shuts down cleanly, socket directory included.
+    let socket_dir = plugin.socket.parent().unwrap().to_owned();
+    drop(plugin);
+    assert!(!socket_dir.exists(), "socket directory left behind after SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,8 +67,17 @@ pub struct Plugin {
 }
 
 impl Drop for Plugin {
+    /// SIGTERM first, so the plugin removes its socket directory; SIGKILL
+    /// if it is still there after a second.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            if wait_exit(&mut self.child, Duration::from_secs(1)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }
