@@ -195,20 +195,7 @@ mod tests {
     use crate::framework::Type;
 
     fn attr(name: &str, ty: Type) -> Attribute {
-        Attribute {
-            name: name.into(),
-            ty,
-            description: Description::default(),
-            required: false,
-            optional: false,
-            computed: false,
-            sensitive: false,
-            write_only: false,
-            deprecation: None,
-            validators: Vec::new(),
-            plan_modifiers: Vec::new(),
-            default: None,
-        }
+        Attribute::of_type(name, ty)
     }
 
     #[test]
