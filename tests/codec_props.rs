@@ -297,9 +297,14 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = *b;
         }
-        let _ = msgpack::decode(&bytes, &ty);
         let n = cut.index(bytes.len() + 1);
-        let _ = msgpack::decode(&bytes[..n], &ty);
+        for input in [&bytes[..], &bytes[..n]] {
+            // Whatever is accepted must be stable through encode → decode.
+            if let Ok(d) = msgpack::decode(input, &ty) {
+                let again = msgpack::encode(&d, &ty).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(msgpack::decode(&again, &ty).map_err(|e| TestCaseError::fail(e.to_string()))?, d);
+            }
+        }
         if v.is_wholly_known()
             && let Ok(mut text) = json::encode(&v, &ty)
         {
@@ -307,8 +312,15 @@ proptest! {
                 let i = at.index(text.len());
                 text[i] = *b;
             }
-            let _ = json::decode(&text, &ty);
-            let _ = json::decode_lenient(&text[..cut.index(text.len() + 1)], &ty);
+            let n = cut.index(text.len() + 1);
+            for input in [&text[..], &text[..n]] {
+                for decode in [json::decode, json::decode_lenient] {
+                    if let Ok(d) = decode(input, &ty) {
+                        let again = json::encode(&d, &ty).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(json::decode(&again, &ty).map_err(|e| TestCaseError::fail(e.to_string()))?, d);
+                    }
+                }
+            }
         }
     }
 }

@@ -6,13 +6,18 @@ use bigdecimal::num_bigint::{self, BigInt};
 
 use crate::framework::Number;
 
-/// Largest decimal exponent (either sign) a decoded number may have. Bounds
-/// the memory that comparing or printing a hostile `1e999999999` would take;
-/// the smallest subnormal `f64` (scale 1074) still fits.
+/// Largest decimal exponent (either sign) of a number, trailing zeros
+/// removed. Bounds the memory that comparing or printing a hostile
+/// `1e999999999` would take; the smallest subnormal `f64` (scale 1074) fits.
 pub(crate) const MAX_EXPONENT: i64 = 4096;
 
-/// Longest number text accepted (digits, sign, point and exponent).
-pub(crate) const MAX_NUMBER_TEXT: usize = 4096;
+/// Most significant digits of a number, trailing zeros removed.
+pub(crate) const MAX_DIGITS: u64 = 4096;
+
+/// Longest number text accepted: enough for the plain (no exponent) text of
+/// every number within [`MAX_DIGITS`] and [`MAX_EXPONENT`], so whatever we
+/// accept, we write back in a form we accept again (a fuzzer found that).
+pub(crate) const MAX_NUMBER_TEXT: usize = (MAX_DIGITS as usize) + (MAX_EXPONENT as usize) + 8;
 
 /// Parse a decimal number as cty does: optional sign, digits with an optional
 /// point, optional exponent. No infinities, NaN, hex or digit separators.
@@ -63,19 +68,21 @@ pub(crate) fn parse_decimal(text: &str) -> Result<Number, String> {
     check_range(Number(parsed))
 }
 
-/// Reject numbers whose exponent is beyond [`MAX_EXPONENT`], normalising
-/// trailing zeros first so `1000` and `1.000` are judged alike.
+/// Reject numbers beyond [`MAX_EXPONENT`] or [`MAX_DIGITS`], judged with
+/// trailing zeros removed so `1000` and `1.000` fare alike.
 pub(crate) fn check_range(n: Number) -> Result<Number, String> {
-    let (_, scale) = n.0.as_bigint_and_exponent();
-    if scale.abs() <= MAX_EXPONENT {
-        return Ok(n);
+    if in_range(&n.0.normalized()) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "numbers beyond {MAX_DIGITS} significant digits or exponent ±{MAX_EXPONENT} are not supported"
+        ))
     }
-    let normal = n.0.normalized();
+}
+
+fn in_range(normal: &BigDecimal) -> bool {
     let (_, scale) = normal.as_bigint_and_exponent();
-    if scale.abs() > MAX_EXPONENT {
-        return Err(format!("number exponent beyond ±{MAX_EXPONENT} is not supported"));
-    }
-    Ok(n)
+    scale.abs() <= MAX_EXPONENT && normal.digits() <= MAX_DIGITS
 }
 
 /// The exact decimal value of a finite `f64` (every binary float is a finite
@@ -124,8 +131,7 @@ pub(crate) fn to_f64_exact(n: &Number) -> Option<f64> {
 /// cty's `Text('f', -1)`), with one otherwise so huge exponents cannot blow up.
 pub(crate) fn to_text(n: &Number) -> String {
     let normal = n.0.normalized();
-    let (_, scale) = normal.as_bigint_and_exponent();
-    if scale.abs() <= MAX_EXPONENT {
+    if in_range(&normal) {
         normal.to_plain_string()
     } else {
         normal.to_scientific_notation()
@@ -155,6 +161,25 @@ mod tests {
         ] {
             assert!(parse_decimal(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// Regression (fuzz, decode_json): a 1150-digit number with exponent 3669
+    /// was accepted but its plain text (4800 characters) was then refused.
+    #[test]
+    fn accepted_numbers_reparse_from_their_text() {
+        let digits = "4".to_string() + &"9".repeat(1100) + "59471774";
+        for text in [
+            format!("{digits}E3669"),
+            format!("{digits}E-3669"),
+            format!("1{}E-4096", "3".repeat(4095)),
+        ] {
+            let n = parse_decimal(&text).unwrap();
+            let again = parse_decimal(&to_text(&n)).unwrap();
+            assert_eq!(again, n);
+        }
+        assert!(parse_decimal(&"7".repeat(4097)).is_err());
+        assert!(parse_decimal(&("1".to_string() + &"0".repeat(5000))).is_err());
+        assert!(parse_decimal(&("7".repeat(4096) + &"0".repeat(4000))).is_ok());
     }
 
     #[test]
