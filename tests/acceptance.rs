@@ -151,10 +151,11 @@ fn gateway_token_lifecycle() {
     });
 }
 
-/// Attributes an imported gateway token cannot know: keepers live only in
-/// configuration, the alphabet is inferred as the narrowest that fits, and
-/// the timestamps start at import time.
-const IMPORT_IGNORE: &[&str] = &["keepers", "alphabet", "created_at", "expires_at"];
+/// Attributes an imported gateway token cannot know: keepers and
+/// rotation_days live only in configuration (the first plan adopts them in
+/// place), the alphabet is inferred as the narrowest that fits, and the
+/// timestamps start at import time.
+const IMPORT_IGNORE: &[&str] = &["keepers", "rotation_days", "alphabet", "created_at", "expires_at"];
 
 /// Import `original` into a FRESH state (as terraform-plugin-testing's
 /// ImportState step does), compare attributes, and check the next plan keeps
@@ -202,6 +203,16 @@ fn import_round_trip(cli: &'static Cli, config: &str, original: &Json) {
         !acts.iter().any(|a| a == "delete" || a == "create"),
         "the plan after import must keep the imported token, got {acts:?}"
     );
+    // Applying it adopts the configuration around the same token, and then
+    // nothing is left to do.
+    wd.ok(&["apply", "-input=false", "-no-color", "import.tfplan"]);
+    let adopted = wd.show_json(None);
+    assert_eq!(
+        state_values(&adopted, GW)["token"],
+        original["token"],
+        "import keeps the token"
+    );
+    expect_empty_plan(&wd);
 }
 
 /// `validate -json` must fail with an error located at `needle`'s line, and

@@ -56,6 +56,20 @@ fn fill_defaults(block: &Block, planned: &mut Value, config: &Value) {
     }
 }
 
+/// Null every write-only attribute, at any depth: they never reach plan or state.
+pub fn null_write_only(block: &Block, value: &mut Value) {
+    let Value::Object(fields) = value else { return };
+    for a in block.attributes.iter().filter(|a| a.write_only) {
+        if let Some(v) = fields.get_mut(&a.name) {
+            *v = Value::Null;
+        }
+    }
+    for b in &block.blocks {
+        let Some(slot) = fields.get_mut(&b.name) else { continue };
+        for_each_block_value(b.nesting, slot, &Value::Null, &mut |v, _| null_write_only(&b.block, v));
+    }
+}
+
 /// Computed attributes the configuration leaves null become unknown: the
 /// provider may set them anew when the object changes.
 pub fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value) {
@@ -322,5 +336,40 @@ mod tests {
         let mut bad = Vec::new();
         contradictions(&planned, &new, &AttributePath::default(), &mut bad);
         assert_eq!(bad, vec![AttributePath::root("a")]);
+    }
+}
+
+#[cfg(test)]
+mod write_only_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::framework::schema::{Attribute, NestedBlock};
+
+    #[test]
+    fn nested_write_only_values_are_nulled() {
+        let block = Block::new().block(NestedBlock::new(
+            "auth",
+            Nesting::List,
+            Block::new()
+                .attribute(Attribute::string("user").optional())
+                .attribute(Attribute::string("password").optional().write_only()),
+        ));
+        let item = |pw: Value| {
+            Value::Object(BTreeMap::from([
+                ("user".to_owned(), Value::from("u")),
+                ("password".to_owned(), pw),
+            ]))
+        };
+        let mut v = Value::Object(BTreeMap::from([(
+            "auth".to_owned(),
+            Value::List(vec![item(Value::from("s3cret"))]),
+        )]));
+        null_write_only(&block, &mut v);
+        let want = Value::Object(BTreeMap::from([(
+            "auth".to_owned(),
+            Value::List(vec![item(Value::Null)]),
+        )]));
+        assert_eq!(v, want);
     }
 }

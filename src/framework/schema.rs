@@ -195,6 +195,18 @@ impl Block {
             if b.max_items > 0 && b.min_items > b.max_items {
                 problems.push(format!("{prefix}{}: min_items above max_items", b.name));
             }
+            if b.nesting == Nesting::Set {
+                // Set elements have no identity to pair a plan element with its
+                // configuration, so the planner cannot apply these inside them.
+                for a in &b.block.attributes {
+                    if a.computed || a.default.is_some() || !a.plan_modifiers.is_empty() {
+                        problems.push(format!(
+                            "{prefix}{}.{}: computed attributes, defaults and plan modifiers are not supported inside set blocks; use a list block",
+                            b.name, a.name
+                        ));
+                    }
+                }
+            }
             b.block.check(&format!("{prefix}{}.", b.name), problems);
         }
     }
@@ -324,5 +336,34 @@ impl NestedBlock {
             Nesting::Set => Type::set(inner),
             Nesting::Map => Type::map(inner),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_mistakes_are_caught_at_build_time() {
+        let bad = Schema::new(
+            0,
+            Block::new()
+                .attribute(Attribute::string("a").required().computed())
+                .attribute(Attribute::string("b").optional().default_value("x"))
+                .attribute(Attribute::string("c"))
+                .block(NestedBlock::new(
+                    "rules",
+                    Nesting::Set,
+                    Block::new().attribute(Attribute::string("port").optional().computed()),
+                )),
+        );
+        let problems = bad.check();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with("rules.port:")), "{problems:#?}");
+        let good = Schema::new(
+            0,
+            Block::new().attribute(Attribute::string("a").optional().computed().default_value("x")),
+        );
+        assert!(good.check().is_empty());
     }
 }

@@ -223,7 +223,7 @@ mod rpc {
 
     use super::*;
     use crate::framework::codec::{json, msgpack};
-    use crate::framework::plan::{contradictions, mark_computed_unknown, plan_block};
+    use crate::framework::plan::{contradictions, mark_computed_unknown, null_write_only, plan_block};
     use crate::framework::private::PrivateState;
     use crate::framework::resource::{ApplyRequest, Context, ModifyPlanRequest, ModifyPlanResponse, ReadRequest};
     use crate::framework::timeouts::{self, Operation};
@@ -606,7 +606,17 @@ mod rpc {
                 .await;
             resp.diagnostics = out.diagnostics;
             let mut state = out.state;
+            // Write-only values never reach state, at any depth.
             null_write_only(&schema.block, &mut state);
+            if state.is_null() && !resp.diagnostics.has_error() {
+                resp.diagnostics.error(
+                    "Provider returned no object",
+                    format!(
+                        "{} returned no state and no error. This is a bug in the provider; please report it.",
+                        req.type_name
+                    ),
+                );
+            }
             if !state.is_null() && !state.is_wholly_known() {
                 resp.diagnostics.error(
                     "Provider left values unknown after apply",
@@ -804,17 +814,6 @@ mod rpc {
             &mut diags,
         );
         Ok((config, diags))
-    }
-
-    /// Write-only values never reach state.
-    fn null_write_only(block: &crate::framework::Block, state: &mut Value) {
-        if let Value::Object(fields) = state {
-            for a in block.attributes.iter().filter(|a| a.write_only) {
-                if let Some(v) = fields.get_mut(&a.name) {
-                    *v = Value::Null;
-                }
-            }
-        }
     }
 
     /// Make stored state JSON fit the block: drop attributes the schema no

@@ -72,6 +72,9 @@ impl PluginListener {
                         Ok((stream, _)) => stream,
                         Err(e) => {
                             tracing::warn!(error = %e, "accepting a plugin connection failed");
+                            // E.g. out of file descriptors: back off instead of
+                            // spinning and flooding the CLI's log.
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                             continue;
                         }
                     },

@@ -24,8 +24,11 @@ use crate::framework::{Attribute, AttributePath, Block, Diagnostics, Schema, Typ
 pub use ephemeral::GatewayTokenEphemeral;
 use secret_token::{Alphabet, expiry, fingerprint, generate, parse_timestamp, timestamp};
 
-/// Private-state key set on import: the next plan adopts configured
-/// `keepers`, `length` and `alphabet` without replacing the imported token.
+/// Private-state key set on import: until the first apply after it, plans
+/// adopt the configured `length` and `alphabet` (when the token satisfies
+/// them) and first `keepers` instead of replacing the imported token. The
+/// import leaves `rotation_days` null, so that first plan is always an
+/// in-place update, and its apply clears the flag: it cannot linger.
 const IMPORTED: &str = "imported";
 const DEFAULT_LENGTH: i64 = 48;
 const DEFAULT_ROTATION_DAYS: i64 = 90;
@@ -33,14 +36,19 @@ const DEFAULT_ROTATION_DAYS: i64 = 90;
 /// The resource type.
 pub struct GatewayToken;
 
-/// The stored state of one token (the resource's typed model).
-#[derive(Debug, Serialize, Deserialize)]
+/// Keepers as Terraform allows them: a `map(string)` may hold nulls.
+type Keepers = BTreeMap<String, Option<String>>;
+
+/// The stored state of one token (the resource's typed model). No `Debug`:
+/// it holds the token.
+#[derive(Serialize, Deserialize)]
 struct TokenState {
     id: String,
     length: i64,
     alphabet: String,
-    rotation_days: i64,
-    keepers: Option<BTreeMap<String, String>>,
+    /// Null only between an import and the first apply after it.
+    rotation_days: Option<i64>,
+    keepers: Option<Keepers>,
     token: String,
     fingerprint: String,
     created_at: String,
@@ -48,18 +56,13 @@ struct TokenState {
 }
 
 impl TokenState {
-    fn new(
-        settings: &Settings,
-        keepers: Option<BTreeMap<String, String>>,
-        token: String,
-        created_at: OffsetDateTime,
-    ) -> Self {
+    fn new(settings: &Settings, keepers: Option<Keepers>, token: String, created_at: OffsetDateTime) -> Self {
         let fp = fingerprint(&token);
         TokenState {
             id: fp[..16].to_owned(),
             length: settings.length,
             alphabet: settings.alphabet.name().to_owned(),
-            rotation_days: settings.rotation_days,
+            rotation_days: Some(settings.rotation_days),
             keepers,
             token,
             fingerprint: fp,
@@ -70,13 +73,19 @@ impl TokenState {
 }
 
 /// The settings a plan or configuration holds. During planning any of them
-/// may still be unknown; at apply they are known.
+/// may still be unknown; at apply they are known. (Keepers are compared as
+/// values while planning: one of them may be unknown.)
 #[derive(Debug, Deserialize)]
 struct PlannedSettings {
     length: Maybe<i64>,
     alphabet: Maybe<String>,
     rotation_days: Maybe<i64>,
-    keepers: Maybe<BTreeMap<String, String>>,
+}
+
+/// The keepers of a plan at apply time, when every value is known.
+#[derive(Deserialize)]
+struct PlannedKeepers {
+    keepers: Option<Keepers>,
 }
 
 /// Known settings, with the schema's defaults for anything not known.
@@ -225,14 +234,19 @@ impl Resource for GatewayToken {
         let Some(planned) = decode::<PlannedSettings>(&resp.planned, "plan", &mut resp.diagnostics) else {
             return;
         };
-        if req.prior_private.get(IMPORTED).is_some() {
+        let imported = req.prior_private.get(IMPORTED).is_some();
+        if imported {
             // Adopt the configuration around an imported token when the token
             // already satisfies it, instead of replacing it on the first plan.
             let s = Settings::from(&planned);
             let fits = prior.token.len() as i64 == s.length && s.alphabet.admits(&prior.token);
             resp.requires_replace
                 .retain(|p| !(fits && (*p == AttributePath::root("length") || *p == AttributePath::root("alphabet"))));
-        } else if !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
+        }
+        // An import cannot know the keepers: the first ones configured after
+        // it are adopted; any other change of keepers makes a new token.
+        let adopting_keepers = imported && keepers_equal(req.prior.attr("keepers"), &Value::Null);
+        if !adopting_keepers && !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
             resp.requires_replace.push(AttributePath::root("keepers"));
         }
 
@@ -270,7 +284,9 @@ impl Resource for GatewayToken {
         let length = usize::try_from(s.length).unwrap_or(DEFAULT_LENGTH as usize);
         match generate(length, s.alphabet) {
             Ok(token) => {
-                let state = TokenState::new(&s, planned.keepers.into_known(), token, OffsetDateTime::now_utc());
+                let keepers =
+                    decode::<PlannedKeepers>(&req.planned, "plan", &mut resp.diagnostics).and_then(|k| k.keepers);
+                let state = TokenState::new(&s, keepers, token, OffsetDateTime::now_utc());
                 tracing::info!(fingerprint = %state.fingerprint, "generated gateway token");
                 resp.state = encode(&state, &mut resp.diagnostics);
             }
@@ -295,9 +311,10 @@ impl Resource for GatewayToken {
             state: req.prior.clone(),
             ..Default::default()
         };
-        let (Some(prior), Some(planned)) = (
+        let (Some(prior), Some(planned), Some(keepers)) = (
             decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics),
             decode::<PlannedSettings>(&req.planned, "plan", &mut resp.diagnostics),
+            decode::<PlannedKeepers>(&req.planned, "plan", &mut resp.diagnostics),
         ) else {
             return resp;
         };
@@ -308,12 +325,7 @@ impl Resource for GatewayToken {
             );
             return resp;
         };
-        let state = TokenState::new(
-            &Settings::from(&planned),
-            planned.keepers.into_known(),
-            prior.token,
-            created_at,
-        );
+        let state = TokenState::new(&Settings::from(&planned), keepers.keepers, prior.token, created_at);
         let mut private = req.private;
         private.remove(IMPORTED);
         resp.state = encode(&state, &mut resp.diagnostics);
@@ -333,11 +345,18 @@ impl Resource for GatewayToken {
             Some(name) => {
                 match std::env::var(name) {
                     Ok(t) => t,
-                    Err(_) => {
+                    Err(std::env::VarError::NotPresent) => {
                         resp.diagnostics.error(
-                        "Import variable not set",
-                        format!("The import id asks for the token in ${name}, which is not set in Terraform's environment."),
-                    );
+                            "Import variable not set",
+                            format!("The import id asks for the token in ${name}, which is not set in Terraform's environment."),
+                        );
+                        return resp;
+                    }
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        resp.diagnostics.error(
+                            "Token not importable",
+                            format!("${name} is not valid UTF-8; gateway tokens are ASCII."),
+                        );
                         return resp;
                     }
                 }
@@ -366,7 +385,11 @@ impl Resource for GatewayToken {
             alphabet,
             rotation_days: DEFAULT_ROTATION_DAYS,
         };
-        let state = TokenState::new(&s, None, token, OffsetDateTime::now_utc());
+        let mut state = TokenState::new(&s, None, token, OffsetDateTime::now_utc());
+        // Unknown until the configuration is seen: the first plan then fills
+        // them in place (see IMPORTED).
+        state.rotation_days = None;
+        state.expires_at = None;
         resp.state = encode(&state, &mut resp.diagnostics);
         resp.private.set(IMPORTED, serde_json::Value::Bool(true));
         resp
@@ -521,5 +544,75 @@ mod tests {
     #[tokio::test]
     async fn import_rejects_short_tokens() {
         assert!(GatewayToken.import(&ctx(), "short").await.diagnostics.has_error());
+    }
+
+    fn with_keepers(mut config: Value, keepers: Value) -> Value {
+        if let Some(slot) = config.attr_mut("keepers") {
+            *slot = keepers;
+        }
+        config
+    }
+
+    #[tokio::test]
+    async fn unknown_keeper_value_plans_a_replacement_not_an_error() {
+        let state = created(Some("v1")).await;
+        let keepers = Value::Map(BTreeMap::from([("gateway".to_owned(), Value::unknown())]));
+        let p = plan(&state, PrivateState::default(), &with_keepers(config(None), keepers)).await;
+        assert!(!p.diagnostics.has_error(), "{:?}", p.diagnostics);
+        assert_eq!(p.requires_replace, vec![AttributePath::root("keepers")]);
+    }
+
+    #[tokio::test]
+    async fn null_keeper_values_are_kept() {
+        let keepers = Value::Map(BTreeMap::from([("a".to_owned(), Value::Null)]));
+        let c = with_keepers(config(None), keepers.clone());
+        let p = plan(&Value::Null, PrivateState::default(), &c).await;
+        let r = GatewayToken
+            .create(
+                &ctx(),
+                ApplyRequest {
+                    config: c.clone(),
+                    planned: p.planned,
+                    prior: Value::Null,
+                    private: Default::default(),
+                },
+            )
+            .await;
+        assert!(!r.diagnostics.has_error(), "{:?}", r.diagnostics);
+        assert_eq!(r.state.attr("keepers"), &keepers);
+        let again = plan(&r.state, PrivateState::default(), &c).await;
+        assert_eq!(again.planned, r.state);
+    }
+
+    #[tokio::test]
+    async fn import_flag_ends_with_the_first_apply() {
+        let token = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL";
+        let imported = GatewayToken.import(&ctx(), token).await;
+        // A configuration without keepers: still an in-place update, because
+        // the import could not know rotation_days.
+        let c = config(None);
+        let p = plan(&imported.state, imported.private.clone(), &c).await;
+        assert!(p.requires_replace.is_empty());
+        assert_ne!(
+            p.planned, imported.state,
+            "the first plan after import must be an update"
+        );
+        let updated = GatewayToken
+            .update(
+                &ctx(),
+                ApplyRequest {
+                    config: c,
+                    planned: p.planned.clone(),
+                    prior: imported.state,
+                    private: imported.private,
+                },
+            )
+            .await;
+        assert!(!updated.diagnostics.has_error(), "{:?}", updated.diagnostics);
+        assert_eq!(updated.state, p.planned, "applied as planned");
+        assert!(updated.private.get(IMPORTED).is_none());
+        // From now on keepers behave as for any token.
+        let later = plan(&updated.state, updated.private, &config(Some("v1"))).await;
+        assert_eq!(later.requires_replace, vec![AttributePath::root("keepers")]);
     }
 }
