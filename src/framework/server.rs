@@ -538,6 +538,13 @@ mod rpc {
                 mark_computed_unknown(&schema.block, &mut modify.planned, &config);
             }
             resp.diagnostics = modify.diagnostics;
+            for path in invalid_plan_paths(&schema.block, &config, &modify.planned) {
+                resp.diagnostics.attribute_error(
+                    path.clone(),
+                    "Provider produced an invalid plan",
+                    format!("The planned value of {path} does not follow its configuration. This is a bug in the provider; please report it."),
+                );
+            }
             resp.planned_state = encode(&modify.planned, &ty, &mut resp.diagnostics);
             resp.requires_replace = modify.requires_replace;
             resp.planned_private = modify.private.to_bytes();
@@ -816,6 +823,29 @@ mod rpc {
         Ok((config, diags))
     }
 
+    /// Top-level attributes whose plan breaks the CLI's rules: a configured
+    /// value must be planned as configured, a non-computed attribute left
+    /// null must plan null, a write-only one always plans null. Caught here,
+    /// a provider bug names its attribute instead of the CLI's generic
+    /// "Provider produced invalid plan".
+    fn invalid_plan_paths(block: &crate::framework::Block, config: &Value, planned: &Value) -> Vec<AttributePath> {
+        block
+            .attributes
+            .iter()
+            .filter(|a| {
+                let (c, p) = (config.attr(&a.name), planned.attr(&a.name));
+                if a.write_only {
+                    !p.is_null()
+                } else if !c.is_null() {
+                    !crate::framework::value::semantically_equal(c, p)
+                } else {
+                    !a.computed && !p.is_null()
+                }
+            })
+            .map(|a| AttributePath::root(&a.name))
+            .collect()
+    }
+
     /// Make stored state JSON fit the block: drop attributes the schema no
     /// longer has, add new ones as null.
     pub(crate) fn conform_to_block(block: &crate::framework::Block, json: serde_json::Value) -> serde_json::Value {
@@ -844,5 +874,53 @@ mod rpc {
             out.insert(b.name.clone(), v);
         }
         J::Object(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::collections::BTreeMap;
+
+        use super::*;
+        use crate::framework::{Attribute, Block};
+
+        #[test]
+        fn invalid_plans_name_the_attribute() {
+            let block = Block::new()
+                .attribute(Attribute::string("name").optional())
+                .attribute(Attribute::string("size").optional().computed())
+                .attribute(Attribute::string("id").computed())
+                .attribute(Attribute::string("secret").optional().write_only());
+            let obj = |pairs: [(&str, Value); 4]| {
+                Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect::<BTreeMap<_, _>>(),
+                )
+            };
+            let config = obj([
+                ("name", "a".into()),
+                ("size", Value::Null),
+                ("id", Value::Null),
+                ("secret", "s".into()),
+            ]);
+            let good = obj([
+                ("name", "a".into()),
+                ("size", "9".into()),
+                ("id", Value::unknown()),
+                ("secret", Value::Null),
+            ]);
+            assert!(invalid_plan_paths(&block, &config, &good).is_empty());
+            let bad = obj([
+                ("name", "b".into()),
+                ("size", "9".into()),
+                ("id", Value::unknown()),
+                ("secret", "s".into()),
+            ]);
+            assert_eq!(
+                invalid_plan_paths(&block, &config, &bad),
+                vec![AttributePath::root("name"), AttributePath::root("secret")]
+            );
+        }
     }
 }
