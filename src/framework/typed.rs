@@ -140,7 +140,7 @@ fn conform_at(v: Value, ty: &Type, path: &mut Vec<PathStep>) -> Result<Value, Ty
         path: AttributePath(path.to_vec()),
         message: m,
     };
-    let kind = kind(&v);
+    let kind = v.kind();
     Ok(match (ty, v) {
         (_, v @ (Value::Null | Value::Unknown(_))) => v,
         (Type::Dynamic, v) => v,
@@ -204,22 +204,6 @@ fn conform_at(v: Value, ty: &Type, path: &mut Vec<PathStep>) -> Result<Value, Ty
             ));
         }
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Unknown(_) => "an unknown value",
-        Value::Bool(_) => "a bool",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::List(_) => "a list",
-        Value::Set(_) => "a set",
-        Value::Tuple(_) => "a tuple",
-        Value::Map(_) => "a map",
-        Value::Object(_) => "an object",
-        Value::Dynamic(..) => "a dynamic value",
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -353,7 +337,7 @@ impl<'a> De<'a, '_> {
     }
 
     fn invalid(&self, expected: &str) -> TypedError {
-        TypedError::at(self.path, format!("expected {expected}, found {}", kind(self.v)))
+        TypedError::at(self.path, format!("expected {expected}, found {}", self.v.kind()))
     }
 
     /// Follow dynamic values to what they wrap.
@@ -989,7 +973,7 @@ impl ser::SerializeMap for MapSer {
             }
             other => Err(ser::Error::custom(format!(
                 "map keys must be strings, found {}",
-                kind(&other)
+                other.kind()
             ))),
         }
     }

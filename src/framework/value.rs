@@ -131,6 +131,23 @@ impl Value {
         }
     }
 
+    /// What kind of value this is, for error messages ("a list", "null").
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Unknown(_) => "an unknown value",
+            Value::Bool(_) => "a bool",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Set(_) => "a set",
+            Value::Tuple(_) => "a tuple",
+            Value::Map(_) => "a map",
+            Value::Object(_) => "an object",
+            Value::Dynamic(..) => "a dynamic value",
+        }
+    }
+
     /// The string, when this is a known string.
     pub fn as_str(&self) -> Option<&str> {
         match self {

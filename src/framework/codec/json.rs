@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::CodecError;
-use super::msgpack::{MAX_DEPTH, type_name, value_kind};
+use super::msgpack::{MAX_DEPTH, type_name};
 use super::number;
 use crate::framework::{AttributePath, PathStep, Type, Value};
 
@@ -510,7 +510,7 @@ fn encode_value(
                 path,
                 format!(
                     "{} cannot be encoded as dynamic: it must carry its type (Value::Dynamic)",
-                    value_kind(v)
+                    v.kind()
                 ),
             ));
         }
@@ -586,7 +586,7 @@ fn encode_value(
         _ => {
             return Err(error(
                 path,
-                format!("{} cannot be encoded as {}", value_kind(v), type_name(ty)),
+                format!("{} cannot be encoded as {}", v.kind(), type_name(ty)),
             ));
         }
     }

@@ -561,23 +561,6 @@ fn kind(m: Marker) -> &'static str {
     }
 }
 
-/// What a value is, for error messages.
-pub(crate) fn value_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Unknown(_) => "an unknown value",
-        Value::Bool(_) => "a bool",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::List(_) => "a list",
-        Value::Set(_) => "a set",
-        Value::Tuple(_) => "a tuple",
-        Value::Map(_) => "a map",
-        Value::Object(_) => "an object",
-        Value::Dynamic(..) => "a dynamic value",
-    }
-}
-
 /// A short name of a type, for error messages.
 pub(crate) fn type_name(ty: &Type) -> String {
     ty.to_json().to_string()
@@ -602,12 +585,7 @@ fn encode_value(
     if depth > MAX_DEPTH {
         return Err(error(path, format!("value nested deeper than {MAX_DEPTH} levels")));
     }
-    let mismatch = || {
-        error(
-            path,
-            format!("{} cannot be encoded as {}", value_kind(v), type_name(ty)),
-        )
-    };
+    let mismatch = || error(path, format!("{} cannot be encoded as {}", v.kind(), type_name(ty)));
     match (ty, v) {
         (_, Value::Null) => write(rmp::encode::write_nil(out), path),
         (Type::Dynamic, Value::Unknown(_)) => {
@@ -629,7 +607,7 @@ fn encode_value(
             path,
             format!(
                 "{} cannot be encoded as dynamic: it must carry its type (Value::Dynamic)",
-                value_kind(v)
+                v.kind()
             ),
         )),
         (Type::Bool, Value::Bool(b)) => write(rmp::encode::write_bool(out, *b), path),
