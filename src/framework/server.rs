@@ -230,6 +230,9 @@ mod rpc {
     use crate::framework::validate::validate_block;
     use crate::framework::{Type, Value};
 
+    /// A resource type, its schema and the three values of a change.
+    type DecodedChange<'a> = (&'a Arc<dyn Resource>, &'a Schema, [Value; 3]);
+
     /// Decode a DynamicValue: msgpack, else JSON, else null.
     pub(crate) fn decode(raw: &RawValue, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
         let result = if !raw.msgpack.is_empty() {
@@ -309,6 +312,23 @@ mod rpc {
                 (Some(r), Some(s)) => Ok((r, s)),
                 _ => Err(unknown_type("resource", name)),
             }
+        }
+
+        /// The resource type and the three values of a plan or apply
+        /// request (prior, proposed or planned, configuration), decoded.
+        fn decode_change(
+            &self,
+            type_name: &str,
+            values: [(&RawValue, &str); 3],
+        ) -> Result<DecodedChange<'_>, Diagnostics> {
+            let (resource, schema) = self.resource(type_name)?;
+            let ty = schema.value_type();
+            let [a, b, c] = values;
+            Ok((
+                resource,
+                schema,
+                [decode(a.0, &ty, a.1)?, decode(b.0, &ty, b.1)?, decode(c.0, &ty, c.1)?],
+            ))
         }
 
         /// GetProviderSchema.
@@ -489,7 +509,12 @@ mod rpc {
         /// PlanResourceChange (also called for destroy: we advertise plan_destroy).
         pub async fn plan_resource_change(&self, req: PlanResourceChangeRequest) -> PlanResourceChangeResponse {
             let mut resp = PlanResourceChangeResponse::default();
-            let (resource, schema) = match self.resource(&req.type_name) {
+            let values = [
+                (&req.prior_state, "prior state"),
+                (&req.proposed_new_state, "proposed new state"),
+                (&req.config, "configuration"),
+            ];
+            let (resource, schema, [prior, proposed, config]) = match self.decode_change(&req.type_name, values) {
                 Ok(x) => x,
                 Err(d) => {
                     resp.diagnostics = d;
@@ -497,20 +522,6 @@ mod rpc {
                 }
             };
             let ty = schema.value_type();
-            let decoded = decode(&req.prior_state, &ty, "prior state").and_then(|p| {
-                Ok((
-                    p,
-                    decode(&req.proposed_new_state, &ty, "proposed new state")?,
-                    decode(&req.config, &ty, "configuration")?,
-                ))
-            });
-            let (prior, proposed, config) = match decoded {
-                Ok(x) => x,
-                Err(d) => {
-                    resp.diagnostics = d;
-                    return resp;
-                }
-            };
             if proposed.is_null() {
                 // Destroy: nothing to plan but the null.
                 resp.planned_state = encode(&Value::Null, &ty, &mut resp.diagnostics);
@@ -554,7 +565,12 @@ mod rpc {
         /// ApplyResourceChange: create, update or delete.
         pub async fn apply_resource_change(&self, req: ApplyResourceChangeRequest) -> ApplyResourceChangeResponse {
             let mut resp = ApplyResourceChangeResponse::default();
-            let (resource, schema) = match self.resource(&req.type_name) {
+            let values = [
+                (&req.prior_state, "prior state"),
+                (&req.planned_state, "planned state"),
+                (&req.config, "configuration"),
+            ];
+            let (resource, schema, [prior, planned, config]) = match self.decode_change(&req.type_name, values) {
                 Ok(x) => x,
                 Err(d) => {
                     resp.diagnostics = d;
@@ -562,20 +578,6 @@ mod rpc {
                 }
             };
             let ty = schema.value_type();
-            let decoded = decode(&req.prior_state, &ty, "prior state").and_then(|p| {
-                Ok((
-                    p,
-                    decode(&req.planned_state, &ty, "planned state")?,
-                    decode(&req.config, &ty, "configuration")?,
-                ))
-            });
-            let (prior, planned, config) = match decoded {
-                Ok(x) => x,
-                Err(d) => {
-                    resp.diagnostics = d;
-                    return resp;
-                }
-            };
             let private = PrivateState::from_bytes(&req.planned_private);
             if planned.is_null() {
                 tracing::info!(type_name = %req.type_name, "deleting");
