@@ -6,6 +6,14 @@
 //! unexpected one is an error (or dropped, by [`decode_lenient`]). As in
 //! go-cty, a string is accepted where a number or bool is expected and a
 //! number or bool where a string is. JSON has no unknowns.
+//!
+//! Why a small lexer of our own instead of `serde_json::from_slice`: exact
+//! numbers there need serde_json's `arbitrary_precision` feature, which is
+//! crate-wide by Cargo feature unification and changes how every dependency
+//! sees numbers (it breaks numbers inside `#[serde(flatten)]` and untagged
+//! enums, which the Kubernetes client crates rely on). The lexer also
+//! rejects duplicate keys, which serde_json silently resolves to the last.
+//! It is covered by property tests and the `fuzz/` targets.
 
 use std::collections::BTreeMap;
 
