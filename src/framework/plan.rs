@@ -22,6 +22,7 @@ pub struct AttributePlan {
 pub fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> AttributePlan {
     let creating = prior.is_null();
     let mut planned = proposed.clone();
+    null_write_only(block, &mut planned);
     fill_defaults(block, &mut planned, config);
     let mut result = AttributePlan {
         planned,
@@ -35,14 +36,11 @@ pub fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value
     result
 }
 
-/// Null write-only attributes and set defaults where the configuration is null.
+/// Set defaults where the configuration is null.
 fn fill_defaults(block: &Block, planned: &mut Value, config: &Value) {
     let Value::Object(fields) = planned else { return };
     for a in &block.attributes {
-        let Some(slot) = fields.get_mut(&a.name) else { continue };
-        if a.write_only {
-            *slot = Value::Null;
-        } else if let Some(default) = &a.default
+        if let (Some(default), Some(slot)) = (&a.default, fields.get_mut(&a.name))
             && config.attr(&a.name).is_null()
         {
             *slot = default.clone();
