@@ -116,13 +116,11 @@ pub trait Resource: Send + Sync + 'static {
         r
     }
 
-    /// Upgrade the JSON of a state written at `version` to the current
-    /// schema version. The default accepts the current version only.
-    fn upgrade_state(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+    /// Upgrade the JSON of a state written at an older (or unknown)
+    /// `version` to the current schema version; the server calls this only
+    /// when the versions differ. The default refuses with a clear message.
+    fn upgrade_state(&self, version: i64, _state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
         let current = self.schema().version;
-        if version == current {
-            return Ok(state);
-        }
         let mut d = Diagnostics::new();
         d.error(
             "Unsupported state version",

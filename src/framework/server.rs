@@ -456,7 +456,14 @@ mod rpc {
                     return (None, diags);
                 }
             };
-            let upgraded = match resource.upgrade_state(version, json) {
+            // The CLI calls this on every state load; only an older version
+            // reaches the resource's own upgrade.
+            let upgraded = if version == schema.version {
+                Ok(json)
+            } else {
+                resource.upgrade_state(version, json)
+            };
+            let upgraded = match upgraded {
                 Ok(j) => conform_to_block(&schema.block, j),
                 Err(d) => return (None, d),
             };
