@@ -3,6 +3,8 @@
 
 pub mod docs;
 pub mod framework;
+pub mod host;
 pub mod logging;
 pub mod plugin;
 pub mod resources;
+pub mod ssh;

@@ -186,6 +186,22 @@ fn merge_json_object(into: &mut Map<String, Json>, json: &str) {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`), for diagnostics and
+/// logs: each layer's message says its own part once (kube-rs issue 515).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.ends_with(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;

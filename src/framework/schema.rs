@@ -195,6 +195,14 @@ impl Block {
             if b.max_items > 0 && b.min_items > b.max_items {
                 problems.push(format!("{prefix}{}: min_items above max_items", b.name));
             }
+            // The CLIs refuse a single block whose bounds differ ("MinItems
+            // and MaxItems must match in NestingSingle mode").
+            if b.nesting == Nesting::Single && b.min_items != b.max_items {
+                problems.push(format!(
+                    "{prefix}{}: a single block needs min_items == max_items (0 or 1)",
+                    b.name
+                ));
+            }
             if b.nesting == Nesting::Set {
                 // Set elements have no identity to pair a plan element with its
                 // configuration, so the planner cannot apply these inside them.

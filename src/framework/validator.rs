@@ -80,6 +80,102 @@ impl Validator for IsDuration {
     }
 }
 
+/// Which strings of a value a [`Check`] looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckTarget {
+    /// A string, or each string element of a list or set, or each value of a map.
+    Values,
+    /// Each key of a map.
+    Keys,
+}
+
+/// A domain check on strings, e.g. "a CIDR" or "a POSIX user name": applied
+/// to a string attribute, to each element of a list or set of strings, or to
+/// each value (or key) of a map. The error names the element.
+pub struct Check {
+    /// What the value must be, for the docs: "must be a CIDR such as \"10.0.0.0/8\"".
+    pub description: &'static str,
+    /// The diagnostic summary, e.g. "Invalid CIDR".
+    pub summary: &'static str,
+    pub target: CheckTarget,
+    /// Ok, or a precise message about this one string.
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+impl Check {
+    /// A check on values (strings, list/set elements, map values).
+    pub const fn values(
+        summary: &'static str,
+        description: &'static str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Self {
+        Check {
+            description,
+            summary,
+            target: CheckTarget::Values,
+            check,
+        }
+    }
+
+    /// A check on the keys of a map.
+    pub const fn keys(summary: &'static str, description: &'static str, check: fn(&str) -> Result<(), String>) -> Self {
+        Check {
+            description,
+            summary,
+            target: CheckTarget::Keys,
+            check,
+        }
+    }
+
+    fn one(&self, path: &AttributePath, s: &str, diags: &mut Diagnostics) {
+        if let Err(e) = (self.check)(s) {
+            diags.attribute_error(path.clone(), self.summary, format!("{path}: {e}."));
+        }
+    }
+}
+
+impl Validator for Check {
+    fn description(&self) -> String {
+        match self.target {
+            CheckTarget::Values => self.description.to_owned(),
+            CheckTarget::Keys => format!("keys {}", self.description),
+        }
+    }
+    fn validate(&self, path: &AttributePath, value: &Value, diags: &mut Diagnostics) {
+        match (self.target, value) {
+            (CheckTarget::Values, Value::String(s)) => self.one(path, s, diags),
+            (CheckTarget::Values, Value::List(items) | Value::Tuple(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(s) = item.as_str() {
+                        self.one(&path.clone().index(i as i64), s, diags);
+                    }
+                }
+            }
+            // Set elements have no path of their own: name the attribute and quote the element.
+            (CheckTarget::Values, Value::Set(items)) => {
+                for s in items.iter().filter_map(Value::as_str) {
+                    if let Err(e) = (self.check)(s) {
+                        diags.attribute_error(path.clone(), self.summary, format!("{path}: {e}."));
+                    }
+                }
+            }
+            (CheckTarget::Values, Value::Map(m)) => {
+                for (k, v) in m {
+                    if let Some(s) = v.as_str() {
+                        self.one(&path.clone().key(k), s, diags);
+                    }
+                }
+            }
+            (CheckTarget::Keys, Value::Map(m)) => {
+                for k in m.keys() {
+                    self.one(&path.clone().key(k), k, diags);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Parse a duration of number+unit pairs (`h`, `m`, `s`, `ms`), e.g. `1h30m`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let mut total = std::time::Duration::ZERO;
@@ -149,6 +245,30 @@ mod tests {
         let d = run(&OneOf(&["a", "b"]), Value::from("c"));
         assert!(d.0[0].detail.contains("\"a\", \"b\""));
         assert!(!run(&OneOf(&["a", "b"]), Value::from("b")).has_error());
+    }
+
+    fn no_x(s: &str) -> Result<(), String> {
+        if s.contains('x') {
+            Err(format!("{s:?} contains an x"))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn check_names_the_element() {
+        let c = Check::values("Bad", "must not contain x", no_x);
+        let d = run(&c, Value::List(vec![Value::from("a"), Value::from("ax")]));
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("x").index(1)));
+        assert!(d.0[0].detail.contains("\"ax\" contains an x"), "{}", d.0[0].detail);
+        let m = Value::Map([("kx".to_owned(), Value::from("vx"))].into_iter().collect());
+        let d = run(&c, m.clone());
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("x").key("kx")));
+        assert!(d.0[0].detail.contains("\"vx\""));
+        let d = run(&Check::keys("Bad", "must not contain x", no_x), m);
+        assert!(d.0[0].detail.contains("\"kx\""));
+        assert!(!run(&c, Value::from("fine")).has_error());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The provider's resources, data sources and ephemeral resources.
 
+pub mod connection;
 pub mod gateway_token;
+mod host_facts;
 mod provider;
+mod vps_host;
 
 pub use provider::{SelfhostProvider, provider};

@@ -4,12 +4,36 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
+use super::host_facts::HostFacts;
+use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
+use crate::framework::typed::from_value;
 use crate::framework::{Block, Diagnostics, Schema, Value};
 
 /// The provider.
 pub struct SelfhostProvider;
+
+/// What `configure` hands to every resource: the configured defaults and
+/// the clients shared by all resources of this provider process.
+pub struct ProviderState {
+    pub ssh_defaults: SshDefaults,
+    /// One SSH connection per host for this provider process.
+    pub ssh_pool: crate::ssh::Pool,
+}
+
+/// The provider's configuration.
+#[derive(serde::Deserialize)]
+struct ProviderConfig {
+    ssh: Option<SshDefaults>,
+}
+
+/// The provider state a resource was configured with; `None` when the CLI
+/// did not configure the provider (validation-only calls).
+pub fn provider_state(ctx: &Context) -> Option<Arc<ProviderState>> {
+    ctx.provider_data.clone()?.downcast::<ProviderState>().ok()
+}
 
 #[async_trait]
 impl Provider for SelfhostProvider {
@@ -20,22 +44,39 @@ impl Provider for SelfhostProvider {
     fn schema(&self) -> Schema {
         Schema::new(
             0,
-            Block::new().description(
-                "Declares a self-hosted platform: hosts prepared over SSH, a Kubernetes cluster and its workloads.",
-            ),
+            Block::new()
+                .description(
+                    "Declares a self-hosted platform: hosts prepared over SSH, a Kubernetes cluster and its workloads.",
+                )
+                .block(provider_ssh_block()),
         )
     }
 
-    async fn configure(&self, _ctx: &Context, _config: Value) -> (Option<ProviderData>, Diagnostics) {
-        (None, Diagnostics::new())
+    async fn configure(&self, _ctx: &Context, config: Value) -> (Option<ProviderData>, Diagnostics) {
+        let mut diags = Diagnostics::new();
+        let ssh_defaults = match from_value::<ProviderConfig>(&config) {
+            Ok(c) => c.ssh.unwrap_or_default(),
+            Err(e) => {
+                diags.error(
+                    "Unreadable provider configuration",
+                    format!("{e}. This is a bug in the provider; please report it."),
+                );
+                return (None, diags);
+            }
+        };
+        let state: ProviderData = Arc::new(ProviderState {
+            ssh_defaults,
+            ssh_pool: crate::ssh::Pool::new(),
+        });
+        (Some(state), diags)
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(GatewayToken)]
+        vec![Arc::new(GatewayToken), Arc::new(VpsHost)]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        vec![Arc::new(HostFacts)]
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {

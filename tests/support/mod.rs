@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod bed;
+
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

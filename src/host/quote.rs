@@ -1,0 +1,267 @@
+//! The one place where a value becomes a shell word, and the validated
+//! newtypes that are the only way package names, user names, keys and the
+//! like reach a script. A newtype can only be built through
+//! [`crate::host::validate`], so a script generator holding one knows the
+//! value was checked; [`quote`] then makes it one inert word anyway, so even
+//! a validator mistake cannot turn a name into a command.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// `s` as ONE POSIX shell word: single-quoted, each `'` written as `'\''`.
+/// Inside single quotes no character is special (not `$`, `` ` ``, `\`, `!`
+/// or newline), so the word reaches the command exactly as `s`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+macro_rules! word_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub(crate) String);
+
+        impl $name {
+            /// The validated value.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The value as one quoted shell word.
+            pub fn word(&self) -> String {
+                quote(&self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+word_newtype!(
+    /// An RFC 1123 host name (lowercase).
+    Hostname
+);
+word_newtype!(
+    /// An IANA time zone name by syntax (`UTC`, `Area/Location`); whether the
+    /// host's tzdata has it is checked at apply time.
+    TimeZone
+);
+word_newtype!(
+    /// A Debian package name (no version, no architecture qualifier).
+    PackageName
+);
+word_newtype!(
+    /// A POSIX (Debian `useradd`) user name.
+    UserName
+);
+word_newtype!(
+    /// A kernel module name.
+    ModuleName
+);
+word_newtype!(
+    /// A sysctl key in dotted form (`net.ipv4.ip_forward`).
+    SysctlKey
+);
+word_newtype!(
+    /// A sysctl value: one line, whitespace collapsed to single spaces.
+    SysctlValue
+);
+word_newtype!(
+    /// One OpenSSH public key line: `type base64 [comment]`, whitespace
+    /// collapsed.
+    PublicKey
+);
+
+impl SysctlKey {
+    /// The key's file under `/proc/sys`, relative: dots become slashes and
+    /// slashes (the sysctl(8) spelling of a dot inside a name, e.g. a VLAN
+    /// interface `eth0.100`) become dots.
+    pub fn proc_path(&self) -> String {
+        self.0
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect()
+    }
+}
+
+impl ModuleName {
+    /// The name as the kernel lists it in /sys/module (`-` reads as `_`).
+    pub fn kernel_name(&self) -> String {
+        self.0.replace('-', "_")
+    }
+}
+
+impl PublicKey {
+    /// Key type and base64 blob, the part that identifies the key.
+    pub fn identity(&self) -> (&str, &str) {
+        let mut it = self.0.split(' ');
+        (it.next().unwrap_or_default(), it.next().unwrap_or_default())
+    }
+}
+
+/// A transport protocol a firewall rule can allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// The name as in configuration and in nft.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A port or an inclusive port range, `1 <= low <= high <= 65535`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRange {
+    /// First port.
+    pub low: u16,
+    /// Last port (equal to `low` for a single port).
+    pub high: u16,
+}
+
+impl PortRange {
+    /// Whether `port` is inside the range.
+    pub fn contains(&self, port: u16) -> bool {
+        self.low <= port && port <= self.high
+    }
+}
+
+impl fmt::Display for PortRange {
+    /// `22` or `30000-32767`: the spelling of the configuration and of nft.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{}", self.low)
+        } else {
+            write!(f, "{}-{}", self.low, self.high)
+        }
+    }
+}
+
+/// An IPv4 or IPv6 network with its host bits zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cidr {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// `ip` for IPv4 networks, `ip6` for IPv6: the nft payload family.
+    pub fn nft_family(&self) -> &'static str {
+        if self.addr.is_ipv4() { "ip" } else { "ip6" }
+    }
+}
+
+impl fmt::Display for Cidr {
+    /// Canonical `addr/prefix` (IPv6 compressed, lowercase).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn quoted_words_reach_the_command_unchanged() {
+        let nasty = [
+            "plain",
+            "",
+            "it's",
+            "''",
+            "$(touch /tmp/pwned)",
+            "`id`",
+            "a\nb",
+            "back\\slash",
+            "!event",
+            "semi; rm -rf /",
+            "--option",
+            "*",
+        ];
+        for s in nasty {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", quote(s)))
+                .output()
+                .expect("run sh");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s, "quote({s:?}) = {}", quote(s));
+        }
+    }
+
+    #[test]
+    fn sysctl_proc_path_swaps_dots_and_slashes() {
+        assert_eq!(
+            SysctlKey("net.ipv4.ip_forward".into()).proc_path(),
+            "net/ipv4/ip_forward"
+        );
+        assert_eq!(
+            SysctlKey("net.ipv4.conf.eth0/100.rp_filter".into()).proc_path(),
+            "net/ipv4/conf/eth0.100/rp_filter"
+        );
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let net = Cidr {
+            addr: "10.0.0.0".parse().unwrap(),
+            prefix: 8,
+        };
+        assert!(net.contains("10.77.0.1".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let any = Cidr {
+            addr: "0.0.0.0".parse().unwrap(),
+            prefix: 0,
+        };
+        assert!(any.contains("192.0.2.1".parse().unwrap()));
+        let v6 = Cidr {
+            addr: "fd00::".parse().unwrap(),
+            prefix: 8,
+        };
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+    }
+}
