@@ -103,21 +103,7 @@ output "ssh" {{
 /// concerned: none of its files, table, manifest or drop-ins. Scenarios
 /// start from here, whatever ran on the host before.
 fn reset_host(bed: &Bed, host: &Host) {
-    bed.sh(
-        host,
-        r#"nft delete table inet selfhost 2>/dev/null
-systemctl disable selfhost-firewall.service >/dev/null 2>&1
-rm -rf /var/lib/selfhost /etc/nftables.d/selfhost.nft /etc/systemd/system/selfhost-firewall.service \
-  /etc/ssh/sshd_config.d/00-selfhost.conf /etc/ssh/sshd_config.d/90-test-verbose.conf \
-  /etc/sysctl.d/99-selfhost.conf /etc/modules-load.d/selfhost.conf /etc/sudoers.d/selfhost-* \
-  /etc/apt/apt.conf.d/99test-blackhole
-for f in /etc/ssh/sshd_config.d/*.conf; do [ -e "$f" ] && sed -i 's/^#selfhost-disabled# //' "$f"; done
-systemctl daemon-reload
-systemctl reload ssh
-# sshd re-executes on reload: wait until it listens again.
-for i in $(seq 50); do ss -ltn | grep -q ':22 ' && break; sleep 0.1; done
-exit 0"#,
-    );
+    bed.sh(host, support::host_reset::RESET_HOST);
 }
 
 fn expect_empty_plan(wd: &Workdir) {

@@ -9,6 +9,8 @@
 //! src/host/testdata from tb-host1 (fresh only when the host is still
 //! pristine, i.e. curl is not installed; converged always).
 
+#[path = "support/host_reset.rs"]
+mod host_reset;
 #[path = "support/openssh_exec.rs"]
 mod openssh_exec;
 
@@ -138,16 +140,10 @@ async fn canonical_host_converges_observes_drift_and_reverts_on_a_real_host() {
     let ops_key = std::fs::read_to_string(format!("{}.pub", bed.key)).expect("the bed key's .pub");
     let spec = canonical(ops_key.trim());
 
-    // A previous run that stopped half-way left its manifest: revert first,
-    // so the snapshot below is the host as it was before this provider.
-    let f = gather(&root, &spec).await;
-    if let Some(Ok(m)) = &f.manifest {
-        let steps = host::revert(&m.managed, &f).expect("revert");
-        host::run_steps(&root, &steps, &CancellationToken::new())
-            .await
-            .expect("cleanup revert");
-    }
-    sh(&root, "rm -f /etc/ssh/sshd_config.d/0-tamper.conf").await;
+    // Whatever ran on this host before (another suite, a run that stopped
+    // half-way) is undone, so the snapshot below is the host as it was
+    // before this provider.
+    sh(&root, host_reset::RESET_HOST).await;
     let before = sh(&root, SNAPSHOT).await;
     let config_before = sh(&root, CONTAINERD_CONFIG).await;
     let containerd_before = gather(&root, &spec).await.packages["containerd"].clone();
@@ -349,6 +345,7 @@ async fn a_read_only_sysctl_is_persisted_with_a_warning_on_a_real_host() {
     let test = "a_read_only_sysctl_is_persisted_with_a_warning_on_a_real_host";
     let Some(bed) = Bed::from_env(test) else { return };
     let root = OpenSsh::new(&bed, &bed.host(2), &bed.user);
+    sh(&root, host_reset::RESET_HOST).await;
     let current = sh(&root, "cat /proc/sys/kernel/panic").await.trim().to_owned();
     let want = if current == "7" { "8" } else { "7" };
     let spec = HostSpec {

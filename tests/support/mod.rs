@@ -11,6 +11,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod bed;
+pub mod host_reset;
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
