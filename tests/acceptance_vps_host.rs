@@ -10,6 +10,8 @@
 //!
 //! Run with the bed up: `eval "$(testbed/testbed env)"; cargo test --test acceptance_vps_host -- --nocapture`.
 
+#[path = "support/sshd.rs"]
+mod sshd;
 mod support;
 
 use std::collections::BTreeSet;
@@ -884,5 +886,131 @@ output "facts" {{
             facts["host_key"].as_str().unwrap_or_default().starts_with("ssh-"),
             "{facts:#}"
         );
+    });
+}
+
+/// The private key's body lines: none may appear in a log, an output or
+/// the state.
+fn key_material(bed: &Bed) -> Vec<String> {
+    let text = std::fs::read_to_string(&bed.key).unwrap_or_else(|e| panic!("read {}: {e}", bed.key));
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 20)
+        .map(str::to_owned)
+        .collect();
+    assert!(!lines.is_empty(), "{} has no key body", bed.key);
+    lines
+}
+
+fn assert_no_key_in(what: &str, text: &str, key: &[String]) {
+    for line in key {
+        assert!(!text.contains(line.as_str()), "the private key leaked into {what}");
+    }
+}
+
+/// A small host: quick to apply, and one step whose INFO line is known.
+fn small_host(bed: &Bed, host: &Host, provider_ssh: &str, connection_extra: &str, forward: &str) -> String {
+    format!(
+        r#"{REQUIRED_PROVIDERS}
+provider "selfhost" {{
+  ssh {{
+    user = "{user}"
+    {provider_ssh}
+  }}
+}}
+
+resource "selfhost_vps_host" "h" {{
+  ssh_connection {{
+    host = "{addr}"
+    port = {port}
+    {connection_extra}
+  }}
+  sysctl = {{
+    "net.ipv4.ip_forward" = "{forward}"
+  }}
+  firewall {{
+    allow {{ port = "22" }}
+    allow {{ port = "443" }}
+  }}
+}}
+"#,
+        user = bed.user,
+        addr = host.addr,
+        port = host.port,
+    )
+}
+
+/// `TF_LOG=TRACE` shows where an apply is (one INFO line per step and
+/// host) and never the private key, whether it comes from the provider's
+/// `ssh {}` or, on CLIs with write-only attributes, from
+/// `ssh_connection.private_key_wo` (then refreshes use the agent).
+#[test]
+fn vps_host_trace_logs_show_progress_and_never_the_private_key() {
+    let test = "vps_host_trace_logs_show_progress_and_never_the_private_key";
+    let Some(bed) = bed(test) else { return };
+    let _lock = hosts_lock();
+    let host = bed.hosts[1].clone();
+    let key = key_material(&bed);
+    for_each_cli(test, |cli| {
+        reset_host(&bed, &host);
+        let mut wd = Workdir::new(cli, "host-trace");
+        let log = wd.path.join("trace.log");
+        let log_path = log.display().to_string();
+        let key_file = format!("private_key = file(\"{}\")", bed.key);
+        wd.write("main.tf", &small_host(&bed, &host, &key_file, "", "1"));
+        wd.init();
+        wd.set_env("TF_LOG", "TRACE");
+        wd.set_env("TF_LOG_PATH", &log_path);
+        let mut outputs = vec![apply(&wd)];
+        outputs.push(wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]));
+        assert_eq!(outputs[1].code, Some(0), "the plan must be empty\n{}", outputs[1]);
+
+        let log_text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("read {log_path}: {e}"));
+        // Progress names the host as its connection target (user@host:port).
+        let target = format!("{}@{}:{}", bed.user, host.addr, host.port);
+        for line in [
+            format!("[INFO]  provider.terraform-provider-selfhost_v0.1.0: {target}: firewall: 2 allow rules applied"),
+            format!("[INFO]  provider.terraform-provider-selfhost_v0.1.0: {target}: sysctl: net.ipv4.ip_forward=1"),
+        ] {
+            assert!(log_text.contains(&line), "no INFO progress line `{line}` in {log_path}");
+        }
+        assert_no_key_in(&format!("the TRACE log {log_path}"), &log_text, &key);
+        for o in &outputs {
+            assert_no_key_in(&format!("the output of `{}`", o.command), &o.output(), &key);
+        }
+        let state = std::fs::read_to_string(wd.path.join("terraform.tfstate")).expect("state file");
+        assert_no_key_in("the state", &state, &key);
+
+        // Write-only: Terraform 1.11+ and OpenTofu 1.11+.
+        if cli.version_tuple() < (1, 11, 0) {
+            eprintln!(
+                "{}: no write-only attributes; private_key_wo is not exercised",
+                cli.label()
+            );
+            return;
+        }
+        let agent = sshd::Agent::start();
+        agent.add(std::path::Path::new(&bed.key));
+        wd.set_env("SSH_AUTH_SOCK", &agent.socket.display().to_string());
+        let wo = format!("private_key_wo = file(\"{}\")", bed.key);
+        wd.write("main.tf", &small_host(&bed, &host, "agent = true", &wo, "0"));
+        std::fs::remove_file(&log).expect("remove the first log");
+        let mut outputs = vec![apply(&wd)];
+        outputs.push(wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]));
+        assert_eq!(outputs[1].code, Some(0), "the plan must be empty\n{}", outputs[1]);
+        assert_eq!(bed.sh(&host, "cat /proc/sys/net/ipv4/ip_forward").trim(), "0");
+        let show = wd.show_json(None);
+        let values = state_values(&show, H);
+        assert!(
+            values["ssh_connection"][0]["private_key_wo"].is_null(),
+            "write-only: null in state\n{values:#}"
+        );
+        let log_text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("read {log_path}: {e}"));
+        assert_no_key_in(&format!("the TRACE log {log_path}"), &log_text, &key);
+        for o in &outputs {
+            assert_no_key_in(&format!("the output of `{}`", o.command), &o.output(), &key);
+        }
+        let state = std::fs::read_to_string(wd.path.join("terraform.tfstate")).expect("state file");
+        assert_no_key_in("the state", &state, &key);
     });
 }

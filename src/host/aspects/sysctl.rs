@@ -89,7 +89,13 @@ pub(crate) fn converge(want: &[(SysctlKey, SysctlValue)], f: &Facts, b: &mut Bac
         }
     }
     Some(Change {
-        summary: format!("sysctl: {} keys", want.len()),
+        summary: format!(
+            "sysctl: {}",
+            want.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         script,
     })
 }
