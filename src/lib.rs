@@ -7,4 +7,5 @@ pub mod host;
 pub mod logging;
 pub mod plugin;
 pub mod resources;
+pub mod shell;
 pub mod ssh;

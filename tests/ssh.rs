@@ -728,7 +728,7 @@ async fn testbed_host_runs_commands_behind_its_pinned_key() {
         .run_script(
             &format!(
                 "stat -c %a {0}; cat {0}; rm -f {0}",
-                terraform_provider_selfhost::ssh::shell_quote(&path)
+                terraform_provider_selfhost::shell::quote(&path)
             ),
             b"",
             &cancel,

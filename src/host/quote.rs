@@ -1,29 +1,14 @@
-//! The one place where a value becomes a shell word, and the validated
-//! newtypes that are the only way package names, user names, keys and the
-//! like reach a script. A newtype can only be built through
+//! The validated newtypes that are the only way package names, user names,
+//! keys and the like reach a script. A newtype can only be built through
 //! [`crate::host::validate`], so a script generator holding one knows the
-//! value was checked; [`quote`] then makes it one inert word anyway, so even
+//! value was checked; [`quote`] (the crate's one quoting rule,
+//! [`crate::shell::quote`]) then makes it one inert word anyway, so even
 //! a validator mistake cannot turn a name into a command.
 
 use std::fmt;
 use std::net::IpAddr;
 
-/// `s` as ONE POSIX shell word: single-quoted, each `'` written as `'\''`.
-/// Inside single quotes no character is special (not `$`, `` ` ``, `\`, `!`
-/// or newline), so the word reaches the command exactly as `s`.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
-}
+pub use crate::shell::quote;
 
 macro_rules! word_newtype {
     ($(#[$doc:meta])* $name:ident) => {
@@ -204,33 +189,6 @@ impl fmt::Display for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    #[test]
-    fn quoted_words_reach_the_command_unchanged() {
-        let nasty = [
-            "plain",
-            "",
-            "it's",
-            "''",
-            "$(touch /tmp/pwned)",
-            "`id`",
-            "a\nb",
-            "back\\slash",
-            "!event",
-            "semi; rm -rf /",
-            "--option",
-            "*",
-        ];
-        for s in nasty {
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg(format!("printf '%s' {}", quote(s)))
-                .output()
-                .expect("run sh");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), s, "quote({s:?}) = {}", quote(s));
-        }
-    }
 
     #[test]
     fn sysctl_proc_path_swaps_dots_and_slashes() {

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::dial::ClientHandler;
 use super::error::SshError;
-use super::quote::shell_quote;
 use super::spec::{ConnectSpec, fingerprint, openssh_line, same_key};
+use crate::shell::quote;
 
 /// OpenSSH's `MaxSessions` defaults to 10 channels per connection and refuses
 /// the 11th; callers beyond this many wait for a free channel instead.
@@ -270,7 +270,7 @@ impl Connection {
             let wrapped = format!("{{\n{script}\n}}\n");
             self.exec(&format!("{sudo}sh -s"), wrapped.as_bytes(), cancel).await
         } else {
-            let quoted = shell_quote(script);
+            let quoted = quote(script);
             if quoted.len() > MAX_SCRIPT_ARG {
                 return Err(SshError::Invalid(format!(
                     "a script with input data must be under {} KiB (this one is {} KiB); send large data separately with upload",
@@ -314,7 +314,7 @@ cat > "$tmp"
 chmod {mode:04o} -- "$tmp"
 mv -f -- "$tmp" "$p"
 trap - EXIT"#,
-            path = shell_quote(path),
+            path = quote(path),
         );
         let out = self.run_script(&script, contents, cancel).await?;
         if out.success() {

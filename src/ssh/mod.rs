@@ -22,14 +22,12 @@ mod connection;
 mod dial;
 mod error;
 mod pool;
-mod quote;
 mod spec;
 
 pub use connection::{Connection, ExecOutput};
 pub use dial::{KEEPALIVE_INTERVAL, KEEPALIVE_MAX};
 pub use error::SshError;
 pub use pool::Pool;
-pub use quote::shell_quote;
 pub use spec::{
     Auth, ConnectSpec, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRY_FOR, HostKeyPolicy, fingerprint, parse_private_key,
     parse_public_key,
