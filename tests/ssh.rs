@@ -155,6 +155,86 @@ async fn upload_is_atomic_with_contents_and_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_file_streams_a_large_file_and_a_cut_transfer_leaves_nothing() {
+    if !sshd::available("upload_file_streams_a_large_file_and_a_cut_transfer_leaves_nothing") {
+        return;
+    }
+    let sshd = Sshd::start();
+    let cancel = CancellationToken::new();
+    let conn = Pool::new().connect(&spec(&sshd), &cancel).await.expect("connect");
+    let local_dir = tempfile::tempdir().expect("temp dir");
+    let local = local_dir.path().join("big.bin");
+    // 48 MiB that is not one repeated block, so a reordered or dropped
+    // chunk changes the content.
+    let mut bytes = Vec::with_capacity(48 << 20);
+    let mut x: u32 = 0x9e37_79b9;
+    while bytes.len() < 48 << 20 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&local, &bytes).expect("write local file");
+    let dest = sshd.dir.path().join("big.bin");
+    let dest_s = dest.to_str().expect("utf-8").to_owned();
+    conn.upload_file(&local, &dest_s, 0o600, &cancel)
+        .await
+        .expect("upload_file");
+    assert!(
+        std::fs::read(&dest).expect("read") == bytes,
+        "the uploaded file differs"
+    );
+    assert_eq!(
+        std::fs::metadata(&dest).expect("stat").permissions().mode() & 0o7777,
+        0o600
+    );
+
+    // Cut short by cancellation: the destination never appears and the
+    // temporary file goes away (the host refuses a short file).
+    let cut = sshd.dir.path().join("cut.bin");
+    let cut_s = cut.to_str().expect("utf-8").to_owned();
+    let stop = CancellationToken::new();
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            stop.cancel();
+        })
+    };
+    let err = conn
+        .upload_file(&local, &cut_s, 0o600, &stop)
+        .await
+        .expect_err("cancelled");
+    stopper.await.expect("stopper");
+    assert!(matches!(err, SshError::Cancelled), "{err:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leftovers: Vec<_> = std::fs::read_dir(sshd.dir.path())
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("selfhost-upload"))
+            .collect();
+        if leftovers.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "temporary files left: {leftovers:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!cut.exists(), "a cut transfer must not leave the destination");
+    // The connection is still good for the next upload.
+    conn.upload_file(&local, &cut_s, 0o644, &cancel)
+        .await
+        .expect("upload after a cut one");
+    assert_eq!(std::fs::metadata(&cut).expect("stat").len(), bytes.len() as u64);
+
+    let err = conn
+        .upload_file(&local_dir.path().join("missing"), &cut_s, 0o644, &cancel)
+        .await
+        .expect_err("missing local file");
+    assert!(matches!(err, SshError::Local { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_keys_first_use_recorded_pinned_and_mismatch() {
     if !sshd::available("host_keys_first_use_recorded_pinned_and_mismatch") {
         return;

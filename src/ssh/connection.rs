@@ -148,6 +148,24 @@ impl Connection {
     /// closed), [`SshError::Channel`] when the server refuses the session.
     /// A non-zero exit is not an error: see [`ExecOutput::status`].
     pub async fn exec(&self, command: &str, stdin: &[u8], cancel: &CancellationToken) -> Result<ExecOutput, SshError> {
+        self.exec_streaming(command, stdin, cancel).await
+    }
+
+    /// As [`Connection::exec`], with standard input read from `stdin` as the
+    /// channel's window allows: a file of any size goes through without
+    /// being held in memory.
+    ///
+    /// # Errors
+    /// As [`Connection::exec`].
+    pub async fn exec_streaming<R>(
+        &self,
+        command: &str,
+        stdin: R,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput, SshError>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+    {
         let _permit = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(SshError::Cancelled),
@@ -163,9 +181,7 @@ impl Connection {
         // stdin is written while output is read: a command that prints a lot
         // before reading its input would otherwise stall both sides.
         let feed = async {
-            if !stdin.is_empty() {
-                write.data(stdin).await?;
-            }
+            write.data(stdin).await?;
             write.eof().await
         };
         tokio::pin!(feed);
@@ -270,16 +286,36 @@ impl Connection {
             let wrapped = format!("{{\n{script}\n}}\n");
             self.exec(&format!("{sudo}sh -s"), wrapped.as_bytes(), cancel).await
         } else {
-            let quoted = quote(script);
-            if quoted.len() > MAX_SCRIPT_ARG {
-                return Err(SshError::Invalid(format!(
-                    "a script with input data must be under {} KiB (this one is {} KiB); send large data separately with upload",
-                    MAX_SCRIPT_ARG / 1024,
-                    quoted.len() / 1024
-                )));
-            }
-            self.exec(&format!("{sudo}sh -c {quoted}"), stdin, cancel).await
+            self.run_script_streaming(script, stdin, cancel).await
         }
+    }
+
+    /// Run `script` as root (as [`Connection::run_script`] with input data:
+    /// the script is the quoted argument of `sh -c`), its standard input
+    /// streamed from `stdin`.
+    ///
+    /// # Errors
+    /// As [`Connection::run_script`].
+    pub async fn run_script_streaming<R>(
+        &self,
+        script: &str,
+        stdin: R,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput, SshError>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+    {
+        let sudo = if self.user == "root" { "" } else { "sudo -n -- " };
+        let quoted = quote(script);
+        if quoted.len() > MAX_SCRIPT_ARG {
+            return Err(SshError::Invalid(format!(
+                "a script with input data must be under {} KiB (this one is {} KiB); send large data separately with upload",
+                MAX_SCRIPT_ARG / 1024,
+                quoted.len() / 1024
+            )));
+        }
+        self.exec_streaming(&format!("{sudo}sh -c {quoted}"), stdin, cancel)
+            .await
     }
 
     /// Write `contents` to the absolute `path` atomically (a temporary file in
@@ -297,26 +333,42 @@ impl Connection {
         mode: u32,
         cancel: &CancellationToken,
     ) -> Result<(), SshError> {
-        if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
-            return Err(SshError::Invalid(format!(
-                "upload path {path:?} must be an absolute file path"
-            )));
-        }
-        if mode > 0o7777 {
-            return Err(SshError::Invalid(format!("upload mode {mode:o} is not a file mode")));
-        }
-        let script = format!(
-            r#"set -eu
-p={path}
-tmp=$(mktemp "$(dirname -- "$p")/.selfhost-upload.XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
-chmod {mode:04o} -- "$tmp"
-mv -f -- "$tmp" "$p"
-trap - EXIT"#,
-            path = quote(path),
-        );
-        let out = self.run_script(&script, contents, cancel).await?;
+        check_upload_target(path, mode)?;
+        let script = upload_script(path, mode, contents.len() as u64);
+        let out = self.run_script_streaming(&script, contents, cancel).await?;
+        self.upload_outcome(path, &out)
+    }
+
+    /// Copy the local file `local` to the absolute `path` on the host,
+    /// streamed (a bundle of hundreds of MB is never held in memory), then
+    /// atomically as [`Connection::upload`]. The host checks the byte count
+    /// before the file takes its name, so a transfer cut short never leaves
+    /// a truncated file at `path`.
+    ///
+    /// # Errors
+    /// [`SshError::Local`] when `local` cannot be read; otherwise as
+    /// [`Connection::upload`].
+    pub async fn upload_file(
+        &self,
+        local: &std::path::Path,
+        path: &str,
+        mode: u32,
+        cancel: &CancellationToken,
+    ) -> Result<(), SshError> {
+        check_upload_target(path, mode)?;
+        let local_err = |source: std::io::Error| SshError::Local {
+            path: local.display().to_string(),
+            source,
+        };
+        let file = tokio::fs::File::open(local).await.map_err(local_err)?;
+        let size = file.metadata().await.map_err(local_err)?.len();
+        tracing::debug!(host = %self.target, local = %local.display(), path, size, "upload file");
+        let script = upload_script(path, mode, size);
+        let out = self.run_script_streaming(&script, file, cancel).await?;
+        self.upload_outcome(path, &out)
+    }
+
+    fn upload_outcome(&self, path: &str, out: &ExecOutput) -> Result<(), SshError> {
         if out.success() {
             return Ok(());
         }
@@ -431,6 +483,41 @@ fn signal_text(sig: &russh::Sig) -> String {
         russh::Sig::Custom(name) => name.clone(),
         other => format!("{other:?}"),
     }
+}
+
+/// An upload's destination must be an absolute file path and `mode` a mode.
+fn check_upload_target(path: &str, mode: u32) -> Result<(), SshError> {
+    if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
+        return Err(SshError::Invalid(format!(
+            "upload path {path:?} must be an absolute file path"
+        )));
+    }
+    if mode > 0o7777 {
+        return Err(SshError::Invalid(format!("upload mode {mode:o} is not a file mode")));
+    }
+    Ok(())
+}
+
+/// The host side of an upload: stdin into a temporary file beside `path`,
+/// its size checked against `size` (a transfer cut short is refused), the
+/// mode set, then renamed over `path`.
+fn upload_script(path: &str, mode: u32, size: u64) -> String {
+    format!(
+        r#"set -eu
+p={path}
+tmp=$(mktemp "$(dirname -- "$p")/.selfhost-upload.XXXXXX")
+trap 'rm -f -- "$tmp"' EXIT
+# A cancelled transfer closes the channel: the shell may then die of
+# SIGPIPE or SIGHUP, where an EXIT trap alone would not run.
+trap 'rm -f -- "$tmp"; exit 1' HUP INT TERM PIPE
+cat > "$tmp"
+got=$(wc -c < "$tmp")
+if [ "$got" -ne {size} ]; then echo "received $got of {size} bytes" >&2; exit 1; fi
+chmod {mode:04o} -- "$tmp"
+mv -f -- "$tmp" "$p"
+trap - EXIT HUP INT TERM PIPE"#,
+        path = quote(path),
+    )
 }
 
 #[cfg(test)]

@@ -120,6 +120,16 @@ pub enum SshError {
         source: Cause,
     },
 
+    /// A local file to upload could not be read.
+    #[error("cannot read {path}")]
+    Local {
+        /// The local path.
+        path: String,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An argument that can never work (relative upload path, bad mode).
     #[error("{0}")]
     Invalid(String),
