@@ -190,7 +190,7 @@ async fn canonical_host_converges_observes_drift_and_reverts_on_a_real_host() {
     let via_sudo = gather(&ops, &spec).await;
     assert_eq!(
         via_sudo.ssh_session.map(|s| (s.peer.to_string(), s.port)),
-        Some(("10.77.0.1".to_string(), 22))
+        Some((bed.gateway(), 22))
     );
     ops.close();
 
@@ -322,7 +322,7 @@ async fn a_firewall_without_the_session_port_is_refused_before_anything_runs() {
     );
     // ... but not for the address this session comes from: refused at apply.
     match host::converge(&spec, &f) {
-        Err(HostError::WouldLockOut { port: 22, peer }) => assert_eq!(peer, "10.77.0.1"),
+        Err(HostError::WouldLockOut { port: 22, peer }) => assert_eq!(peer, bed.gateway()),
         other => panic!("expected WouldLockOut, got {other:?}"),
     }
     let none = HostSpec {

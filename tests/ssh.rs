@@ -745,7 +745,7 @@ async fn scripts_run_as_root_through_sudo_for_other_users() {
     assert_eq!(std::fs::read(&dest).expect("read"), b"secret");
 }
 
-/// The bed's tb-host3 (10.77.0.13), its key pinned from the bed's known_hosts.
+/// The bed's tb-host3 (the third of SELFHOST_TEST_HOSTS), its key pinned from the bed's known_hosts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testbed_host_runs_commands_behind_its_pinned_key() {
     let test = "testbed_host_runs_commands_behind_its_pinned_key";

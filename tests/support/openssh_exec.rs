@@ -51,14 +51,24 @@ impl Bed {
         })
     }
 
-    /// The bed host whose address ends `.1N` for `tb-hostN`.
+    /// `tb-hostN`: the Nth of SELFHOST_TEST_HOSTS (the bed lists them in
+    /// order, whatever its instance's subnet).
     pub fn host(&self, n: u8) -> String {
-        let want = format!("10.77.0.{}", 10 + u16::from(n));
         self.hosts
-            .iter()
-            .find(|h| h.split(':').next() == Some(want.as_str()))
+            .get(usize::from(n).saturating_sub(1))
             .cloned()
-            .unwrap_or_else(|| panic!("tb-host{n} ({want}) is not in SELFHOST_TEST_HOSTS {:?}", self.hosts))
+            .unwrap_or_else(|| panic!("tb-host{n} is not in SELFHOST_TEST_HOSTS {:?}", self.hosts))
+    }
+
+    /// The address the bed's hosts see this machine at: the `.1` of their
+    /// /24 (the bed's bridge).
+    pub fn gateway(&self) -> String {
+        let first = self.host(1);
+        let addr = first.rsplit_once(':').map_or(first.as_str(), |(a, _)| a);
+        match addr.rsplit_once('.') {
+            Some((net, _)) => format!("{net}.1"),
+            None => panic!("{addr} is not an IPv4 bed address"),
+        }
     }
 }
 
