@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod framework;
 pub mod host;
+pub mod kube;
 pub mod logging;
 pub mod plugin;
 pub mod resources;
