@@ -126,7 +126,18 @@ async fn build(kubeconfig: &str) -> Result<kube::Client, KubeError> {
         .await
         .map_err(|e| KubeError::Kubeconfig(e.to_string()))?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig(e.to_string()))
+    kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig(explain_client_error(&e.to_string())))
+}
+
+/// Say what to do about the client-building failures users hit.
+fn explain_client_error(message: &str) -> String {
+    if message.contains("UnsupportedCertVersion") {
+        // rustls (through webpki) checks that the key matches the
+        // certificate and accepts only X.509 v3 certificates; Go clients
+        // (kubectl) also take v1.
+        return "its client certificate (client-certificate-data) is an X.509 v1 certificate, which this provider's TLS stack (rustls) does not accept; issue it as v3 (kubeadm and k3s do), or authenticate with a token".to_owned();
+    }
+    message.to_owned()
 }
 
 /// A client for one cluster. Cheap to clone.
@@ -379,6 +390,15 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, KubeError::Cancelled { .. }), "{e}");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn v1_client_certificates_are_explained() {
+        let m = explain_client_error(
+            "rustls tls error: invalid private key: invalid peer certificate: Other(OtherError(UnsupportedCertVersion))",
+        );
+        assert!(m.contains("X.509 v1") && m.contains("v3"), "{m}");
+        assert_eq!(explain_client_error("other"), "other");
     }
 
     #[tokio::test]
