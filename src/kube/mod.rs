@@ -2,11 +2,14 @@
 //! the provider's field manager, reads, deletes that wait until the object
 //! is gone, and typed errors that tell a refusal from a transient failure.
 //!
-//! Split by how much I/O a part does: [`names`] and [`objects`] build and
-//! compare objects without I/O (unit-tested); [`client`] talks to the API
-//! server, retrying transient failures within a [`Deadline`].
+//! Split by how much I/O a part does: [`names`], [`objects`], [`agent`] and
+//! [`drift`] build and compare objects without I/O (unit-tested); [`client`]
+//! talks to the API server, retrying transient failures within a
+//! [`Deadline`].
 
+pub mod agent;
 pub mod client;
+pub mod drift;
 pub mod error;
 pub mod names;
 pub mod objects;
