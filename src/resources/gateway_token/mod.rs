@@ -667,6 +667,79 @@ mod tests {
         assert_eq!(p.planned.attr("token").as_str(), Some(token));
     }
 
+    fn secret_block(key: Option<&str>, stored: Option<&str>) -> Value {
+        let mut m = BTreeMap::new();
+        m.insert("kubeconfig".to_owned(), Value::from("apiVersion: v1"));
+        m.insert("namespace".to_owned(), Value::from("gw"));
+        m.insert("name".to_owned(), Value::from("gateway-token"));
+        m.insert("key".to_owned(), key.map_or(Value::Null, Value::from));
+        m.insert("stored_fingerprint".to_owned(), stored.map_or(Value::Null, Value::from));
+        Value::Object(m)
+    }
+
+    #[tokio::test]
+    async fn secret_holding_the_token_plans_nothing() {
+        let base = created(Some("v1")).await;
+        let own = base.attr("fingerprint").as_str().unwrap().to_owned();
+        let (state, p) = plan_with_secret_for(&base, Some(&own)).await;
+        assert!(!p.diagnostics.has_error(), "{:?}", p.diagnostics);
+        assert_eq!(p.planned, state, "no diff when the Secret holds the token");
+        assert!(p.requires_replace.is_empty());
+    }
+
+    /// `base` with a `secret {}` block whose Secret was last seen holding
+    /// `stored`, and the plan for the same configuration (Terraform's
+    /// proposed state keeps prior computed values in the block).
+    async fn plan_with_secret_for(base: &Value, stored: Option<&str>) -> (Value, ModifyPlanResponse) {
+        let mut state = base.clone();
+        if let Some(slot) = state.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(Some("token"), stored);
+        }
+        let mut c = config(Some("v1"));
+        if let Some(slot) = c.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(None, None);
+        }
+        let schema = GatewayToken.schema();
+        let mut prop = proposed(&c, &state);
+        if let Some(slot) = prop.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(Some("token"), stored);
+        }
+        let ap = plan_block(&schema.block, &state, &prop, &c);
+        let mut resp = ModifyPlanResponse {
+            planned: ap.planned,
+            requires_replace: ap.requires_replace,
+            private: PrivateState::default(),
+            diagnostics: ap.diagnostics,
+        };
+        let req = ModifyPlanRequest {
+            config: c,
+            prior: state.clone(),
+            prior_private: PrivateState::default(),
+        };
+        GatewayToken.modify_plan(&ctx(), &req, &mut resp).await;
+        (state, resp)
+    }
+
+    #[tokio::test]
+    async fn secret_changed_or_deleted_out_of_band_plans_an_update_to_the_same_token() {
+        let base = created(Some("v1")).await;
+        let own = base.attr("fingerprint").as_str().unwrap().to_owned();
+        for stored in [Some("0000"), None] {
+            let (state, p) = plan_with_secret_for(&base, stored).await;
+            assert!(
+                p.requires_replace.is_empty(),
+                "never a new token: {:?}",
+                p.requires_replace
+            );
+            assert_ne!(p.planned, state, "drift must show ({stored:?})");
+            assert_eq!(
+                p.planned.attr(secret_store::BLOCK).attr("stored_fingerprint").as_str(),
+                Some(own.as_str())
+            );
+            assert_eq!(p.planned.attr("token"), state.attr("token"), "same token");
+        }
+    }
+
     #[tokio::test]
     async fn import_rejects_short_tokens() {
         assert!(GatewayToken.import(&ctx(), "short").await.diagnostics.has_error());
