@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod docs;
 pub mod framework;
 pub mod host;
+pub mod kube;
 pub mod logging;
 pub mod plugin;
 pub mod resources;

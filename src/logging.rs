@@ -94,7 +94,10 @@ pub fn filter_from_env(get: impl Fn(&str) -> Option<String>) -> EnvFilter {
     }
     let level = level_from_env(get);
     let others = level.min(LevelFilter::INFO);
-    EnvFilter::builder().parse_lossy(format!("{others},{CRATE_TARGET}={level}"))
+    // kube-client logs a whole response body at WARN when it cannot parse
+    // it, and the body of a Secret holds its data: only its errors pass.
+    let kube_client = level.min(LevelFilter::ERROR);
+    EnvFilter::builder().parse_lossy(format!("{others},kube_client={kube_client},{CRATE_TARGET}={level}"))
 }
 
 /// The hclog name (`@module`) for a tracing target: the crate's own targets
@@ -355,6 +358,17 @@ mod tests {
         });
         let msgs: Vec<&str> = wire.iter().map(|l| l["@message"].as_str().unwrap()).collect();
         assert_eq!(msgs, vec!["frame"]);
+    }
+
+    #[test]
+    fn kube_client_warnings_never_pass() {
+        // kube-client's WARN on an unparsable response carries the body.
+        let lines = capture(&[("TF_LOG", "TRACE")], || {
+            tracing::warn!(target: "kube_client::client", "{{\"data\":{{\"token\":\"c2VjcmV0\"}}}}");
+            tracing::error!(target: "kube_client::client", "failed");
+        });
+        let msgs: Vec<&str> = lines.iter().map(|l| l["@message"].as_str().unwrap()).collect();
+        assert_eq!(msgs, vec!["failed"]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct ProviderState {
     pub ssh_defaults: SshDefaults,
     /// One SSH connection per host for this provider process.
     pub ssh_pool: crate::ssh::Pool,
+    /// One Kubernetes client per distinct kubeconfig for this provider process.
+    pub kube_clients: crate::kube::Clients,
 }
 
 /// The provider's configuration.
@@ -33,6 +35,12 @@ struct ProviderConfig {
 /// did not configure the provider (validation-only calls).
 pub fn provider_state(ctx: &Context) -> Option<Arc<ProviderState>> {
     ctx.provider_data.clone()?.downcast::<ProviderState>().ok()
+}
+
+/// The provider's shared Kubernetes clients; a fresh cache when the provider
+/// was not configured (unit tests, validation-only calls).
+pub fn kube_clients(ctx: &Context) -> crate::kube::Clients {
+    provider_state(ctx).map_or_else(crate::kube::Clients::new, |s| s.kube_clients.clone())
 }
 
 #[async_trait]
@@ -67,6 +75,7 @@ impl Provider for SelfhostProvider {
         let state: ProviderData = Arc::new(ProviderState {
             ssh_defaults,
             ssh_pool: crate::ssh::Pool::new(),
+            kube_clients: crate::kube::Clients::new(),
         });
         (Some(state), diags)
     }

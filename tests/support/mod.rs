@@ -12,6 +12,7 @@
 
 pub mod bed;
 pub mod host_reset;
+pub mod kube;
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};

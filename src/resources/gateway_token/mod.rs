@@ -1,8 +1,9 @@
 //! `selfhost_gateway_token`: a random token with rotation. The plan replaces
-//! it once it has expired or when `keepers` change. (Storing it in a
-//! Kubernetes Secret arrives with the `secret {}` block.)
+//! it once it has expired or when `keepers` change. With a `secret {}` block
+//! the token is also kept in a Kubernetes Secret, read back for drift.
 
 mod ephemeral;
+mod secret_store;
 mod secret_token;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::framework::validator::{IntBetween, OneOf};
 use crate::framework::{Attribute, AttributePath, Block, Diagnostics, Schema, Type, Value};
 
 pub use ephemeral::GatewayTokenEphemeral;
+use secret_store::SecretRef;
 use secret_token::{Alphabet, expiry, fingerprint, generate, parse_timestamp, timestamp};
 
 /// Private-state key set on import: until the first apply after it, plans
@@ -53,6 +55,7 @@ struct TokenState {
     fingerprint: String,
     created_at: String,
     expires_at: Option<String>,
+    secret: Option<SecretRef>,
 }
 
 impl TokenState {
@@ -68,6 +71,7 @@ impl TokenState {
             fingerprint: fp,
             created_at: timestamp(created_at),
             expires_at: expiry(created_at, settings.rotation_days).map(timestamp),
+            secret: None,
         }
     }
 }
@@ -86,6 +90,33 @@ struct PlannedSettings {
 #[derive(Deserialize)]
 struct PlannedKeepers {
     keepers: Option<Keepers>,
+}
+
+/// The `secret {}` block of a plan at apply time (known but for
+/// `stored_fingerprint`, which apply computes).
+#[derive(Deserialize)]
+struct PlannedSecret {
+    secret: Option<PlannedSecretRef>,
+}
+
+#[derive(Deserialize)]
+struct PlannedSecretRef {
+    kubeconfig: String,
+    namespace: String,
+    name: String,
+    key: String,
+}
+
+impl From<PlannedSecretRef> for SecretRef {
+    fn from(p: PlannedSecretRef) -> Self {
+        SecretRef {
+            kubeconfig: p.kubeconfig,
+            namespace: p.namespace,
+            name: p.name,
+            key: p.key,
+            stored_fingerprint: None,
+        }
+    }
 }
 
 /// Known settings, with the schema's defaults for anything not known.
@@ -141,6 +172,91 @@ fn encode(state: &TokenState, diags: &mut Diagnostics) -> Value {
 fn keepers_equal(a: &Value, b: &Value) -> bool {
     let empty = |v: &Value| v.is_null() || matches!(v, Value::Map(m) if m.is_empty());
     (empty(a) && empty(b)) || crate::framework::value::semantically_equal(a, b)
+}
+
+/// Keepers, imported tokens and expiry: what replaces the token.
+fn plan_rotation(req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+    if req.prior.is_null() {
+        return;
+    }
+    let Some(prior) = decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics) else {
+        return;
+    };
+    let Some(planned) = decode::<PlannedSettings>(&resp.planned, "plan", &mut resp.diagnostics) else {
+        return;
+    };
+    let imported = req.prior_private.get(IMPORTED).is_some();
+    if imported {
+        // Adopt the configuration around an imported token when the token
+        // already satisfies it, instead of replacing it on the first plan.
+        let s = Settings::from(&planned);
+        let fits = prior.token.len() as i64 == s.length && s.alphabet.admits(&prior.token);
+        resp.requires_replace
+            .retain(|p| !(fits && (*p == AttributePath::root("length") || *p == AttributePath::root("alphabet"))));
+    }
+    // An import cannot know the keepers: the first ones configured after
+    // it are adopted; any other change of keepers makes a new token.
+    let adopting_keepers = imported && keepers_equal(req.prior.attr("keepers"), &Value::Null);
+    if !adopting_keepers && !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
+        resp.requires_replace.push(AttributePath::root("keepers"));
+    }
+
+    let Some(created) = parse_timestamp(&prior.created_at) else {
+        return;
+    };
+    let Some(&days) = planned.rotation_days.known() else {
+        return; // unknown until apply: expires_at stays unknown
+    };
+    let expires = expiry(created, days);
+    if let Some(slot) = resp.planned.attr_mut("expires_at") {
+        *slot = expires.map(|t| Value::from(timestamp(t))).unwrap_or(Value::Null);
+    }
+    if let Some(at) = expires
+        && at <= OffsetDateTime::now_utc()
+    {
+        resp.diagnostics.attribute_warning(
+            AttributePath::root("expires_at"),
+            "Gateway token expired",
+            format!(
+                "The token expired at {}; this plan replaces it with a new one.",
+                timestamp(at)
+            ),
+        );
+        resp.requires_replace.push(AttributePath::root("expires_at"));
+    }
+}
+
+/// The Secret must end up holding the token: plan `stored_fingerprint` as
+/// the token's fingerprint, so a Secret changed or deleted out of band (Read
+/// found another fingerprint, or none) is a diff that apply repairs. Unknown
+/// when a new token is coming.
+fn plan_secret(req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+    let replacing = req.prior.is_null() || !resp.requires_replace.is_empty();
+    let fingerprint = match resp.planned.attr("fingerprint") {
+        Value::String(fp) if !replacing => Value::from(fp.clone()),
+        _ => Value::unknown(),
+    };
+    if let Some(slot) = resp
+        .planned
+        .attr_mut(secret_store::BLOCK)
+        .filter(|b| !b.is_null())
+        .and_then(|b| b.attr_mut("stored_fingerprint"))
+    {
+        *slot = fingerprint;
+    }
+}
+
+/// Write the token to the Secret; the returned reference records what is
+/// stored now (nothing, after an error, which goes to `diags`).
+async fn store(ctx: &Context, mut at: SecretRef, token: &str, diags: &mut Diagnostics) -> SecretRef {
+    match secret_store::write(ctx, &at, token).await {
+        Ok(fp) => at.stored_fingerprint = Some(fp),
+        Err(e) => {
+            at.stored_fingerprint = None;
+            secret_store::diagnose(&e, diags);
+        }
+    }
+    at
 }
 
 pub(crate) fn token_attributes(block: Block) -> Block {
@@ -220,64 +336,22 @@ impl Resource for GatewayToken {
                 Attribute::string("expires_at")
                     .computed()
                     .description("When the token expires (RFC 3339); null when `rotation_days` is 0."),
-            );
+            )
+            .block(secret_store::block());
         Schema::new(0, token_attributes(block))
     }
 
     async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
-        if req.prior.is_null() {
-            return;
-        }
-        let Some(prior) = decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics) else {
-            return;
-        };
-        let Some(planned) = decode::<PlannedSettings>(&resp.planned, "plan", &mut resp.diagnostics) else {
-            return;
-        };
-        let imported = req.prior_private.get(IMPORTED).is_some();
-        if imported {
-            // Adopt the configuration around an imported token when the token
-            // already satisfies it, instead of replacing it on the first plan.
-            let s = Settings::from(&planned);
-            let fits = prior.token.len() as i64 == s.length && s.alphabet.admits(&prior.token);
-            resp.requires_replace
-                .retain(|p| !(fits && (*p == AttributePath::root("length") || *p == AttributePath::root("alphabet"))));
-        }
-        // An import cannot know the keepers: the first ones configured after
-        // it are adopted; any other change of keepers makes a new token.
-        let adopting_keepers = imported && keepers_equal(req.prior.attr("keepers"), &Value::Null);
-        if !adopting_keepers && !keepers_equal(req.prior.attr("keepers"), req.config.attr("keepers")) {
-            resp.requires_replace.push(AttributePath::root("keepers"));
-        }
-
-        let Some(created) = parse_timestamp(&prior.created_at) else {
-            return;
-        };
-        let Some(&days) = planned.rotation_days.known() else {
-            return; // unknown until apply: expires_at stays unknown
-        };
-        let expires = expiry(created, days);
-        if let Some(slot) = resp.planned.attr_mut("expires_at") {
-            *slot = expires.map(|t| Value::from(timestamp(t))).unwrap_or(Value::Null);
-        }
-        if let Some(at) = expires
-            && at <= OffsetDateTime::now_utc()
-        {
-            resp.diagnostics.attribute_warning(
-                AttributePath::root("expires_at"),
-                "Gateway token expired",
-                format!(
-                    "The token expired at {}; this plan replaces it with a new one.",
-                    timestamp(at)
-                ),
-            );
-            resp.requires_replace.push(AttributePath::root("expires_at"));
-        }
+        plan_rotation(req, resp);
+        plan_secret(req, resp);
     }
 
-    async fn create(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+    async fn create(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse {
         let mut resp = ApplyResponse::default();
         let Some(planned) = decode::<PlannedSettings>(&req.planned, "plan", &mut resp.diagnostics) else {
+            return resp;
+        };
+        let Some(at) = decode::<PlannedSecret>(&req.planned, "plan", &mut resp.diagnostics) else {
             return resp;
         };
         let s = Settings::from(&planned);
@@ -286,8 +360,11 @@ impl Resource for GatewayToken {
             Ok(token) => {
                 let keepers =
                     decode::<PlannedKeepers>(&req.planned, "plan", &mut resp.diagnostics).and_then(|k| k.keepers);
-                let state = TokenState::new(&s, keepers, token, OffsetDateTime::now_utc());
+                let mut state = TokenState::new(&s, keepers, token, OffsetDateTime::now_utc());
                 tracing::info!(fingerprint = %state.fingerprint, "generated gateway token");
+                if let Some(at) = at.secret {
+                    state.secret = Some(store(ctx, at.into(), &state.token, &mut resp.diagnostics).await);
+                }
                 resp.state = encode(&state, &mut resp.diagnostics);
             }
             Err(e) => resp
@@ -297,24 +374,49 @@ impl Resource for GatewayToken {
         resp
     }
 
-    async fn read(&self, _ctx: &Context, req: ReadRequest) -> ReadResponse {
-        // The token lives only in state for now: nothing outside can drift.
-        ReadResponse {
+    async fn read(&self, ctx: &Context, req: ReadRequest) -> ReadResponse {
+        let mut resp = ReadResponse {
             state: req.state,
             private: req.private,
             diagnostics: Diagnostics::new(),
+        };
+        if resp.state.attr(secret_store::BLOCK).is_null() {
+            return resp; // the token lives only in state: nothing outside can drift
         }
+        let Some(mut state) = decode::<TokenState>(&resp.state, "state", &mut resp.diagnostics) else {
+            return resp;
+        };
+        let Some(at) = state.secret.as_mut() else {
+            return resp;
+        };
+        match secret_store::observe(ctx, at).await {
+            Ok(seen) => {
+                if seen.as_deref() != Some(state.fingerprint.as_str()) {
+                    tracing::info!(
+                        namespace = %at.namespace,
+                        name = %at.name,
+                        missing = seen.is_none(),
+                        "the token's Secret differs from state (drift): the plan writes it back"
+                    );
+                }
+                at.stored_fingerprint = seen;
+                resp.state = encode(&state, &mut resp.diagnostics);
+            }
+            Err(e) => secret_store::diagnose(&e, &mut resp.diagnostics),
+        }
+        resp
     }
 
-    async fn update(&self, _ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+    async fn update(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse {
         let mut resp = ApplyResponse {
             state: req.prior.clone(),
             ..Default::default()
         };
-        let (Some(prior), Some(planned), Some(keepers)) = (
+        let (Some(prior), Some(planned), Some(keepers), Some(at)) = (
             decode::<TokenState>(&req.prior, "prior state", &mut resp.diagnostics),
             decode::<PlannedSettings>(&req.planned, "plan", &mut resp.diagnostics),
             decode::<PlannedKeepers>(&req.planned, "plan", &mut resp.diagnostics),
+            decode::<PlannedSecret>(&req.planned, "plan", &mut resp.diagnostics),
         ) else {
             return resp;
         };
@@ -325,7 +427,21 @@ impl Resource for GatewayToken {
             );
             return resp;
         };
-        let state = TokenState::new(&Settings::from(&planned), keepers.keepers, prior.token, created_at);
+        let old = prior.secret.clone();
+        let mut state = TokenState::new(&Settings::from(&planned), keepers.keepers, prior.token, created_at);
+        let new: Option<SecretRef> = at.secret.map(Into::into);
+        if let Some(new) = new.clone() {
+            state.secret = Some(store(ctx, new, &state.token, &mut resp.diagnostics).await);
+        }
+        // The token moved out of a Secret (block removed, or another Secret):
+        // take it out of the old one.
+        if let Some(old) = old
+            && !new.as_ref().is_some_and(|n| n.same_object(&old))
+            && !resp.diagnostics.has_error()
+            && let Err(e) = secret_store::remove(ctx, &old).await
+        {
+            secret_store::diagnose(&e, &mut resp.diagnostics);
+        }
         let mut private = req.private;
         private.remove(IMPORTED);
         resp.state = encode(&state, &mut resp.diagnostics);
@@ -333,8 +449,17 @@ impl Resource for GatewayToken {
         resp
     }
 
-    async fn delete(&self, _ctx: &Context, _state: Value, _private: PrivateState) -> Diagnostics {
-        Diagnostics::new()
+    async fn delete(&self, ctx: &Context, state: Value, _private: PrivateState) -> Diagnostics {
+        let mut diags = Diagnostics::new();
+        if state.attr(secret_store::BLOCK).is_null() {
+            return diags;
+        }
+        if let Some(TokenState { secret: Some(at), .. }) = decode::<TokenState>(&state, "state", &mut diags)
+            && let Err(e) = secret_store::remove(ctx, &at).await
+        {
+            secret_store::diagnose(&e, &mut diags);
+        }
+        diags
     }
 
     /// Import an existing token by value (`terraform import ADDR TOKEN`), or
@@ -423,6 +548,7 @@ mod tests {
         ] {
             m.insert(k.to_owned(), Value::Null);
         }
+        m.insert(secret_store::BLOCK.to_owned(), Value::Null);
         m.insert(
             "keepers".to_owned(),
             keepers.map_or(Value::Null, |v| {
@@ -539,6 +665,79 @@ mod tests {
         let p = plan(&imported.state, imported.private.clone(), &config(Some("v1"))).await;
         assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
         assert_eq!(p.planned.attr("token").as_str(), Some(token));
+    }
+
+    fn secret_block(key: Option<&str>, stored: Option<&str>) -> Value {
+        let mut m = BTreeMap::new();
+        m.insert("kubeconfig".to_owned(), Value::from("apiVersion: v1"));
+        m.insert("namespace".to_owned(), Value::from("gw"));
+        m.insert("name".to_owned(), Value::from("gateway-token"));
+        m.insert("key".to_owned(), key.map_or(Value::Null, Value::from));
+        m.insert("stored_fingerprint".to_owned(), stored.map_or(Value::Null, Value::from));
+        Value::Object(m)
+    }
+
+    #[tokio::test]
+    async fn secret_holding_the_token_plans_nothing() {
+        let base = created(Some("v1")).await;
+        let own = base.attr("fingerprint").as_str().unwrap().to_owned();
+        let (state, p) = plan_with_secret_for(&base, Some(&own)).await;
+        assert!(!p.diagnostics.has_error(), "{:?}", p.diagnostics);
+        assert_eq!(p.planned, state, "no diff when the Secret holds the token");
+        assert!(p.requires_replace.is_empty());
+    }
+
+    /// `base` with a `secret {}` block whose Secret was last seen holding
+    /// `stored`, and the plan for the same configuration (Terraform's
+    /// proposed state keeps prior computed values in the block).
+    async fn plan_with_secret_for(base: &Value, stored: Option<&str>) -> (Value, ModifyPlanResponse) {
+        let mut state = base.clone();
+        if let Some(slot) = state.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(Some("token"), stored);
+        }
+        let mut c = config(Some("v1"));
+        if let Some(slot) = c.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(None, None);
+        }
+        let schema = GatewayToken.schema();
+        let mut prop = proposed(&c, &state);
+        if let Some(slot) = prop.attr_mut(secret_store::BLOCK) {
+            *slot = secret_block(Some("token"), stored);
+        }
+        let ap = plan_block(&schema.block, &state, &prop, &c);
+        let mut resp = ModifyPlanResponse {
+            planned: ap.planned,
+            requires_replace: ap.requires_replace,
+            private: PrivateState::default(),
+            diagnostics: ap.diagnostics,
+        };
+        let req = ModifyPlanRequest {
+            config: c,
+            prior: state.clone(),
+            prior_private: PrivateState::default(),
+        };
+        GatewayToken.modify_plan(&ctx(), &req, &mut resp).await;
+        (state, resp)
+    }
+
+    #[tokio::test]
+    async fn secret_changed_or_deleted_out_of_band_plans_an_update_to_the_same_token() {
+        let base = created(Some("v1")).await;
+        let own = base.attr("fingerprint").as_str().unwrap().to_owned();
+        for stored in [Some("0000"), None] {
+            let (state, p) = plan_with_secret_for(&base, stored).await;
+            assert!(
+                p.requires_replace.is_empty(),
+                "never a new token: {:?}",
+                p.requires_replace
+            );
+            assert_ne!(p.planned, state, "drift must show ({stored:?})");
+            assert_eq!(
+                p.planned.attr(secret_store::BLOCK).attr("stored_fingerprint").as_str(),
+                Some(own.as_str())
+            );
+            assert_eq!(p.planned.attr("token"), state.attr("token"), "same token");
+        }
     }
 
     #[tokio::test]

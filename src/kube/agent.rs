@@ -1,0 +1,398 @@
+//! The objects of one agent (`selfhost_agent`, not yet a resource): a
+//! Deployment with a secure-by-default pod, a ClusterIP Service for its
+//! ports and a Secret for its secret environment. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::objects::ownership_labels;
+
+/// The label that selects an agent's pods.
+pub const AGENT_LABEL: &str = "selfhost.dev/agent";
+/// The user and group the pod runs as unless told otherwise (non-root).
+pub const DEFAULT_UID: i64 = 65532;
+
+/// One named port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub port: i32,
+    /// "TCP" or "UDP".
+    pub protocol: String,
+}
+
+/// Requests and limits as Kubernetes quantities ("250m", "512Mi").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu_request: Option<String>,
+    pub cpu_limit: Option<String>,
+    pub memory_request: Option<String>,
+    pub memory_limit: Option<String>,
+}
+
+/// The isolation settings; [`Security::default`] is the secure default,
+/// each overridable explicitly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Security {
+    pub run_as_non_root: bool,
+    pub run_as_user: Option<i64>,
+    pub read_only_root_filesystem: bool,
+    pub drop_all_capabilities: bool,
+    pub allow_privilege_escalation: bool,
+    pub seccomp_runtime_default: bool,
+    pub automount_service_account_token: bool,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            run_as_non_root: true,
+            run_as_user: Some(DEFAULT_UID),
+            read_only_root_filesystem: true,
+            drop_all_capabilities: true,
+            allow_privilege_escalation: false,
+            seccomp_runtime_default: true,
+            automount_service_account_token: false,
+        }
+    }
+}
+
+/// What an agent is, as validated configuration.
+#[derive(Clone, Debug, Default)]
+pub struct AgentSpec {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    /// `None`: left to whoever else manages it (an autoscaler).
+    pub replicas: Option<i32>,
+    pub env: BTreeMap<String, String>,
+    /// Names only here; values go to the Secret, never to the Deployment.
+    pub secret_env: BTreeMap<String, String>,
+    pub ports: Vec<Port>,
+    pub resources: Resources,
+    pub security: Security,
+}
+
+/// The objects to apply for an agent.
+pub struct AgentObjects {
+    pub deployment: Deployment,
+    pub service: Option<Service>,
+    pub secret: Option<Secret>,
+}
+
+impl AgentSpec {
+    /// Name of the Secret holding `secret_env`.
+    pub fn secret_name(&self) -> String {
+        format!("{}-env", self.name)
+    }
+
+    /// The Service's cluster DNS name, `name.namespace.svc.cluster.local`.
+    pub fn service_dns(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut l = ownership_labels("agent");
+        l.insert(AGENT_LABEL.to_owned(), self.name.clone());
+        l
+    }
+
+    fn selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(AGENT_LABEL.to_owned(), self.name.clone())])
+    }
+
+    fn meta(&self, name: String) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// Render every object (only the fields this provider manages).
+    pub fn render(&self) -> AgentObjects {
+        AgentObjects {
+            deployment: self.deployment(),
+            service: (!self.ports.is_empty()).then(|| self.service()),
+            secret: (!self.secret_env.is_empty()).then(|| self.secret()),
+        }
+    }
+
+    fn container(&self) -> Container {
+        let sec = &self.security;
+        let quantities = |pairs: [(&str, &Option<String>); 2]| {
+            let m: BTreeMap<String, Quantity> = pairs
+                .into_iter()
+                .filter_map(|(k, v)| v.clone().map(|q| (k.to_owned(), Quantity(q))))
+                .collect();
+            (!m.is_empty()).then_some(m)
+        };
+        let r = &self.resources;
+        let resources = ResourceRequirements {
+            requests: quantities([("cpu", &r.cpu_request), ("memory", &r.memory_request)]),
+            limits: quantities([("cpu", &r.cpu_limit), ("memory", &r.memory_limit)]),
+            ..ResourceRequirements::default()
+        };
+        Container {
+            name: self.name.clone(),
+            image: Some(self.image.clone()),
+            command: (!self.command.is_empty()).then(|| self.command.clone()),
+            args: (!self.args.is_empty()).then(|| self.args.clone()),
+            env: (!self.env.is_empty()).then(|| {
+                self.env
+                    .iter()
+                    .map(|(k, v)| EnvVar {
+                        name: k.clone(),
+                        value: Some(v.clone()),
+                        ..EnvVar::default()
+                    })
+                    .collect()
+            }),
+            env_from: (!self.secret_env.is_empty()).then(|| {
+                vec![EnvFromSource {
+                    secret_ref: Some(SecretEnvSource {
+                        name: self.secret_name(),
+                        optional: Some(false),
+                    }),
+                    ..EnvFromSource::default()
+                }]
+            }),
+            ports: (!self.ports.is_empty()).then(|| {
+                self.ports
+                    .iter()
+                    .map(|p| ContainerPort {
+                        name: Some(p.name.clone()),
+                        container_port: p.port,
+                        protocol: Some(p.protocol.clone()),
+                        ..ContainerPort::default()
+                    })
+                    .collect()
+            }),
+            resources: (resources != ResourceRequirements::default()).then_some(resources),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(sec.allow_privilege_escalation),
+                read_only_root_filesystem: Some(sec.read_only_root_filesystem),
+                capabilities: sec.drop_all_capabilities.then(|| Capabilities {
+                    drop: Some(vec!["ALL".to_owned()]),
+                    ..Capabilities::default()
+                }),
+                ..SecurityContext::default()
+            }),
+            // A writable /tmp, since the root filesystem is read-only.
+            volume_mounts: sec.read_only_root_filesystem.then(|| {
+                vec![VolumeMount {
+                    name: "tmp".to_owned(),
+                    mount_path: "/tmp".to_owned(),
+                    ..VolumeMount::default()
+                }]
+            }),
+            ..Container::default()
+        }
+    }
+
+    fn deployment(&self) -> Deployment {
+        let sec = &self.security;
+        Deployment {
+            metadata: self.meta(self.name.clone()),
+            spec: Some(DeploymentSpec {
+                replicas: self.replicas,
+                selector: LabelSelector {
+                    match_labels: Some(self.selector()),
+                    ..LabelSelector::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(self.labels()),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        automount_service_account_token: Some(sec.automount_service_account_token),
+                        security_context: Some(PodSecurityContext {
+                            run_as_non_root: Some(sec.run_as_non_root),
+                            run_as_user: sec.run_as_user,
+                            run_as_group: sec.run_as_user,
+                            fs_group: sec.run_as_user,
+                            seccomp_profile: sec.seccomp_runtime_default.then(|| SeccompProfile {
+                                type_: "RuntimeDefault".to_owned(),
+                                ..SeccompProfile::default()
+                            }),
+                            ..PodSecurityContext::default()
+                        }),
+                        containers: vec![self.container()],
+                        volumes: sec.read_only_root_filesystem.then(|| {
+                            vec![Volume {
+                                name: "tmp".to_owned(),
+                                empty_dir: Some(EmptyDirVolumeSource::default()),
+                                ..Volume::default()
+                            }]
+                        }),
+                        ..PodSpec::default()
+                    }),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        }
+    }
+
+    fn service(&self) -> Service {
+        Service {
+            metadata: self.meta(self.name.clone()),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".to_owned()),
+                selector: Some(self.selector()),
+                ports: Some(
+                    self.ports
+                        .iter()
+                        .map(|p| ServicePort {
+                            name: Some(p.name.clone()),
+                            port: p.port,
+                            target_port: Some(IntOrString::String(p.name.clone())),
+                            protocol: Some(p.protocol.clone()),
+                            ..ServicePort::default()
+                        })
+                        .collect(),
+                ),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    fn secret(&self) -> Secret {
+        Secret {
+            metadata: self.meta(self.secret_name()),
+            type_: Some("Opaque".to_owned()),
+            data: Some(
+                self.secret_env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn research() -> AgentSpec {
+        AgentSpec {
+            namespace: "agents".into(),
+            name: "research".into(),
+            image: "openclaw-sandbox:bookworm-slim".into(),
+            replicas: Some(1),
+            env: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
+            secret_env: BTreeMap::from([("OPENAI_API_KEY".into(), "sk-secret".into())]),
+            ports: vec![Port {
+                name: "http".into(),
+                port: 8080,
+                protocol: "TCP".into(),
+            }],
+            resources: Resources {
+                cpu_request: Some("250m".into()),
+                cpu_limit: Some("1".into()),
+                memory_request: Some("256Mi".into()),
+                memory_limit: Some("512Mi".into()),
+            },
+            ..AgentSpec::default()
+        }
+    }
+
+    #[test]
+    fn secure_by_default() {
+        let d = serde_json::to_value(research().render().deployment).unwrap();
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(pod["securityContext"]["runAsUser"], DEFAULT_UID);
+        assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+        assert_eq!(pod["volumes"][0]["emptyDir"], serde_json::json!({}));
+        assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+        assert_eq!(c["resources"]["requests"]["cpu"], "250m");
+    }
+
+    #[test]
+    fn secret_values_only_in_the_secret() {
+        let objs = research().render();
+        let d = serde_json::to_string(&objs.deployment).unwrap();
+        assert!(!d.contains("sk-secret"), "{d}");
+        assert!(d.contains("research-env"), "the Deployment refers to the Secret");
+        let s = serde_json::to_value(objs.secret.unwrap()).unwrap();
+        assert_eq!(s["data"]["OPENAI_API_KEY"], "c2stc2VjcmV0");
+    }
+
+    #[test]
+    fn service_for_ports_with_dns() {
+        let spec = research();
+        let svc = serde_json::to_value(spec.render().service.unwrap()).unwrap();
+        assert_eq!(svc["spec"]["type"], "ClusterIP");
+        assert_eq!(svc["spec"]["selector"][AGENT_LABEL], "research");
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
+        assert_eq!(spec.service_dns(), "research.agents.svc.cluster.local");
+        let mut none = spec.clone();
+        none.ports.clear();
+        none.secret_env.clear();
+        let objs = none.render();
+        assert!(objs.service.is_none() && objs.secret.is_none());
+    }
+
+    #[test]
+    fn ownership_labels_everywhere_and_replicas_left_alone_when_unset() {
+        let mut spec = research();
+        spec.replicas = None;
+        let objs = spec.render();
+        let d = serde_json::to_value(&objs.deployment).unwrap();
+        assert!(
+            d["spec"].get("replicas").is_none(),
+            "unset replicas stay out of the apply"
+        );
+        for labels in [
+            &d["metadata"]["labels"],
+            &serde_json::to_value(objs.service.unwrap()).unwrap()["metadata"]["labels"],
+            &serde_json::to_value(objs.secret.unwrap()).unwrap()["metadata"]["labels"],
+        ] {
+            assert_eq!(labels[super::super::objects::MANAGED_BY], super::super::FIELD_MANAGER);
+            assert_eq!(labels[AGENT_LABEL], "research");
+        }
+    }
+
+    #[test]
+    fn overrides_are_explicit() {
+        let mut spec = research();
+        spec.security = Security {
+            run_as_non_root: false,
+            run_as_user: None,
+            read_only_root_filesystem: false,
+            drop_all_capabilities: false,
+            allow_privilege_escalation: true,
+            seccomp_runtime_default: false,
+            automount_service_account_token: true,
+        };
+        let d = serde_json::to_value(spec.render().deployment).unwrap();
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], false);
+        assert!(pod.get("volumes").is_none());
+        assert!(pod["containers"][0]["securityContext"].get("capabilities").is_none());
+    }
+}

@@ -1,0 +1,417 @@
+//! The client side: one `kube::Client` per distinct kubeconfig per provider
+//! process, and the operations resources need (server-side apply, get,
+//! delete-and-wait), each retried on transient failures with backoff until
+//! its [`Deadline`], and stopped promptly by cancellation.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::FIELD_MANAGER;
+use super::error::{Attempt, KubeError, classify};
+
+/// First pause after a transient failure; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long one TCP connect to the API server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When an operation must give up, and the token that stops it early
+/// (StopProvider, the resource's `timeouts {}`).
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    cancel: CancellationToken,
+    at: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    /// `limit` from now, stopped early by `cancel`.
+    pub fn new(cancel: &CancellationToken, limit: Duration) -> Self {
+        Deadline {
+            cancel: cancel.clone(),
+            at: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
+    /// when the deadline passes first.
+    async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
+        let until = Instant::now() + d;
+        if until >= self.at {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Err(Pause::Cancelled(KubeError::Cancelled { what: what.to_owned() })),
+                () = tokio::time::sleep_until(self.at) => return Err(Pause::Expired),
+            }
+        }
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(Pause::Cancelled(KubeError::Cancelled { what: what.to_owned() })),
+            () = tokio::time::sleep_until(until) => Ok(()),
+        }
+    }
+}
+
+enum Pause {
+    Cancelled(KubeError),
+    Expired,
+}
+
+/// One slot per kubeconfig (by its SHA-256): the async mutex is held while
+/// the client is built, so concurrent first uses build it once.
+type Slot = Arc<tokio::sync::Mutex<Option<kube::Client>>>;
+
+/// The provider-wide client cache. Clones share the same clients.
+#[derive(Clone, Default)]
+pub struct Clients {
+    /// A std Mutex: held only to find or insert a slot, never across an await.
+    slots: Arc<Mutex<HashMap<[u8; 32], Slot>>>,
+}
+
+impl Clients {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Clients::default()
+    }
+
+    /// The client for `kubeconfig` (the text of a kubeconfig, its current
+    /// context): built on first use, then shared.
+    ///
+    /// # Errors
+    /// [`KubeError::Kubeconfig`] when the text is not a usable kubeconfig
+    /// (the message never quotes it: it holds credentials).
+    pub async fn client(&self, kubeconfig: &str) -> Result<Kube, KubeError> {
+        let key: [u8; 32] = Sha256::digest(kubeconfig.as_bytes()).into();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(key).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(client) = guard.as_ref() {
+            return Ok(Kube { client: client.clone() });
+        }
+        let client = build(kubeconfig).await?;
+        *guard = Some(client.clone());
+        Ok(Kube { client })
+    }
+}
+
+impl Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.slots.lock().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("Clients").field("kubeconfigs", &n).finish()
+    }
+}
+
+async fn build(kubeconfig: &str) -> Result<kube::Client, KubeError> {
+    // The parser's messages can quote the YAML (keys, tokens): say only
+    // that it did not parse.
+    let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(|_| {
+        KubeError::Kubeconfig("it is not kubeconfig YAML (apiVersion, clusters, contexts, users)".to_owned())
+    })?;
+    let mut config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| KubeError::Kubeconfig(e.to_string()))?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig(explain_client_error(&e.to_string())))
+}
+
+/// Say what to do about the client-building failures users hit.
+fn explain_client_error(message: &str) -> String {
+    if message.contains("UnsupportedCertVersion") {
+        // rustls (through webpki) checks that the key matches the
+        // certificate and accepts only X.509 v3 certificates; Go clients
+        // (kubectl) also take v1.
+        return "its client certificate (client-certificate-data) is an X.509 v1 certificate, which this provider's TLS stack (rustls) does not accept; issue it as v3 (kubeadm and k3s do), or authenticate with a token".to_owned();
+    }
+    message.to_owned()
+}
+
+/// A client for one cluster. Cheap to clone.
+#[derive(Clone)]
+pub struct Kube {
+    client: kube::Client,
+}
+
+/// What the namespaced typed operations need of an object type.
+pub trait Namespaced:
+    kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Namespaced for K where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// "Secret gateway/gateway-token": how operations name an object.
+pub fn describe<K: Namespaced>(namespace: &str, name: &str) -> String {
+    format!("{} {namespace}/{name}", K::kind(&()))
+}
+
+impl Kube {
+    fn api<K: Namespaced>(&self, namespace: &str) -> Api<K> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Run `op` until it succeeds, fails for good, the deadline passes or
+    /// `dl` is cancelled; transient failures are retried with backoff.
+    async fn retrying<T, F, Fut>(&self, what: &str, dl: &Deadline, mut op: F) -> Result<T, KubeError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut delay = FIRST_BACKOFF;
+        let mut last = String::from("no answer yet");
+        loop {
+            let attempt = tokio::select! {
+                biased;
+                () = dl.cancel.cancelled() => return Err(KubeError::Cancelled { what: what.to_owned() }),
+                () = tokio::time::sleep_until(dl.at) => {
+                    return Err(KubeError::Timeout { what: what.to_owned(), limit: dl.limit, last });
+                }
+                r = op() => r,
+            };
+            match attempt.map_err(|e| classify(what, e)) {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::Transient(msg)) => {
+                    tracing::warn!(operation = %what, error = %msg, "transient Kubernetes API failure; retrying in {delay:?}");
+                    last = msg;
+                    match dl.pause(delay, what).await {
+                        Ok(()) => {}
+                        Err(Pause::Cancelled(e)) => return Err(e),
+                        Err(Pause::Expired) => {
+                            return Err(KubeError::Timeout {
+                                what: what.to_owned(),
+                                limit: dl.limit,
+                                last,
+                            });
+                        }
+                    }
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Server-side apply of `obj` (which must carry its namespace and name)
+    /// under this provider's field manager, taking over fields another
+    /// manager changed (that is how drift is repaired). Returns the object
+    /// as the server has it now.
+    ///
+    /// # Errors
+    /// Refusals as their [`KubeError`] variant; transient failures past the
+    /// deadline as [`KubeError::Timeout`].
+    pub async fn apply<K: Namespaced>(&self, obj: &K, dl: &Deadline) -> Result<K, KubeError> {
+        let meta = obj.meta();
+        let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+            return Err(KubeError::Unexpected {
+                what: format!("apply of a {}", K::kind(&())),
+                message: "the object has no namespace or name (a bug in the provider)".to_owned(),
+            });
+        };
+        let mut body = serde_json::to_value(obj).map_err(|e| KubeError::Unexpected {
+            what: format!("apply of {}", describe::<K>(namespace, name)),
+            message: e.to_string(),
+        })?;
+        // k8s-openapi leaves these out of the serialised body; apply needs them.
+        if let Some(map) = body.as_object_mut() {
+            map.insert("apiVersion".into(), K::api_version(&()).into());
+            map.insert("kind".into(), K::kind(&()).into());
+        }
+        self.apply_json::<K>(namespace, name, &body, dl).await
+    }
+
+    /// Server-side apply of a JSON body (see [`Kube::apply`]); an identity
+    /// only body ([`super::objects::release_body`]) gives up our fields.
+    ///
+    /// # Errors
+    /// As [`Kube::apply`].
+    pub async fn apply_json<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        body: &serde_json::Value,
+        dl: &Deadline,
+    ) -> Result<K, KubeError> {
+        let what = format!("apply of {}", describe::<K>(namespace, name));
+        tracing::debug!(operation = %what, field_manager = FIELD_MANAGER, "server-side apply");
+        let api = self.api::<K>(namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let patch = Patch::Apply(Redacted(body));
+        self.retrying(&what, dl, || api.patch(name, &params, &patch)).await
+    }
+
+    /// The object, or `None` when it (or its namespace) does not exist.
+    ///
+    /// # Errors
+    /// As [`Kube::apply`] (but never `NotFound`).
+    pub async fn get<K: Namespaced>(&self, namespace: &str, name: &str, dl: &Deadline) -> Result<Option<K>, KubeError> {
+        let what = format!("read of {}", describe::<K>(namespace, name));
+        tracing::debug!(operation = %what, "get");
+        let api = self.api::<K>(namespace);
+        self.retrying(&what, dl, || api.get_opt(name)).await
+    }
+
+    /// Delete the object and wait until it is gone (its finalizers done).
+    /// An object already gone is success.
+    ///
+    /// # Errors
+    /// As [`Kube::apply`]; [`KubeError::WaitTimeout`] when the object is
+    /// still there at the deadline.
+    pub async fn delete_and_wait<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        dl: &Deadline,
+    ) -> Result<(), KubeError> {
+        let what = format!("delete of {}", describe::<K>(namespace, name));
+        tracing::debug!(operation = %what, "delete");
+        let api = self.api::<K>(namespace);
+        let params = DeleteParams::background();
+        let deleted = self
+            .retrying(&what, dl, || async {
+                match api.delete(name, &params).await {
+                    Ok(either) => Ok(either.left().and_then(|o| o.meta().uid.clone())),
+                    Err(kube::Error::Api(s)) if s.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let Some(obj) = self.get::<K>(namespace, name, dl).await? else {
+                return Ok(());
+            };
+            // Deleted and already re-created by someone else: ours is gone.
+            if deleted.is_some() && obj.meta().uid != deleted {
+                return Ok(());
+            }
+            match dl.pause(delay, &what).await {
+                Ok(()) => {}
+                Err(Pause::Cancelled(e)) => return Err(e),
+                Err(Pause::Expired) => return Err(KubeError::WaitTimeout { what, limit: dl.limit }),
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A request body whose `Debug` never shows its content (the body of a
+/// Secret holds its data; `kube` requires `Debug` of patches).
+struct Redacted<'a>(&'a serde_json::Value);
+
+impl Serialize for Redacted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<request body>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bad_kubeconfig_never_quotes_its_text() {
+        let secret = "client-key-data: SECRETSECRET\n  - [unbalanced";
+        let Err(e) = Clients::new().client(secret).await else {
+            panic!("a broken kubeconfig must not give a client");
+        };
+        assert!(matches!(e, KubeError::Kubeconfig(_)));
+        assert!(!e.to_string().contains("SECRETSECRET"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn transient_failures_end_at_the_deadline() {
+        // Nothing listens on this port: connection refused, retried until the deadline.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: abc}}\n"
+        );
+        let kube = Clients::new().client(&kubeconfig).await.unwrap();
+        let cancel = CancellationToken::new();
+        let started = std::time::Instant::now();
+        let dl = Deadline::new(&cancel, Duration::from_millis(900));
+        let e = kube
+            .get::<k8s_openapi::api::core::v1::Secret>("ns", "x", &dl)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, KubeError::Timeout { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(e.to_string().contains("read of Secret ns/x"), "{e}");
+
+        // Cancellation stops the retries at once.
+        let dl = Deadline::new(&cancel, Duration::from_secs(60));
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            c2.cancel();
+        });
+        let started = std::time::Instant::now();
+        let e = kube
+            .get::<k8s_openapi::api::core::v1::Secret>("ns", "x", &dl)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, KubeError::Cancelled { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn v1_client_certificates_are_explained() {
+        let m = explain_client_error(
+            "rustls tls error: invalid private key: invalid peer certificate: Other(OtherError(UnsupportedCertVersion))",
+        );
+        assert!(m.contains("X.509 v1") && m.contains("v3"), "{m}");
+        assert_eq!(explain_client_error("other"), "other");
+    }
+
+    #[tokio::test]
+    async fn one_client_per_kubeconfig() {
+        let kc = |server: &str| {
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: abc}}\n"
+            )
+        };
+        let clients = Clients::new();
+        clients.client(&kc("http://127.0.0.1:1")).await.unwrap();
+        clients.client(&kc("http://127.0.0.1:1")).await.unwrap();
+        clients.client(&kc("http://127.0.0.1:2")).await.unwrap();
+        assert_eq!(clients.slots.lock().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,22 @@
+//! The Kubernetes layer: a client per kubeconfig, server-side apply under
+//! the provider's field manager, reads, deletes that wait until the object
+//! is gone, and typed errors that tell a refusal from a transient failure.
+//!
+//! Split by how much I/O a part does: [`names`], [`objects`], [`agent`] and
+//! [`drift`] build and compare objects without I/O (unit-tested); [`client`]
+//! talks to the API server, retrying transient failures within a
+//! [`Deadline`].
+
+pub mod agent;
+pub mod client;
+pub mod drift;
+pub mod error;
+pub mod names;
+pub mod objects;
+
+pub use client::{Clients, Deadline, Kube};
+pub use error::KubeError;
+
+/// The field manager of every server-side apply this provider makes, and
+/// the value of the `app.kubernetes.io/managed-by` label on what it creates.
+pub const FIELD_MANAGER: &str = "terraform-provider-selfhost";
