@@ -604,7 +604,14 @@ resource "selfhost_vps_host" "h{i}" {{
         "-input=false",
         "-no-color",
     ]);
-    assert_eq!(o.code, Some(0), "a no-op refresh finds nothing\n{o}");
+    // Terraform 1.10+ may exit 2 from a refresh-only plan that found
+    // nothing (hashicorp/terraform#36403, #37406: "No changes" printed, no
+    // drift in the plan); the printed verdict is what users see.
+    let no_changes = o.stdout.contains("No changes.") && !o.stdout.contains("changed outside of");
+    assert!(
+        o.code == Some(0) || (o.code == Some(2) && no_changes),
+        "a no-op refresh finds nothing\n{o}"
+    );
     eprintln!("refresh of 3 hosts took {:.1?}", started.elapsed());
     for h in &bed.hosts {
         let log = sshd_log_since(&bed, h, since);
