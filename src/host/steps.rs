@@ -82,8 +82,9 @@ fn invalid(errs: Vec<(Vec<String>, String)>) -> Result<(), HostError> {
     }
 }
 
-/// Copy `aspect`'s field from `from` to `to`.
-fn set_managed(to: &mut HostSpec, from: &HostSpec, aspect: &str) {
+/// Copy `aspect`'s field from `from` to `to` (also how a resource records
+/// that one step of an interrupted apply finished).
+pub fn set_managed(to: &mut HostSpec, from: &HostSpec, aspect: &str) {
     match aspect {
         "hostname" => to.hostname = from.hostname.clone(),
         "timezone" => to.timezone = from.timezone.clone(),
@@ -94,7 +95,7 @@ fn set_managed(to: &mut HostSpec, from: &HostSpec, aspect: &str) {
         "sysctl" => to.sysctl = from.sysctl.clone(),
         "ssh_hardening" => to.ssh_hardening = from.ssh_hardening.clone(),
         "firewall" => to.firewall = from.firewall.clone(),
-        "admin_users" => to.admin_users = from.admin_users.clone(),
+        "admin_users" | "admin_user" => to.admin_users = from.admin_users.clone(),
         "container_runtime" => to.container_runtime = from.container_runtime.clone(),
         _ => {}
     }

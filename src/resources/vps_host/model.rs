@@ -343,21 +343,3 @@ pub fn differing_aspects(a: &AspectsModel, b: &AspectsModel) -> Vec<&'static str
     );
     out
 }
-
-/// Set `aspect` of `spec` to its value in `desired`: a step for it finished.
-pub fn overlay_aspect(spec: &mut HostSpec, desired: &HostSpec, aspect: &str) {
-    match aspect {
-        "hostname" => spec.hostname = desired.hostname.clone(),
-        "timezone" => spec.timezone = desired.timezone.clone(),
-        "packages" => spec.packages = desired.packages.clone(),
-        "unattended_upgrades" => spec.unattended_upgrades = desired.unattended_upgrades,
-        "swap" => spec.swap = desired.swap,
-        "kernel_modules" => spec.kernel_modules = desired.kernel_modules.clone(),
-        "sysctl" => spec.sysctl = desired.sysctl.clone(),
-        "ssh_hardening" => spec.ssh_hardening = desired.ssh_hardening.clone(),
-        "firewall" => spec.firewall = desired.firewall.clone(),
-        "admin_users" | "admin_user" => spec.admin_users = desired.admin_users.clone(),
-        "container_runtime" => spec.container_runtime = desired.container_runtime.clone(),
-        _ => {}
-    }
-}

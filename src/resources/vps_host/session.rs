@@ -14,7 +14,8 @@ use crate::resources::connection::{ConnectionConfig, SshExec, resolve_connection
 use crate::resources::provider::{ProviderState, provider_state};
 use crate::ssh::{HostKeyPolicy, SshError};
 
-use super::model::{FactsModel, SshObject, overlay_aspect};
+use super::model::{FactsModel, SshObject};
+use crate::host::steps::set_managed;
 
 /// The host keys the connection must present.
 pub struct HostKeyExpectation {
@@ -318,7 +319,7 @@ impl Session {
             Err(d) => {
                 let mut partial = before;
                 for aspect in done {
-                    overlay_aspect(&mut partial.spec, desired, aspect);
+                    set_managed(&mut partial.spec, desired, aspect);
                 }
                 outcome.observed = Some(partial);
                 if outcome.error.is_none() {
