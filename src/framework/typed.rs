@@ -108,6 +108,21 @@ pub fn from_value<T: DeserializeOwned>(v: &Value) -> Result<T, TypedError> {
     T::deserialize(De { v, path: &path })
 }
 
+/// Convert `v` into `T`, or record in `diags` why not: a resource's model
+/// not fitting its own schema is a provider bug, said as such.
+pub fn decode<T: DeserializeOwned>(v: &Value, what: &str, diags: &mut super::diagnostics::Diagnostics) -> Option<T> {
+    match from_value(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.error(
+                format!("Unreadable {what}"),
+                format!("{e}. This is a bug in the provider; please report it."),
+            );
+            None
+        }
+    }
+}
+
 /// Convert `t` into a value (sequences become lists, structs objects).
 ///
 /// # Errors

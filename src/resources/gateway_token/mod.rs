@@ -18,7 +18,7 @@ use crate::framework::resource::{
     ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
     ReadResponse, Resource,
 };
-use crate::framework::typed::{Maybe, from_value, to_value_as};
+use crate::framework::typed::{Maybe, decode, to_value_as};
 use crate::framework::validator::{IntBetween, OneOf};
 use crate::framework::{Attribute, AttributePath, Block, Diagnostics, Schema, Type, Value};
 
@@ -136,20 +136,6 @@ impl From<&PlannedSettings> for Settings {
                 .and_then(|a| Alphabet::parse(a))
                 .unwrap_or(Alphabet::Alphanumeric),
             rotation_days: p.rotation_days.known().copied().unwrap_or(DEFAULT_ROTATION_DAYS),
-        }
-    }
-}
-
-/// Decode a typed model, turning a mismatch into a diagnostic.
-fn decode<T: serde::de::DeserializeOwned>(v: &Value, what: &str, diags: &mut Diagnostics) -> Option<T> {
-    match from_value(v) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            diags.error(
-                format!("Unreadable {what}"),
-                format!("{e}. This is a bug in the provider; please report it."),
-            );
-            None
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::framework::resource::{
     ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
     ReadResponse, Resource,
 };
-use crate::framework::typed::{from_value, to_value_as};
+use crate::framework::typed::{decode, from_value, to_value_as};
 use crate::framework::{Diagnostics, Schema, Value};
 use crate::host::spec::HostSpec;
 use crate::resources::connection::{ConnectionConfig, DEFAULT_PORT};
@@ -36,20 +36,6 @@ const IMPORTED: &str = "imported";
 
 /// The resource type.
 pub struct VpsHost;
-
-/// Decode a typed model, turning a mismatch into a diagnostic.
-fn decode<T: serde::de::DeserializeOwned>(v: &Value, what: &str, diags: &mut Diagnostics) -> Option<T> {
-    match from_value(v) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            diags.error(
-                format!("Unreadable {what}"),
-                format!("{e}. This is a bug in the provider; please report it."),
-            );
-            None
-        }
-    }
-}
 
 /// Encode the state, carrying `timeouts` over from `timeouts_from`.
 fn encode(state: &HostState, timeouts_from: &Value, diags: &mut Diagnostics) -> Value {
