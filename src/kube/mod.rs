@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
 pub mod names;
