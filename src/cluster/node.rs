@@ -155,16 +155,26 @@ pub fn start_services_script() -> &'static str {
     "set -e\nsystemctl enable --now containerd >/dev/null 2>&1\nsystemctl enable kubelet >/dev/null 2>&1\nsystemctl restart kubelet\n"
 }
 
-/// `kubeadm init` from [`INIT_CONFIG`]; the configuration carries the
-/// preflight errors to ignore.
+/// Undo a kubeadm init or join that failed half-way (static pods, certs,
+/// kubelet.conf), so the next apply starts it again from scratch instead
+/// of taking a half-made node for a finished one.
+const ROLLBACK: &str = "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock >/dev/null 2>&1";
+
+/// `kubeadm init` from [`INIT_CONFIG`] (the configuration carries the
+/// preflight errors to ignore); rolled back when it fails. The token
+/// kubeadm would print is not.
 pub fn init_script() -> String {
-    format!("set -e\nkubeadm init --config {INIT_CONFIG}\n")
+    format!(
+        "if ! kubeadm init --skip-token-print --config {INIT_CONFIG}; then\n  {ROLLBACK}\n  exit 1\nfi\n"
+    )
 }
 
-/// `kubeadm join` from [`JOIN_CONFIG`]; the file holds the token and is
-/// removed afterwards, whatever the outcome.
+/// `kubeadm join` from [`JOIN_CONFIG`]; rolled back when it fails. The
+/// file holds the token and is removed afterwards, whatever the outcome.
 pub fn join_script() -> String {
-    format!("set -e\ntrap 'rm -f {JOIN_CONFIG}' EXIT\nkubeadm join --config {JOIN_CONFIG}\n")
+    format!(
+        "trap 'rm -f {JOIN_CONFIG}' EXIT\nif ! kubeadm join --config {JOIN_CONFIG}; then\n  {ROLLBACK}\n  exit 1\nfi\n"
+    )
 }
 
 /// A short-lived bootstrap token for one join, printed as kubeadm's join

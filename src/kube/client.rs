@@ -48,6 +48,27 @@ impl Deadline {
 
     /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
     /// when the deadline passes first.
+    /// The limit this deadline was made with.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Wait `d` between polls for `what`: `Cancelled` when cancelled,
+    /// `WaitTimeout` past the deadline.
+    ///
+    /// # Errors
+    /// As said.
+    pub async fn sleep(&self, d: Duration, what: &str) -> Result<(), KubeError> {
+        match self.pause(d, what).await {
+            Ok(()) => Ok(()),
+            Err(Pause::Cancelled(e)) => Err(e),
+            Err(Pause::Expired) => Err(KubeError::WaitTimeout {
+                what: what.to_owned(),
+                limit: self.limit,
+            }),
+        }
+    }
+
     pub(super) async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
         let until = Instant::now() + d;
         if until >= self.at {

@@ -107,4 +107,15 @@ impl Kube {
         let what = format!("delete of {}", describe_cluster::<K>(name));
         self.delete_and_wait_in(self.cluster_api::<K>(), name, what, dl).await
     }
+
+    /// The API server's version (`gitVersion`, e.g. "v1.36.3").
+    ///
+    /// # Errors
+    /// As [`Kube::get`].
+    pub async fn server_version(&self, dl: &Deadline) -> Result<String, KubeError> {
+        let info = self
+            .retrying("read of the API server version", dl, || self.client.apiserver_version())
+            .await?;
+        Ok(info.git_version)
+    }
 }

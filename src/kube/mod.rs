@@ -13,6 +13,7 @@ pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
 pub mod names;
+pub mod namespace;
 pub mod objects;
 
 pub use client::{Clients, Deadline, Kube};

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod gateway_token;
 mod host_facts;
+mod k8s_cluster;
 mod provider;
 mod vps_host;
 

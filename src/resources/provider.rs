@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
+use super::k8s_cluster::K8sCluster;
 use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
 use crate::framework::typed::from_value;
@@ -81,7 +82,7 @@ impl Provider for SelfhostProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(GatewayToken), Arc::new(VpsHost)]
+        vec![Arc::new(GatewayToken), Arc::new(VpsHost), Arc::new(K8sCluster)]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
