@@ -256,7 +256,8 @@ impl K8sCluster {
             ..Default::default()
         };
         let d = &mut resp.diagnostics;
-        let Some(config) = decode::<ClusterConfig>(&req.config, "configuration", d) else {
+        // The plan, not the configuration: it has the schema's defaults.
+        let Some(config) = decode::<ClusterConfig>(&req.planned, "plan", d) else {
             return resp;
         };
         let prior: Option<(ClusterConfig, Outputs)> = if req.prior.is_null() {
