@@ -369,7 +369,16 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
         .to_owned();
     assert!(client_key.len() > 40, "the kubeconfig has a client key");
     assert!(!o.output().contains(&client_key), "the admin key reached the log");
-    assert!(!o.output().contains("--token"), "a join token reached the log");
+    // Every bootstrap token the cluster has (kubeadm init's and the join's).
+    let tokens = k.bed.sh(
+        &k.hosts[0],
+        "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf | grep -oE '^[a-z0-9]{6}\\.[a-z0-9]{16}' || true",
+    );
+    assert!(!tokens.trim().is_empty(), "the join left a bootstrap token to look for");
+    for t in tokens.split_whitespace() {
+        assert!(!o.output().contains(t), "a bootstrap token reached the log");
+        assert!(!o.output().contains(&t[7..]), "a bootstrap token's secret reached the log");
+    }
     assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
 
     let kc_path = wd.path.join("kubeconfig");
@@ -390,6 +399,14 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert!(v["ca_certificate"].as_str().unwrap_or_default().starts_with("-----BEGIN CERTIFICATE-----"));
     echo_through_service_dns(&kc, &w1_name, &cp_name);
     expect_empty_plan(&wd, "after the first apply");
+
+    // An upgrade is refused at plan time, on `version`.
+    wd.write("main.tf", &config(&k, &["w1"]).replace("\"v1.36.3\"", "\"v1.36.4\""));
+    let o = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
+    assert!(o.output().contains("version"), "{o}");
+    wd.write("main.tf", &config(&k, &["w1"]));
 
     // 2. A stopped kubelet is drift; apply repairs it.
     k.bed.sh(&k.hosts[1], "systemctl stop kubelet");
@@ -425,4 +442,58 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     assert_clean(&k, &k.hosts[0]);
     assert_clean(&k, &k.hosts[1]);
+}
+
+/// Bad settings are refused at validate time, each at its own line, by
+/// every CLI; no host is contacted (the addresses are documentation ones).
+#[test]
+fn bad_cluster_settings_are_refused_at_their_attribute() {
+    const TEST: &str = "bad_cluster_settings_are_refused_at_their_attribute";
+    let bad = r#"terraform {
+  required_providers {
+    selfhost = { source = "selfhost/selfhost" }
+  }
+}
+
+resource "selfhost_k8s_cluster" "main" {
+  version = "latest"
+  install {
+    source = "bundle"
+    bundle = "/nonexistent"
+  }
+  control_plane = { host = "203.0.113.10", port = 22, user = "root", host_key = "ssh-ed25519 AAAA" }
+  pod_cidr      = "10.244.0.0/16"
+  service_cidr  = "10.244.128.0/20"
+  cni           = "calico"
+  node_settings {
+    kubelet_cgroup_root  = "relative/path"
+    kubelet_extra_config = "[1, 2]"
+  }
+  namespace {
+    name = "Not_A_Label"
+  }
+}
+"#;
+    support::for_each_cli(TEST, |cli| {
+        let wd = Workdir::new(cli, "k8s-validate");
+        wd.write("main.tf", bad);
+        wd.init();
+        let o = wd.run(&["validate", "-no-color"]);
+        assert_eq!(o.code, Some(1), "{o}");
+        let out = o.output();
+        for (needle, message) in [
+            ("version = \"latest\"", "is not a Kubernetes release version"),
+            ("service_cidr  =", "overlaps pod_cidr"),
+            ("cni           =", "calico"),
+            ("kubelet_cgroup_root  =", "is not a cgroup path"),
+            ("kubelet_extra_config =", "JSON object"),
+            ("name = \"Not_A_Label\"", "Invalid namespace name"),
+        ] {
+            assert!(out.contains(message), "{message:?} missing:\n{out}");
+            assert!(
+                out.contains(&format!("main.tf line {}", support::line_of(bad, needle))),
+                "no diagnostic at the line of {needle:?}:\n{out}"
+            );
+        }
+    });
 }

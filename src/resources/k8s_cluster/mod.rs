@@ -390,9 +390,9 @@ impl K8sCluster {
         // 1. Removed workers: drain from the control plane, then reset.
         let mut still_there = Vec::new();
         let mut first_error: Option<Diagnostic> = None;
-        for (i, w) in removed.iter().enumerate() {
+        for w in removed {
             let r = async {
-                let (h, p) = open(ctx, provider, w, Role::Worker(config.workers().len() + i)).await?;
+                let (h, p) = open(ctx, provider, w, Role::Removed).await?;
                 if cp_probe.initialized
                     && let Ok(name) = node_name(&h, &p)
                 {
