@@ -16,7 +16,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::bed::{Bed, Host, bed, bed_var};
+use support::bed::{Bed, Host, bed, bed_var, parse_hosts};
+use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
 
 const CLUSTER: &str = "selfhost_k8s_cluster.main";
@@ -31,16 +32,7 @@ struct K8sBed {
 
 fn k8s_bed(test: &str) -> Option<K8sBed> {
     let bed = bed(test)?;
-    let hosts: Vec<Host> = bed_var(test, "SELFHOST_TEST_K8S_HOSTS")?
-        .split_whitespace()
-        .map(|h| {
-            let (addr, port) = h.rsplit_once(':').unwrap_or((h, "22"));
-            Host {
-                addr: addr.to_owned(),
-                port: port.parse().unwrap_or(22),
-            }
-        })
-        .collect();
+    let hosts = parse_hosts(&bed_var(test, "SELFHOST_TEST_K8S_HOSTS")?);
     let bundle = bed_var(test, "SELFHOST_TEST_K8S_BUNDLE")?;
     let kubectl = bed_var(test, "SELFHOST_TEST_KUBECTL")?;
     if hosts.len() < 3 {
@@ -199,64 +191,29 @@ output "kubeconfig" {{
     hcl
 }
 
-/// kubectl with the cluster's kubeconfig (written from the output).
-struct Kubectl {
-    kubectl: String,
-    kubeconfig: std::path::PathBuf,
+/// `(name, ready)` of each node, through the real kubectl.
+fn ready_nodes(kc: &KubeBed) -> Vec<(String, bool)> {
+    let out = kc.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ]);
+    out.lines()
+        .filter_map(|l| l.split_once(' ').map(|(n, r)| (n.to_owned(), r == "True")))
+        .collect()
 }
-
-impl Kubectl {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let _ = pipe.write_all(text.as_bytes());
-        }
-        let out = child.wait_with_output().expect("wait for kubectl");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out) = self.run(args, None);
-        assert!(ok, "kubectl {} failed:\n{out}", args.join(" "));
-        out
-    }
-
-    /// `(name, ready)` of each node.
-    fn nodes(&self) -> Vec<(String, bool)> {
-        let out = self.ok(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
-        ]);
-        out.lines()
-            .filter_map(|l| l.split_once(' ').map(|(n, r)| (n.to_owned(), r == "True")))
-            .collect()
-    }
-}
-
 fn apply(wd: &Workdir) -> support::Outcome {
     wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
 }
 
 fn expect_empty_plan(wd: &Workdir, why: &str) {
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(0), "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}");
+    assert_eq!(
+        o.code,
+        Some(0),
+        "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}"
+    );
 }
 
 fn hostname(k: &K8sBed, h: &Host) -> String {
@@ -265,7 +222,7 @@ fn hostname(k: &K8sBed, h: &Host) -> String {
 
 /// The echo image's Deployment on `worker`, its Service, and a client pod
 /// on the control plane fetching it through the Service's DNS name.
-fn echo_through_service_dns(kc: &Kubectl, worker: &str, cp: &str) {
+fn echo_through_service_dns(kc: &KubeBed, worker: &str, cp: &str) {
     let manifest = format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -307,20 +264,52 @@ spec:
     command: [sleep, "3600"]
 "#
     );
-    let (ok, out) = kc.run(&["apply", "-f", "-"], Some(&manifest));
-    assert!(ok, "kubectl apply failed:\n{out}");
+    kc.apply(&manifest);
     kc.ok(&["-n", "agents", "rollout", "status", "deployment/echo", "--timeout=180s"]);
-    kc.ok(&["-n", "agents", "wait", "--for=condition=Ready", "pod/client", "--timeout=180s"]);
-    let epod = kc.ok(&["-n", "agents", "get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[0].metadata.name}"]);
-    let enode = kc.ok(&["-n", "agents", "get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[0].spec.nodeName}"]);
+    kc.ok(&[
+        "-n",
+        "agents",
+        "wait",
+        "--for=condition=Ready",
+        "pod/client",
+        "--timeout=180s",
+    ]);
+    let epod = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "pods",
+        "-l",
+        "app=echo",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let enode = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "pods",
+        "-l",
+        "app=echo",
+        "-o",
+        "jsonpath={.items[0].spec.nodeName}",
+    ]);
     assert_eq!(enode, worker, "the echo pod runs on the worker");
     let mut answer = String::new();
     for _ in 0..30 {
-        let (ok, out) = kc.run(
-            &["-n", "agents", "exec", "client", "--", "fetch", "http://echo.agents.svc.cluster.local/acceptance"],
+        let (ok, out, err) = kc.run(
+            &[
+                "-n",
+                "agents",
+                "exec",
+                "client",
+                "--",
+                "fetch",
+                "http://echo.agents.svc.cluster.local/acceptance",
+            ],
             None,
         );
-        answer = out.trim().to_owned();
+        answer = format!("{}{}", out.trim(), err.trim());
         if ok {
             break;
         }
@@ -359,7 +348,10 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert_eq!(o.code, Some(0), "{o}");
     eprintln!("create: {:.0?}", started.elapsed());
     let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
-    assert!(kubeconfig.contains("https://10."), "the kubeconfig points at the address Terraform reaches");
+    assert!(
+        kubeconfig.contains("https://10."),
+        "the kubeconfig points at the address Terraform reaches"
+    );
     // Secrets of the cluster never reach the log.
     let client_key = kubeconfig
         .lines()
@@ -377,26 +369,42 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert!(!tokens.trim().is_empty(), "the join left a bootstrap token to look for");
     for t in tokens.split_whitespace() {
         assert!(!o.output().contains(t), "a bootstrap token reached the log");
-        assert!(!o.output().contains(&t[7..]), "a bootstrap token's secret reached the log");
+        assert!(
+            !o.output().contains(&t[7..]),
+            "a bootstrap token's secret reached the log"
+        );
     }
     assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
 
     let kc_path = wd.path.join("kubeconfig");
     std::fs::write(&kc_path, &kubeconfig).expect("write kubeconfig");
-    let kc = Kubectl {
+    let kc = KubeBed {
         kubectl: k.kubectl.clone(),
-        kubeconfig: kc_path,
+        kubeconfig: kc_path.display().to_string(),
     };
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(nodes.iter().all(|(_, ready)| *ready), "both nodes Ready: {nodes:?}");
-    let quota = kc.ok(&["-n", "agents", "get", "resourcequota", "selfhost-quota", "-o", "jsonpath={.spec.hard.pods}"]);
+    let quota = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "resourcequota",
+        "selfhost-quota",
+        "-o",
+        "jsonpath={.spec.hard.pods}",
+    ]);
     assert_eq!(quota, "20");
     let state = wd.show_json(None);
     let v = state_values(&state, CLUSTER);
     assert_eq!(v["running_version"], "v1.36.3");
     assert_eq!(v["api_server_url"], format!("https://{}:6443", k.hosts[0].addr));
-    assert!(v["ca_certificate"].as_str().unwrap_or_default().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        v["ca_certificate"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
     echo_through_service_dns(&kc, &w1_name, &cp_name);
     expect_empty_plan(&wd, "after the first apply");
 
@@ -421,10 +429,13 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     // 3. A third host joins as a worker: an in-place update.
     wd.write("main.tf", &config(&k, &["w1", "w2"]));
     let o = wd.run(&["plan", "-input=false", "-no-color"]);
-    assert!(o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"), "{o}");
+    assert!(
+        o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"),
+        "{o}"
+    );
     assert!(!o.stdout.contains("must be replaced"), "{o}");
     apply(&wd);
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().any(|(n, r)| *n == w2_name && *r), "{nodes:?}");
     expect_empty_plan(&wd, "after adding a worker");
@@ -432,7 +443,7 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     // 4. Removing it drains it, deletes its Node and resets the host.
     wd.write("main.tf", &config(&k, &["w1"]));
     apply(&wd);
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(!nodes.iter().any(|(n, _)| *n == w2_name), "{nodes:?}");
     assert_clean(&k, &k.hosts[2]);

@@ -44,7 +44,13 @@ pub struct BundleFile {
 /// Files a node does not need: package provenance, and the control-plane
 /// binaries (they run from the images).
 fn node_needs(path: &str) -> bool {
-    const SKIP: &[&str] = &["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd"];
+    const SKIP: &[&str] = &[
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "etcd",
+    ];
     if path.starts_with("debs/") {
         return false;
     }

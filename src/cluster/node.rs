@@ -211,9 +211,7 @@ const ROLLBACK: &str = "kubeadm reset -f --cri-socket unix:///run/containerd/con
 /// preflight errors to ignore); rolled back when it fails. The token
 /// kubeadm would print is not.
 pub fn init_script() -> String {
-    format!(
-        "if ! kubeadm init --skip-token-print --config {INIT_CONFIG}; then\n  {ROLLBACK}\n  exit 1\nfi\n"
-    )
+    format!("if ! kubeadm init --skip-token-print --config {INIT_CONFIG}; then\n  {ROLLBACK}\n  exit 1\nfi\n")
 }
 
 /// `kubeadm join` from [`JOIN_CONFIG`]; rolled back when it fails. The
@@ -268,7 +266,11 @@ mod tests {
             .args(["-n", "-c", script])
             .output()
             .expect("run sh -n");
-        assert!(out.status.success(), "{}\n{script}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
@@ -328,7 +330,12 @@ mod tests {
         assert_eq!(paths, [CONTAINERD_CONFIG, SYSCTL_FILE, MODULES_FILE]);
         assert_eq!(
             remove,
-            [CONTAINERD_DROP_IN, CGROUP_ROOT_SCRIPT, CGROUP_ROOT_DROP_IN, kubeadm::KUBELET_PATCH]
+            [
+                CONTAINERD_DROP_IN,
+                CGROUP_ROOT_SCRIPT,
+                CGROUP_ROOT_DROP_IN,
+                kubeadm::KUBELET_PATCH
+            ]
         );
         let bed = NodeSettings {
             containerd_oom_score_adjust: Some(0),

@@ -127,7 +127,10 @@ pub fn observe(
             item.and_then(|i| i.default_request.clone()).unwrap_or_default(),
             &like.default_request,
         ),
-        default_limit: same_spelling(item.and_then(|i| i.default.clone()).unwrap_or_default(), &like.default_limit),
+        default_limit: same_spelling(
+            item.and_then(|i| i.default.clone()).unwrap_or_default(),
+            &like.default_limit,
+        ),
     }
 }
 
@@ -139,7 +142,11 @@ mod tests {
         NamespaceSpec {
             name: "agents".into(),
             labels: [("team".to_string(), "a".to_string())].into(),
-            quota: [("cpu".to_string(), "1000m".to_string()), ("pods".to_string(), "10".to_string())].into(),
+            quota: [
+                ("cpu".to_string(), "1000m".to_string()),
+                ("pods".to_string(), "10".to_string()),
+            ]
+            .into(),
             default_request: [("cpu".to_string(), "100m".to_string())].into(),
             default_limit: BTreeMap::new(),
         }

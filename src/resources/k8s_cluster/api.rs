@@ -144,10 +144,7 @@ pub async fn observe_namespaces(
         }
         let quota = kube.get::<ResourceQuota>(&m.name, QUOTA_NAME, dl).await?;
         let limits = kube.get::<LimitRange>(&m.name, LIMITS_NAME, dl).await?;
-        out.push(model_of(
-            observe(&spec_of(m), &ns, quota.as_ref(), limits.as_ref()),
-            m,
-        ));
+        out.push(model_of(observe(&spec_of(m), &ns, quota.as_ref(), limits.as_ref()), m));
     }
     Ok(out)
 }

@@ -61,10 +61,7 @@ fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &
     let merged = match (to_value(config), to_value(outputs)) {
         (Ok(Value::Object(mut a)), Ok(Value::Object(b))) => {
             a.extend(b);
-            a.insert(
-                timeouts::BLOCK.to_owned(),
-                timeouts_from.attr(timeouts::BLOCK).clone(),
-            );
+            a.insert(timeouts::BLOCK.to_owned(), timeouts_from.attr(timeouts::BLOCK).clone());
             Value::Object(a)
         }
         _ => Value::Null,
@@ -72,7 +69,10 @@ fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &
     match crate::framework::typed::conform(merged, &schema::schema().value_type()) {
         Ok(v) if !v.is_null() => v,
         Ok(_) => {
-            d.error("Unencodable state", "The cluster state did not encode. This is a bug in the provider; please report it.");
+            d.error(
+                "Unencodable state",
+                "The cluster state did not encode. This is a bug in the provider; please report it.",
+            );
             Value::Null
         }
         Err(e) => {
@@ -145,7 +145,12 @@ fn node_name(node: &NodeHandle, probe: &Probe) -> Result<Hostname, Diagnostic> {
 }
 
 /// Connect to and probe one node.
-async fn open(ctx: &Context, provider: &ProviderState, ssh: &SshObject, role: Role) -> Result<(NodeHandle, Probe), Diagnostic> {
+async fn open(
+    ctx: &Context,
+    provider: &ProviderState,
+    ssh: &SshObject,
+    role: Role,
+) -> Result<(NodeHandle, Probe), Diagnostic> {
     let node = NodeHandle::connect(ctx, provider, ssh, role).await?;
     let probe = node.probe(ctx).await?;
     Ok((node, probe))
@@ -158,7 +163,13 @@ async fn open_all(
     config: &ClusterConfig,
 ) -> Vec<Result<(NodeHandle, Probe), Diagnostic>> {
     let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
-    targets.extend(config.workers().iter().enumerate().map(|(i, w)| (w.clone(), Role::Worker(i))));
+    targets.extend(
+        config
+            .workers()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), Role::Worker(i))),
+    );
     join_all(targets.iter().map(|(ssh, role)| open(ctx, provider, ssh, role.clone()))).await
 }
 
@@ -317,7 +328,17 @@ impl K8sCluster {
                 })
                 .unwrap_or_default();
             let (outcome, still_there) = self
-                .converge_nodes(ctx, &provider, &config, &spec, &bundle, &handles, &removed, &mut kubeconfig, &dl)
+                .converge_nodes(
+                    ctx,
+                    &provider,
+                    &config,
+                    &spec,
+                    &bundle,
+                    &handles,
+                    &removed,
+                    &mut kubeconfig,
+                    &dl,
+                )
                 .await;
             let mut workers = config.workers().to_vec();
             workers.extend(still_there);
@@ -333,7 +354,13 @@ impl K8sCluster {
         let mut probes: Vec<(SshObject, Role, Option<Probe>)> = Vec::new();
         let reprobed = open_all(ctx, &provider, &recorded).await;
         let mut targets = vec![(recorded.control_plane.clone(), Role::ControlPlane)];
-        targets.extend(recorded.workers().iter().enumerate().map(|(i, w)| (w.clone(), Role::Worker(i))));
+        targets.extend(
+            recorded
+                .workers()
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), Role::Worker(i))),
+        );
         for ((ssh, role), r) in targets.into_iter().zip(reprobed) {
             probes.push((ssh, role, r.ok().map(|(_, p)| p)));
         }
@@ -343,7 +370,10 @@ impl K8sCluster {
         if failure.is_none()
             && let Some(k) = &kube
         {
-            failure = self.converge_namespaces(k, &config, prior.as_ref().map(|p| &p.0), &dl).await.err();
+            failure = self
+                .converge_namespaces(k, &config, prior.as_ref().map(|p| &p.0), &dl)
+                .await
+                .err();
         }
         recorded.namespace = match &kube {
             Some(k) => match api::observe_namespaces(k, config.namespaces(), &dl).await {
@@ -533,7 +563,11 @@ impl Resource for K8sCluster {
         } else if let Some(v) = config.attr("version").as_str()
             && let Err(m) = crate::cluster::Version::parse(v)
         {
-            d.attribute_error(AttributePath::root("version"), "Invalid cluster setting", format!("{m}."));
+            d.attribute_error(
+                AttributePath::root("version"),
+                "Invalid cluster setting",
+                format!("{m}."),
+            );
         }
         d
     }
@@ -590,12 +624,21 @@ impl Resource for K8sCluster {
         if let Some(Ok((_, cp))) = opened.first()
             && !cp.initialized
         {
-            tracing::info!("{}: no control plane (kubeadm was reset): the cluster is gone", config.control_plane.host);
+            tracing::info!(
+                "{}: no control plane (kubeadm was reset): the cluster is gone",
+                config.control_plane.host
+            );
             resp.state = Value::Null;
             return resp;
         }
         let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
-        targets.extend(config.workers().iter().enumerate().map(|(i, w)| (w.clone(), Role::Worker(i))));
+        targets.extend(
+            config
+                .workers()
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), Role::Worker(i))),
+        );
         let probes: Vec<(SshObject, Role, Option<Probe>)> = targets
             .into_iter()
             .zip(opened)

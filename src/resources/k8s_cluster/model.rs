@@ -111,17 +111,18 @@ impl ClusterConfig {
     pub fn to_spec(&self) -> Result<ClusterSpec, Vec<(AttributePath, String)>> {
         let s = self.node_settings.clone().unwrap_or_default();
         let mut bad: Vec<(AttributePath, String)> = Vec::new();
-        let json_object = |text: &Option<String>, attr: &str, bad: &mut Vec<(AttributePath, String)>| {
-            match text.as_deref().map(serde_json::from_str::<serde_json::Value>) {
-                None => BTreeMap::new(),
-                Some(Ok(serde_json::Value::Object(m))) => m.into_iter().collect(),
-                Some(_) => {
-                    bad.push((
-                        AttributePath::root("node_settings").attr(attr),
-                        "must be a JSON object".to_owned(),
-                    ));
-                    BTreeMap::new()
-                }
+        let json_object = |text: &Option<String>, attr: &str, bad: &mut Vec<(AttributePath, String)>| match text
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            None => BTreeMap::new(),
+            Some(Ok(serde_json::Value::Object(m))) => m.into_iter().collect(),
+            Some(_) => {
+                bad.push((
+                    AttributePath::root("node_settings").attr(attr),
+                    "must be a JSON object".to_owned(),
+                ));
+                BTreeMap::new()
             }
         };
         let cgroup_driver = match CgroupDriver::parse(s.kubelet_cgroup_driver.as_deref().unwrap_or("systemd")) {
@@ -143,7 +144,10 @@ impl ClusterConfig {
             }
         };
         let settings = NodeSettings {
-            snapshotter: s.containerd_snapshotter.clone().unwrap_or_else(|| "overlayfs".to_owned()),
+            snapshotter: s
+                .containerd_snapshotter
+                .clone()
+                .unwrap_or_else(|| "overlayfs".to_owned()),
             restrict_oom_score_adj: s.containerd_restrict_oom_score_adj.unwrap_or(false),
             containerd_oom_score_adjust: oom,
             cgroup_driver,

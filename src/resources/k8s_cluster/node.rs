@@ -85,19 +85,21 @@ impl NodeHandle {
             bastion: None,
         };
         let pinned = HostKeyPolicy::Pinned(ssh.host_key.clone());
-        let spec = resolve_connection(&config, &provider.ssh_defaults, &pinned, &HostKeyPolicy::FirstUse, false)
-            .map_err(|(_, m)| error("Invalid connection", format!("{m}."), Some(role.path())))?;
+        let spec = resolve_connection(
+            &config,
+            &provider.ssh_defaults,
+            &pinned,
+            &HostKeyPolicy::FirstUse,
+            false,
+        )
+        .map_err(|(_, m)| error("Invalid connection", format!("{m}."), Some(role.path())))?;
         let label = spec.target();
         let conn = provider
             .ssh_pool
             .connect(&spec, &ctx.cancel)
             .await
             .map_err(|e| ssh_error(&label, &role, &e))?;
-        Ok(NodeHandle {
-            role,
-            label,
-            conn,
-        })
+        Ok(NodeHandle { role, label, conn })
     }
 
     fn failed(&self, what: &str, out: &ExecOutput, show_stdout: bool) -> Diagnostic {
@@ -173,7 +175,10 @@ impl NodeHandle {
         if p.hostname.is_empty() {
             return Err(error(
                 "Unreadable node state",
-                format!("{}: the node's state could not be read (no host name in the probe's output).", self.label),
+                format!(
+                    "{}: the node's state could not be read (no host name in the probe's output).",
+                    self.label
+                ),
                 Some(self.role.path()),
             ));
         }

@@ -47,9 +47,15 @@ impl LocalBundle {
                 dir.display()
             )));
         }
-        let files = bundle::node_files(&read(layout::SHA256SUMS)?).map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
-        let pause_image = bundle::pause_image(&read(layout::IMAGE_LIST)?)
-            .ok_or_else(|| bad(format!("{}: {} lists no pause image.", dir.display(), layout::IMAGE_LIST)))?;
+        let files =
+            bundle::node_files(&read(layout::SHA256SUMS)?).map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
+        let pause_image = bundle::pause_image(&read(layout::IMAGE_LIST)?).ok_or_else(|| {
+            bad(format!(
+                "{}: {} lists no pause image.",
+                dir.display(),
+                layout::IMAGE_LIST
+            ))
+        })?;
         let flannel = read(layout::FLANNEL_MANIFEST)?;
         Ok(LocalBundle {
             dir,
@@ -68,7 +74,9 @@ impl LocalBundle {
                 .map_err(|m| error("Unusable bundle", format!("{m}."), Some(bundle_path()))),
             other => Err(error(
                 "CNI not available",
-                format!("cni = {other:?} is not in this provider version's bundle support; use \"flannel\" or \"none\"."),
+                format!(
+                    "cni = {other:?} is not in this provider version's bundle support; use \"flannel\" or \"none\"."
+                ),
                 Some(AttributePath::root("cni")),
             )),
         }
@@ -87,8 +95,13 @@ pub async fn prepare(
     let label = &node.label;
     tracing::info!(host = %label, "{label}: preparing the node (containerd, kubelet, kubeadm {})", spec.version);
     let mkdirs: Vec<String> = node_scripts::CONFIG_DIRS.iter().map(|d| quote(d)).collect();
-    node.run(ctx, "creating directories", &format!("mkdir -p {}", mkdirs.join(" ")), b"")
-        .await?;
+    node.run(
+        ctx,
+        "creating directories",
+        &format!("mkdir -p {}", mkdirs.join(" ")),
+        b"",
+    )
+    .await?;
     let (write, remove) = node_scripts::files(spec, name, &bundle.pause_image);
     for f in &write {
         node.upload(ctx, f.path, f.contents.as_bytes(), f.mode).await?;
@@ -98,12 +111,22 @@ pub async fn prepare(
         node.run(ctx, "removing stale files", &format!("rm -f {}", rm.join(" ")), b"")
             .await?;
     }
-    node.run(ctx, "kubeadm prerequisites (modules, sysctl)", &node_scripts::prerequisites_script(), b"")
-        .await?;
+    node.run(
+        ctx,
+        "kubeadm prerequisites (modules, sysctl)",
+        &node_scripts::prerequisites_script(),
+        b"",
+    )
+    .await?;
 
     let sums = bundle::node_sums(&bundle.files);
     let present: BTreeSet<String> = node
-        .run(ctx, "checking bundle files", &bundle::present_script(BUNDLE_DIR), sums.as_bytes())
+        .run(
+            ctx,
+            "checking bundle files",
+            &bundle::present_script(BUNDLE_DIR),
+            sums.as_bytes(),
+        )
         .await?
         .lines()
         .map(str::to_owned)
@@ -118,18 +141,37 @@ pub async fn prepare(
         tracing::info!(host = %label, "{label}: uploading {} bundle files ({} MiB)", missing.len(), bytes >> 20);
         let dirs: BTreeSet<String> = missing
             .iter()
-            .filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}"))))
+            .filter_map(|f| {
+                f.path
+                    .rsplit_once('/')
+                    .map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}")))
+            })
             .collect();
         let dirs: Vec<String> = dirs.into_iter().collect();
-        node.run(ctx, "creating bundle directories", &format!("mkdir -p {}", dirs.join(" ")), b"")
-            .await?;
+        node.run(
+            ctx,
+            "creating bundle directories",
+            &format!("mkdir -p {}", dirs.join(" ")),
+            b"",
+        )
+        .await?;
         for f in missing {
-            node.upload_file(ctx, &bundle.dir.join(&f.path), &format!("{BUNDLE_DIR}/{}", f.path), 0o644)
-                .await?;
+            node.upload_file(
+                ctx,
+                &bundle.dir.join(&f.path),
+                &format!("{BUNDLE_DIR}/{}", f.path),
+                0o644,
+            )
+            .await?;
         }
     }
-    node.upload(ctx, &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS), sums.as_bytes(), 0o644)
-        .await?;
+    node.upload(
+        ctx,
+        &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS),
+        sums.as_bytes(),
+        0o644,
+    )
+    .await?;
     tracing::info!(host = %label, "{label}: installing binaries and importing images");
     node.run(
         ctx,
@@ -194,12 +236,24 @@ pub async fn join(
     let line = cp
         .run_secret(ctx, "creating a join token", node_scripts::TOKEN_SCRIPT)
         .await?;
-    let creds = JoinCredentials::from_join_command(line.trim())
-        .map_err(|m| error("Cluster step failed: join token", format!("{}: {m}.", cp.label), Some(cp.role.path())))?;
+    let creds = JoinCredentials::from_join_command(line.trim()).map_err(|m| {
+        error(
+            "Cluster step failed: join token",
+            format!("{}: {m}.", cp.label),
+            Some(cp.role.path()),
+        )
+    })?;
     worker
-        .upload(ctx, JOIN_CONFIG, kubeadm::join_config(spec, name, &creds).as_bytes(), 0o600)
+        .upload(
+            ctx,
+            JOIN_CONFIG,
+            kubeadm::join_config(spec, name, &creds).as_bytes(),
+            0o600,
+        )
         .await?;
-    worker.run(ctx, "kubeadm join", &node_scripts::join_script(), b"").await?;
+    worker
+        .run(ctx, "kubeadm join", &node_scripts::join_script(), b"")
+        .await?;
     tracing::info!(host = %label, "{label}: joined as {}", name.as_str());
     Ok(())
 }
@@ -208,9 +262,14 @@ pub async fn join(
 pub async fn start_services(ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {
     let label = &node.label;
     tracing::info!(host = %label, "{label}: starting containerd and kubelet");
-    node.run(ctx, "starting containerd and kubelet", node_scripts::start_services_script(), b"")
-        .await
-        .map(drop)
+    node.run(
+        ctx,
+        "starting containerd and kubelet",
+        node_scripts::start_services_script(),
+        b"",
+    )
+    .await
+    .map(drop)
 }
 
 /// Drain `name` and delete its Node, from the control plane.
