@@ -166,7 +166,12 @@ systemctl is-active --quiet kubelet && echo kubelet=active || echo kubelet=inact
 [ -e /etc/kubernetes/kubelet.conf ] && echo joined=yes || echo joined=no
 if [ -e {admin} ]; then
   echo initialized=yes
-  r=$(kubectl --kubeconfig {admin} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+  # A busy API server may miss one answer: three tries before "not ready".
+  for i in 1 2 3; do
+    r=$(kubectl --kubeconfig {admin} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+    [ "$r" = ok ] && break
+    sleep 2
+  done
   echo "readyz=$r"
 else
   echo initialized=no

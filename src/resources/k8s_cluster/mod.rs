@@ -179,6 +179,8 @@ fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_know
         Some(p) if !p.containerd_active => "containerd stopped",
         Some(p) if !p.kubelet_active => "kubelet stopped",
         Some(p) if !p.joined => "not joined",
+        // The control plane's API server answers /readyz (checked on it).
+        Some(p) if p.initialized && !p.api_ready => "api server not ready",
         Some(_) if api_known && registered.is_none() => "not registered",
         Some(_) => STATUS_OK,
     }
@@ -460,7 +462,8 @@ impl K8sCluster {
         // 3. The control plane.
         let step = async {
             if cp_probe.initialized {
-                if !cp_probe.kubelet_active || !cp_probe.containerd_active {
+                // A restarted kubelet restarts the control plane's static pods.
+                if !cp_probe.kubelet_active || !cp_probe.containerd_active || !cp_probe.api_ready {
                     steps::start_services(ctx, cp).await?;
                 }
             } else {
