@@ -46,6 +46,27 @@ impl Deadline {
         }
     }
 
+    /// The time limit this deadline was made with.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Sleep `d` between polls of `what`.
+    ///
+    /// # Errors
+    /// [`KubeError::Cancelled`] when cancelled, [`KubeError::WaitTimeout`]
+    /// when the deadline passes first.
+    pub async fn sleep(&self, d: Duration, what: &str) -> Result<(), KubeError> {
+        match self.pause(d, what).await {
+            Ok(()) => Ok(()),
+            Err(Pause::Cancelled(e)) => Err(e),
+            Err(Pause::Expired) => Err(KubeError::WaitTimeout {
+                what: what.to_owned(),
+                limit: self.limit,
+            }),
+        }
+    }
+
     /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
     /// when the deadline passes first.
     async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
@@ -293,10 +314,35 @@ impl Kube {
         name: &str,
         dl: &Deadline,
     ) -> Result<(), KubeError> {
+        self.delete_and_wait_with::<K>(namespace, name, DeleteParams::background(), dl)
+            .await
+    }
+
+    /// As [`Kube::delete_and_wait`], but the object stays until the objects
+    /// it owns are gone (a Deployment waits for its ReplicaSets and pods).
+    ///
+    /// # Errors
+    /// As [`Kube::delete_and_wait`].
+    pub async fn delete_with_dependents_and_wait<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        dl: &Deadline,
+    ) -> Result<(), KubeError> {
+        self.delete_and_wait_with::<K>(namespace, name, DeleteParams::foreground(), dl)
+            .await
+    }
+
+    async fn delete_and_wait_with<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: DeleteParams,
+        dl: &Deadline,
+    ) -> Result<(), KubeError> {
         let what = format!("delete of {}", describe::<K>(namespace, name));
         tracing::debug!(operation = %what, "delete");
         let api = self.api::<K>(namespace);
-        let params = DeleteParams::background();
         let deleted = self
             .retrying(&what, dl, || async {
                 match api.delete(name, &params).await {
