@@ -33,6 +33,29 @@ impl From<KubeError> for Failure {
     }
 }
 
+/// The attribute a quota refusal is about, from the API server's message
+/// ("exceeded quota: q, requested: limits.cpu=1, used: ...").
+fn quota_path(message: &str) -> AttributePath {
+    let requested = message
+        .split("requested:")
+        .nth(1)
+        .and_then(|r| r.split("used:").next())
+        .unwrap_or_default();
+    let attr = requested.split(',').find_map(|item| {
+        match item.trim().split('=').next().unwrap_or_default() {
+            "limits.cpu" => Some("cpu_limit"),
+            "requests.cpu" | "cpu" => Some("cpu_request"),
+            "limits.memory" => Some("memory_limit"),
+            "requests.memory" | "memory" => Some("memory_request"),
+            _ => None,
+        }
+    });
+    match attr {
+        Some(a) => AttributePath::root("resources").attr(a),
+        None => AttributePath::root("resources"),
+    }
+}
+
 fn at(path: &str) -> impl FnOnce(KubeError) -> Failure + '_ {
     move |error| Failure {
         error,
@@ -121,6 +144,11 @@ async fn wait_for_rollout(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Resul
             }
             Rollout::ReplicaFailure(message) => {
                 let quota = message.contains("exceeded quota");
+                let path = if quota {
+                    quota_path(&message)
+                } else {
+                    AttributePath::root("image")
+                };
                 return Err(Failure {
                     error: if quota {
                         KubeError::Quota {
@@ -135,7 +163,7 @@ async fn wait_for_rollout(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Resul
                             message,
                         }
                     },
-                    path: Some(AttributePath::root(if quota { "resources" } else { "image" })),
+                    path: Some(path),
                     summary: Some(if quota {
                         "Agent's pods refused by a Kubernetes resource quota"
                     } else {
@@ -219,4 +247,18 @@ pub async fn delete(kube: &Kube, ns: &str, name: &str, dl: &Deadline) -> Result<
         .await?;
     tracing::info!(agent = %format!("{ns}/{name}"), "deleted the agent's objects");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_refusals_point_at_the_quantity() {
+        let m = "pods \"big-1\" is forbidden: exceeded quota: agents-cpu, requested: limits.cpu=1, used: limits.cpu=0, limited: limits.cpu=500m";
+        assert_eq!(quota_path(m).to_string(), "resources.cpu_limit");
+        let m = "exceeded quota: q, requested: pods=1,requests.memory=1Gi, used: pods=3";
+        assert_eq!(quota_path(m).to_string(), "resources.memory_request");
+        assert_eq!(quota_path("exceeded quota: q, requested: pods=1, used: pods=3").to_string(), "resources");
+    }
 }
