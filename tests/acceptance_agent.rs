@@ -168,10 +168,7 @@ spec:
   claimRef: {{namespace: {ns}, name: {claim}}}
 "#
         ));
-        Volume {
-            bed: bed.clone(),
-            name,
-        }
+        Volume { bed: bed.clone(), name }
     }
 }
 
@@ -244,8 +241,7 @@ fn check_objects(bed: &KubeBed, ns: &str) {
     ] {
         let o = get(bed, kind, ns, name);
         assert_eq!(
-            o["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-            "terraform-provider-selfhost",
+            o["metadata"]["labels"]["app.kubernetes.io/managed-by"], "terraform-provider-selfhost",
             "{kind}/{name} carries the ownership label"
         );
     }
@@ -271,13 +267,20 @@ fn agent_and_policy_lifecycle() {
         wd.unset_env("TF_LOG");
         wd.unset_env("TF_LOG_PATH");
         let trace = std::fs::read_to_string(&log).expect("read the TRACE log");
-        assert!(trace.contains("applied the agent's objects"), "provider steps are logged");
+        assert!(
+            trace.contains("applied the agent's objects"),
+            "provider steps are logged"
+        );
         let b64 = {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(SECRET_VALUE)
         };
         for needle in [SECRET_VALUE, b64.as_str()] {
-            assert!(!trace.contains(needle), "the secret leaked into the TRACE log {}", log.display());
+            assert!(
+                !trace.contains(needle),
+                "the secret leaked into the TRACE log {}",
+                log.display()
+            );
             assert!(!out.output().contains(needle), "the secret leaked into CLI output");
         }
 
@@ -327,7 +330,10 @@ fn agent_and_policy_lifecycle() {
         wd.ok(&["apply", "-input=false", "-no-color", "drift.tfplan"]);
         let d = get(&bed, "deployment", &ns.name, "research");
         assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], IMAGE);
-        assert_eq!(d["metadata"]["annotations"]["team"], "platform", "others' annotation kept");
+        assert_eq!(
+            d["metadata"]["annotations"]["team"], "platform",
+            "others' annotation kept"
+        );
         expect_empty_plan(&wd, "after repairing the image");
 
         // The Service deleted: drift, re-created.
@@ -464,7 +470,10 @@ resource "selfhost_agent" "big" {{
         }
         // The diagnostic points at the refused quantity.
         let line = support::line_of(&tf, "cpu_limit = \"1\"");
-        assert!(text.contains(&format!("line {line}")), "the error points at line {line}:\n{o}");
+        assert!(
+            text.contains(&format!("line {line}")),
+            "the error points at line {line}:\n{o}"
+        );
         // What was created is in state (tainted): destroy removes it.
         wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
         assert!(bed.get_json("deployment", &ns.name, "big").is_none());
@@ -550,7 +559,11 @@ resource "selfhost_network_policy" "bad" {{
 /// token's id, as it would on a cluster created in the same apply).
 fn fleet(kubeconfig: &str, ns: &str) -> String {
     let workers: Vec<String> = (1..=10).map(|i| format!("worker-{i}")).collect();
-    let quoted = workers.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
+    let quoted = workers
+        .iter()
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut tf = format!(
         r#"{HEADER}
 resource "selfhost_gateway_token" "gw" {{
@@ -673,7 +686,14 @@ fn eleven_agents_token_and_policies_in_one_apply() {
         assert!(bed.secret_value(&ns.name, "gateway-token", "token").is_some());
         expect_empty_plan(&wd, "after the fleet's apply");
         wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
-        let left = bed.ok(&["get", "deployments,services,networkpolicies,secrets,pods", "-n", &ns.name, "-o", "name"]);
+        let left = bed.ok(&[
+            "get",
+            "deployments,services,networkpolicies,secrets,pods",
+            "-n",
+            &ns.name,
+            "-o",
+            "name",
+        ]);
         let left: Vec<&str> = left
             .lines()
             .filter(|l| !l.contains("kube-root-ca") && !l.starts_with("secret/provider"))
@@ -691,7 +711,10 @@ fn write_only_secret_env() {
     };
     for_each_cli("write_only_secret_env", |cli| {
         if cli.version_tuple() < (1, 11, 0) {
-            eprintln!("{}: no write-only attributes; secret_env_wo is not exercised", cli.label());
+            eprintln!(
+                "{}: no write-only attributes; secret_env_wo is not exercised",
+                cli.label()
+            );
             return;
         }
         let wd = Workdir::new(cli, "agent-wo");
@@ -715,7 +738,10 @@ resource "selfhost_agent" "wo" {{
         wd.write("main.tf", &tf("wo-first-value", 1));
         wd.init();
         apply(&wd);
-        assert_eq!(bed.secret_value(&ns.name, "wo-env", "API_KEY").as_deref(), Some("wo-first-value"));
+        assert_eq!(
+            bed.secret_value(&ns.name, "wo-env", "API_KEY").as_deref(),
+            Some("wo-first-value")
+        );
         let state = std::fs::read_to_string(wd.path.join("terraform.tfstate")).expect("local state");
         assert!(!state.contains("wo-first-value"), "write-only value in state");
         expect_empty_plan(&wd, "after create");
@@ -727,7 +753,10 @@ resource "selfhost_agent" "wo" {{
         let before = digest(&bed);
         wd.write("main.tf", &tf("wo-second-value", 2));
         apply(&wd);
-        assert_eq!(bed.secret_value(&ns.name, "wo-env", "API_KEY").as_deref(), Some("wo-second-value"));
+        assert_eq!(
+            bed.secret_value(&ns.name, "wo-env", "API_KEY").as_deref(),
+            Some("wo-second-value")
+        );
         assert_ne!(digest(&bed), before, "a new version rolls the pods");
         expect_empty_plan(&wd, "after the new version");
         wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);

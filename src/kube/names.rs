@@ -69,7 +69,7 @@ pub fn check_data_key(s: &str) -> Result<(), String> {
 /// A message saying what is wrong with `s`.
 pub fn check_quantity(s: &str) -> Result<(), String> {
     match super::drift::quantity(s) {
-        Some(q) if q >= bigdecimal::BigDecimal::from(0) && s.trim() == s && !s.is_empty() => Ok(()),
+        Some(q) if q.sign() != bigdecimal::num_bigint::Sign::Minus && s.trim() == s && !s.is_empty() => Ok(()),
         Some(_) => Err(format!("{s:?} is negative")),
         None => Err(format!(
             "{s:?} is not a Kubernetes quantity; write e.g. \"250m\" or \"1\" (CPU), \"512Mi\" or \"1Gi\" (memory)"

@@ -41,15 +41,15 @@ fn quota_path(message: &str) -> AttributePath {
         .nth(1)
         .and_then(|r| r.split("used:").next())
         .unwrap_or_default();
-    let attr = requested.split(',').find_map(|item| {
-        match item.trim().split('=').next().unwrap_or_default() {
+    let attr = requested
+        .split(',')
+        .find_map(|item| match item.trim().split('=').next().unwrap_or_default() {
             "limits.cpu" => Some("cpu_limit"),
             "requests.cpu" | "cpu" => Some("cpu_request"),
             "limits.memory" => Some("memory_limit"),
             "requests.memory" | "memory" => Some("memory_request"),
             _ => None,
-        }
-    });
+        });
     match attr {
         Some(a) => AttributePath::root("resources").attr(a),
         None => AttributePath::root("resources"),
@@ -259,6 +259,9 @@ mod tests {
         assert_eq!(quota_path(m).to_string(), "resources.cpu_limit");
         let m = "exceeded quota: q, requested: pods=1,requests.memory=1Gi, used: pods=3";
         assert_eq!(quota_path(m).to_string(), "resources.memory_request");
-        assert_eq!(quota_path("exceeded quota: q, requested: pods=1, used: pods=3").to_string(), "resources");
+        assert_eq!(
+            quota_path("exceeded quota: q, requested: pods=1, used: pods=3").to_string(),
+            "resources"
+        );
     }
 }
