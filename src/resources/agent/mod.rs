@@ -9,6 +9,7 @@ mod schema;
 mod validate;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -38,7 +39,7 @@ const NOT_ANNOTATED: &[&str] = &["kubeconfig", DRIFT];
 /// Sensitive maps whose keys (not values) go in the annotation.
 const KEYS_ONLY: &[&str] = &["secret_env"];
 /// Time limit of a Read.
-const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+const READ_LIMIT: Duration = Duration::from_secs(120);
 
 /// The resource type.
 pub struct Agent;
@@ -70,6 +71,16 @@ fn fill_computed(v: &mut Value) {
     set(v, "id", id);
     set(v, "service_dns", dns);
     set(v, DRIFT, drift_value(Vec::new()));
+}
+
+/// The limit of our own waits: a configured timeout also cancels the
+/// operation from outside at that moment, so end ours a little earlier to
+/// report what was still awaited rather than a bare cancellation.
+fn own_limit(configured: Option<Duration>, default: Duration) -> Duration {
+    match configured {
+        Some(d) => d.saturating_sub(Duration::from_secs(2)).max(Duration::from_secs(1)),
+        None => default,
+    }
 }
 
 /// The client for a model's kubeconfig, or a diagnostic at `kubeconfig`.
@@ -137,7 +148,7 @@ impl Agent {
         } else {
             schema::UPDATE_LIMIT
         };
-        let dl = Deadline::new(&ctx.cancel, timeouts::configured(&req.planned, op).unwrap_or(default));
+        let dl = Deadline::new(&ctx.cancel, own_limit(timeouts::configured(&req.planned, op), default));
         let Some(kube) = client(ctx, &model.kubeconfig, &mut resp.diagnostics).await else {
             // Nothing was touched: the object is as before.
             resp.state = req.prior;
@@ -221,7 +232,7 @@ impl Resource for Agent {
         let Some(kube) = client(ctx, &id.kubeconfig, &mut diags).await else {
             return diags;
         };
-        let limit = timeouts::configured(&state, Operation::Delete).unwrap_or(schema::DELETE_LIMIT);
+        let limit = own_limit(timeouts::configured(&state, Operation::Delete), schema::DELETE_LIMIT);
         let dl = Deadline::new(&ctx.cancel, limit);
         if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, &dl).await {
             diagnose(&e, None, &mut diags);
@@ -344,4 +355,138 @@ async fn fill_secret_env(
     }
     set(state, "secret_env", Value::Map(values));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::plan::plan_block;
+    use serde_json::json;
+
+    fn ctx() -> Context {
+        Context {
+            cancel: Default::default(),
+            provider_data: None,
+            write_only_supported: false,
+        }
+    }
+
+    fn value(j: serde_json::Value) -> Value {
+        crate::framework::codec::json::decode_lenient(j.to_string().as_bytes(), &schema::schema().value_type()).unwrap()
+    }
+
+    fn config() -> serde_json::Value {
+        json!({
+            "kubeconfig": "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: SECRET-TOKEN}}]",
+            "namespace": "agents", "name": "research", "image": "img:1", "replicas": 1,
+            "secret_env": {"OPENAI_API_KEY": "sk-secret"},
+            "port": [{"name": "http", "port": 8080}],
+            "toleration": [],
+            "storage": {"size": "1Gi", "mount_path": "/data"}
+        })
+    }
+
+    /// Plan `config` over `prior` as Terraform would (proposed = config
+    /// plus prior computed values).
+    async fn plan(prior: &Value, config: &Value) -> ModifyPlanResponse {
+        let mut proposed = config.clone();
+        for k in ["id", "service_dns", DRIFT, "config_path", "wait_for_rollout"] {
+            if let Some(slot) = proposed.attr_mut(k)
+                && slot.is_null()
+            {
+                *slot = prior.attr(k).clone();
+            }
+        }
+        if let Some(Value::List(ports)) = proposed.attr_mut("port") {
+            for (i, p) in ports.iter_mut().enumerate() {
+                if let (Some(slot), Value::List(prior_ports)) = (p.attr_mut("protocol"), prior.attr("port"))
+                    && slot.is_null()
+                    && let Some(pp) = prior_ports.get(i)
+                {
+                    *slot = pp.attr("protocol").clone();
+                }
+            }
+        }
+        let ap = plan_block(&schema::schema().block, prior, &proposed, config);
+        let mut resp = ModifyPlanResponse {
+            planned: ap.planned,
+            requires_replace: ap.requires_replace,
+            private: PrivateState::default(),
+            diagnostics: ap.diagnostics,
+        };
+        let req = ModifyPlanRequest {
+            config: config.clone(),
+            prior: prior.clone(),
+            prior_private: PrivateState::default(),
+        };
+        Agent.modify_plan(&ctx(), &req, &mut resp).await;
+        resp
+    }
+
+    #[tokio::test]
+    async fn plan_knows_every_computed_value_and_a_second_plan_is_empty() {
+        let c = value(config());
+        let p = plan(&Value::Null, &c).await;
+        assert!(p.planned.is_wholly_known(), "nothing left for after apply");
+        assert_eq!(p.planned.attr("id").as_str(), Some("agents/research"));
+        assert_eq!(
+            p.planned.attr("service_dns").as_str(),
+            Some("research.agents.svc.cluster.local")
+        );
+        assert_eq!(p.planned.attr(DRIFT), &Value::List(vec![]));
+        let again = plan(&p.planned, &c).await;
+        assert_eq!(again.planned, p.planned);
+        assert!(again.requires_replace.is_empty());
+    }
+
+    #[tokio::test]
+    async fn drift_read_back_plans_an_update_to_nothing() {
+        let c = value(config());
+        let mut state = plan(&Value::Null, &c).await.planned;
+        set(
+            &mut state,
+            DRIFT,
+            drift_value(vec!["Service/research: missing".to_owned()]),
+        );
+        let p = plan(&state, &c).await;
+        assert_eq!(p.planned.attr(DRIFT), &Value::List(vec![]));
+        assert_ne!(p.planned, state, "the drift is a diff");
+        assert!(p.requires_replace.is_empty(), "repaired in place");
+    }
+
+    #[tokio::test]
+    async fn a_changed_storage_needs_a_new_agent() {
+        let state = plan(&Value::Null, &value(config())).await.planned;
+        let mut bigger = config();
+        bigger["storage"]["size"] = json!("2Gi");
+        let p = plan(&state, &value(bigger)).await;
+        assert_eq!(p.requires_replace, vec![AttributePath::root("storage")]);
+        let mut same_image_changed = config();
+        same_image_changed["image"] = json!("img:2");
+        let p = plan(&state, &value(same_image_changed)).await;
+        assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
+    }
+
+    #[tokio::test]
+    async fn the_annotation_round_trips_without_secrets() {
+        let state = plan(&Value::Null, &value(config())).await.planned;
+        let schema = schema::schema();
+        let annotation = last_applied(&schema, &state, NOT_ANNOTATED, KEYS_ONLY).unwrap();
+        for secret in ["sk-secret", "SECRET-TOKEN"] {
+            assert!(!annotation.contains(secret), "{annotation}");
+        }
+        let mut back = from_last_applied(&schema, Some(&annotation), "x").unwrap();
+        set(&mut back, "kubeconfig", state.attr("kubeconfig").clone());
+        set(&mut back, "secret_env", state.attr("secret_env").clone());
+        fill_computed(&mut back);
+        assert_eq!(back, state, "import rebuilds the state");
+    }
+
+    #[test]
+    fn own_limits_end_before_the_operation_is_cancelled() {
+        let d = Duration::from_secs(600);
+        assert_eq!(own_limit(None, d), d);
+        assert_eq!(own_limit(Some(Duration::from_secs(60)), d), Duration::from_secs(58));
+        assert_eq!(own_limit(Some(Duration::from_secs(1)), d), Duration::from_secs(1));
+    }
 }
