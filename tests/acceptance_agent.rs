@@ -13,12 +13,20 @@ mod support;
 
 use serde_json::Value as Json;
 use support::kube::{KubeBed, kube_bed, namespace_with_kubeconfig};
+use support::netpol::{Flow, Peer, assert_truth_table, evaluator};
 use support::{Workdir, for_each_cli, state_values};
 
 const AGENT: &str = "selfhost_agent.research";
 const POLICY: &str = "selfhost_network_policy.research";
 const SECRET_VALUE: &str = "sk-acceptance-4f1c9b7e2d";
 const IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// The cluster DNS as NetworkPolicies see it (the bed runs no CoreDNS).
+const DNS: Peer = Peer::Pod {
+    namespace: "kube-system",
+    labels: &[("k8s-app", "kube-dns")],
+    ip: "10.96.0.10",
+};
 
 const HEADER: &str = r#"terraform {
   required_providers {
@@ -293,6 +301,30 @@ fn agent_and_policy_lifecycle() {
             format!("research.{}.svc.cluster.local", ns.name)
         );
         expect_empty_plan(&wd, "after create");
+
+        // The policy allows exactly the flows the HCL intends, as an
+        // independent evaluator reads it from the API server.
+        if let Some(eval) = evaluator("agent_and_policy_lifecycle") {
+            use Peer::{Agent, Ip};
+            assert_truth_table(
+                &eval,
+                &bed,
+                &ns.name,
+                &[
+                    (Flow::new(Agent("gateway"), Agent("research"), 8080, "TCP"), true),
+                    (Flow::new(Agent("gateway"), Agent("research"), 9090, "TCP"), false),
+                    (Flow::new(Ip("203.0.113.5"), Agent("research"), 8080, "TCP"), false),
+                    (Flow::new(Agent("research"), Ip("1.1.1.1"), 443, "TCP"), true),
+                    (Flow::new(Agent("research"), Ip("10.1.2.3"), 443, "TCP"), false),
+                    (Flow::new(Agent("research"), Ip("1.1.1.1"), 80, "TCP"), false),
+                    (Flow::new(Agent("research"), DNS, 53, "UDP"), true),
+                    (Flow::new(Agent("research"), DNS, 53, "TCP"), true),
+                    (Flow::new(Agent("research"), Agent("gateway"), 8080, "TCP"), false),
+                    (Flow::new(Agent("gateway"), Ip("1.1.1.1"), 80, "TCP"), true),
+                ],
+                &wd.path,
+            );
+        }
 
         // Another field manager's changes to fields we do not manage: no diff.
         bed.ok(&["annotate", "deployment", "-n", &ns.name, "research", "team=platform"]);
@@ -685,6 +717,29 @@ fn eleven_agents_token_and_policies_in_one_apply() {
         );
         assert!(bed.secret_value(&ns.name, "gateway-token", "token").is_some());
         expect_empty_plan(&wd, "after the fleet's apply");
+
+        // Workers reach the authority on 8080/tcp and DNS, nothing else.
+        if let Some(eval) = evaluator("eleven_agents_token_and_policies_in_one_apply") {
+            use Peer::{Agent, Ip};
+            assert_truth_table(
+                &eval,
+                &bed,
+                &ns.name,
+                &[
+                    (Flow::new(Agent("worker-1"), Agent("authority"), 8080, "TCP"), true),
+                    (Flow::new(Agent("worker-10"), Agent("authority"), 8080, "TCP"), true),
+                    (Flow::new(Agent("worker-1"), Agent("authority"), 9090, "TCP"), false),
+                    (Flow::new(Agent("worker-1"), Agent("authority"), 8080, "UDP"), false),
+                    (Flow::new(Agent("authority"), Agent("worker-1"), 8080, "TCP"), false),
+                    (Flow::new(Agent("worker-1"), Agent("worker-2"), 8080, "TCP"), false),
+                    (Flow::new(Agent("worker-3"), DNS, 53, "UDP"), true),
+                    (Flow::new(Agent("authority"), DNS, 53, "TCP"), true),
+                    (Flow::new(Agent("worker-3"), Ip("8.8.8.8"), 53, "UDP"), false),
+                    (Flow::new(Ip("192.0.2.10"), Agent("authority"), 8080, "TCP"), false),
+                ],
+                &wd.path,
+            );
+        }
         wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
         let left = bed.ok(&[
             "get",
