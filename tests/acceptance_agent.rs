@@ -79,13 +79,27 @@ resource "selfhost_agent" "research" {{
 }}
 
 resource "selfhost_agent" "gateway" {{
-  kubeconfig = local.kubeconfig
-  namespace  = "{ns}"
-  name       = "gateway"
-  image      = "{IMAGE}"
+  kubeconfig    = local.kubeconfig
+  namespace     = "{ns}"
+  name          = "gateway"
+  image         = "{IMAGE}"
+  node_selector = {{ "kubernetes.io/hostname" = "kwok-node-2" }}
   port {{
     name = "http"
     port = 8080
+  }}
+  liveness_probe {{
+    command = ["true"]
+  }}
+  toleration {{
+    key      = "dedicated"
+    operator = "Equal"
+    value    = "agents"
+    effect   = "NoSchedule"
+  }}
+  security {{
+    run_as_user               = 1000
+    read_only_root_filesystem = false
   }}
 }}
 
@@ -232,6 +246,37 @@ fn check_objects(bed: &KubeBed, ns: &str) {
     let ing = get(bed, "ingress", ns, "research");
     assert_eq!(ing["spec"]["tls"][0]["secretName"], "research-tls");
 
+    // The gateway's placement and explicit security overrides.
+    let g = get(bed, "deployment", ns, "gateway");
+    let gpod = &g["spec"]["template"]["spec"];
+    assert_eq!(gpod["securityContext"]["runAsUser"], 1000);
+    assert_eq!(gpod["securityContext"]["runAsNonRoot"], true, "other defaults kept");
+    assert_eq!(
+        gpod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        false
+    );
+    assert!(gpod.get("volumes").is_none(), "no /tmp volume without a read-only root");
+    assert_eq!(gpod["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        gpod["containers"][0]["livenessProbe"]["exec"]["command"],
+        serde_json::json!(["true"])
+    );
+    let pods: Json = serde_json::from_str(&bed.ok(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        "selfhost.dev/agent=gateway",
+        "-o",
+        "json",
+    ]))
+    .expect("pods JSON");
+    assert_eq!(
+        pods["items"][0]["spec"]["nodeName"], "kwok-node-2",
+        "node_selector honoured"
+    );
+
     let np = get(bed, "networkpolicy", ns, "research-isolation");
     assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
     assert_eq!(
@@ -283,7 +328,14 @@ fn agent_and_policy_lifecycle() {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(SECRET_VALUE)
         };
-        for needle in [SECRET_VALUE, b64.as_str()] {
+        let sa_token: String = std::fs::read_to_string(&kubeconfig)
+            .expect("read the test kubeconfig")
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token:"))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
+        assert!(sa_token.len() > 100, "a ServiceAccount token in the kubeconfig");
+        for needle in [SECRET_VALUE, b64.as_str(), sa_token.as_str()] {
             assert!(
                 !trace.contains(needle),
                 "the secret leaked into the TRACE log {}",
@@ -816,5 +868,87 @@ resource "selfhost_agent" "wo" {{
         expect_empty_plan(&wd, "after the new version");
         wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
         assert!(bed.get_json("secret", &ns.name, "wo-env").is_none());
+    });
+}
+
+/// A small agent with a secret env (from the sensitive variable `token`,
+/// as users pass secrets), read with `kubeconfig_path`.
+fn small_agent(kubeconfig_path: &str, ns: &str, name: &str) -> String {
+    format!(
+        r#"{HEADER}
+variable "token" {{
+  type      = string
+  sensitive = true
+}}
+
+resource "selfhost_agent" "a" {{
+  kubeconfig = file("{kubeconfig_path}")
+  namespace  = "{ns}"
+  name       = "{name}"
+  image      = "{IMAGE}"
+  replicas   = 1
+  secret_env = {{ TOKEN = var.token }}
+}}
+"#
+    )
+}
+
+/// Apply must fail; its output (whitespace collapsed: the CLI wraps
+/// diagnostics) must contain every one of `needles`.
+fn expect_apply_error(wd: &Workdir, needles: &[&str]) {
+    let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_ne!(o.code, Some(0), "apply must fail:\n{o}");
+    let text = o.output().split_whitespace().collect::<Vec<_>>().join(" ");
+    for n in needles {
+        assert!(text.contains(n), "the error must contain {n:?}:\n{o}");
+    }
+    assert!(!text.contains(SECRET_VALUE), "the secret leaked into a diagnostic");
+}
+
+#[test]
+fn agent_refusals_say_what_and_why() {
+    let Some(bed) = kube_bed("agent_refusals_say_what_and_why") else {
+        return;
+    };
+    for_each_cli("agent_refusals_say_what_and_why", |cli| {
+        let mut wd = Workdir::new(cli, "agent-refuse");
+        wd.set_env("TF_VAR_token", SECRET_VALUE);
+        let (ns, kubeconfig) = namespace_with_kubeconfig(&bed, "agentrefuse", &wd.path);
+
+        // 403: a ServiceAccount without any RBAC.
+        let nobody = wd.path.join("nobody.kubeconfig");
+        std::fs::write(&nobody, bed.service_account_kubeconfig(&ns.name, "nobody", None)).expect("write kubeconfig");
+        wd.write("main.tf", &small_agent(&nobody.display().to_string(), &ns.name, "a"));
+        wd.init();
+        expect_apply_error(
+            &wd,
+            &[
+                "Forbidden by the Kubernetes API server",
+                &format!("apply of Secret {}/a-env", ns.name),
+                "cannot patch resource \"secrets\"",
+                "RBAC",
+            ],
+        );
+        let _ = wd.run(&["state", "rm", "selfhost_agent.a"]);
+
+        // 422: the agent's Secret name is taken by a Secret of another
+        // (immutable) type.
+        bed.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "b-env",
+            "-n",
+            &ns.name,
+            "--type",
+            "example.com/custom",
+            "--from-literal=x=y",
+        ]);
+        wd.write("main.tf", &small_agent(&kubeconfig, &ns.name, "b"));
+        expect_apply_error(
+            &wd,
+            &["Refused as invalid by the Kubernetes API server", "422", "immutable"],
+        );
+        let _ = wd.run(&["state", "rm", "selfhost_agent.a"]);
     });
 }
