@@ -691,6 +691,10 @@ resource "selfhost_agent" "worker" {{
     cpu_request    = "50m"
     memory_limit   = "64Mi"
   }}
+  # Under the CLI step limit of the tests: a stuck rollout is reported, not killed.
+  timeouts {{
+    create = "4m"
+  }}
 }}
 
 resource "selfhost_network_policy" "deny_all" {{

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::{Value as Json, json};
 
@@ -24,25 +25,35 @@ pub struct Evaluator {
 }
 
 /// `~/.cache/selfhost-tools/cyclonus-<version>/cyclonus`, installed when
-/// missing; `None` after a loud SKIP when Go is not installed (a panic
-/// under CI).
+/// missing (once per test process: concurrent tests wait for the first);
+/// `None` after a loud SKIP when Go is not installed (a panic under CI).
 pub fn evaluator(test: &str) -> Option<Evaluator> {
+    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    match BIN.get_or_init(install) {
+        Some(bin) => Some(Evaluator { bin: bin.clone() }),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{test}: `go` is needed to install the NetworkPolicy evaluator (cyclonus)")
+        }
+        None => {
+            eprintln!(
+                "\n*** SKIP (evaluator part of) {test}: `go` is not installed, so the NetworkPolicy evaluator (cyclonus) cannot be ***\n"
+            );
+            None
+        }
+    }
+}
+
+fn install() -> Option<PathBuf> {
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
     let dir = Path::new(&home)
         .join(".cache/selfhost-tools")
         .join(format!("cyclonus-{CYCLONUS_VERSION}"));
     let bin = dir.join("cyclonus");
     if bin.is_file() {
-        return Some(Evaluator { bin });
+        return Some(bin);
     }
     let go = Command::new("go").arg("version").output();
     if !go.is_ok_and(|o| o.status.success()) {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: `go` is needed to install the NetworkPolicy evaluator (cyclonus)");
-        }
-        eprintln!(
-            "\n*** SKIP {test}: `go` is not installed, so the NetworkPolicy evaluator (cyclonus) cannot be ***\n"
-        );
         return None;
     }
     std::fs::create_dir_all(&dir).expect("create the tool cache");
@@ -62,7 +73,7 @@ pub fn evaluator(test: &str) -> Option<Evaluator> {
         "go install cyclonus failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(Evaluator { bin })
+    Some(bin)
 }
 
 /// One end of a flow.

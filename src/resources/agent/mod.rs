@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
@@ -36,8 +36,10 @@ use model::AgentModel;
 /// Attributes left out of the last-applied annotation: the credentials and
 /// what Read recomputes.
 const NOT_ANNOTATED: &[&str] = &["kubeconfig", DRIFT];
-/// Sensitive maps whose keys (not values) go in the annotation.
-const KEYS_ONLY: &[&str] = &["secret_env"];
+/// Maps whose keys (not values) go in the annotation: secrets, and file
+/// contents that would bloat it (annotations are limited to 256 KiB in
+/// all); import reads their values from the Secret and the ConfigMap.
+const KEYS_ONLY: &[&str] = &["secret_env", "config_files"];
 /// Time limit of a Read.
 const READ_LIMIT: Duration = Duration::from_secs(120);
 
@@ -304,10 +306,47 @@ impl Resource for Agent {
             resp.diagnostics = d;
             return resp;
         }
+        if let Err(d) = fill_config_files(&kube, &mut state, &ns, &name, &dl).await {
+            resp.diagnostics = d;
+            return resp;
+        }
         fill_computed(&mut state);
         resp.state = state;
         resp
     }
+}
+
+/// Put the contents of the annotation's `config_files` back, from the ConfigMap.
+async fn fill_config_files(
+    kube: &Kube,
+    state: &mut Value,
+    ns: &str,
+    name: &str,
+    dl: &Deadline,
+) -> Result<(), Diagnostics> {
+    let Value::Map(keys) = state.attr("config_files").clone() else {
+        return Ok(());
+    };
+    let map_name = AgentSpec {
+        name: name.to_owned(),
+        ..AgentSpec::default()
+    }
+    .config_map_name();
+    let data = match kube.get::<ConfigMap>(ns, &map_name, dl).await {
+        Ok(c) => c.and_then(|c| c.data).unwrap_or_default(),
+        Err(e) => {
+            let mut d = Diagnostics::new();
+            diagnose(&e, None, &mut d);
+            return Err(d);
+        }
+    };
+    // A file missing from the ConfigMap stays empty: Read then shows the drift.
+    let files = keys
+        .keys()
+        .map(|k| (k.clone(), Value::from(data.get(k).cloned().unwrap_or_default())))
+        .collect();
+    set(state, "config_files", Value::Map(files));
+    Ok(())
 }
 
 /// Put the values of the annotation's `secret_env` keys back, from the Secret.
@@ -380,6 +419,7 @@ mod tests {
             "kubeconfig": "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: SECRET-TOKEN}}]",
             "namespace": "agents", "name": "research", "image": "img:1", "replicas": 1,
             "secret_env": {"OPENAI_API_KEY": "sk-secret"},
+            "config_files": {"agent.yaml": "LONG-FILE-CONTENT"},
             "port": [{"name": "http", "port": 8080}],
             "toleration": [],
             "storage": {"size": "1Gi", "mount_path": "/data"}
@@ -472,12 +512,13 @@ mod tests {
         let state = plan(&Value::Null, &value(config())).await.planned;
         let schema = schema::schema();
         let annotation = last_applied(&schema, &state, NOT_ANNOTATED, KEYS_ONLY).unwrap();
-        for secret in ["sk-secret", "SECRET-TOKEN"] {
+        for secret in ["sk-secret", "SECRET-TOKEN", "LONG-FILE-CONTENT"] {
             assert!(!annotation.contains(secret), "{annotation}");
         }
         let mut back = from_last_applied(&schema, Some(&annotation), "x").unwrap();
         set(&mut back, "kubeconfig", state.attr("kubeconfig").clone());
         set(&mut back, "secret_env", state.attr("secret_env").clone());
+        set(&mut back, "config_files", state.attr("config_files").clone());
         fill_computed(&mut back);
         assert_eq!(back, state, "import rebuilds the state");
     }
