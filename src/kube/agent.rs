@@ -1,26 +1,39 @@
-//! The objects of one agent (`selfhost_agent`, not yet a resource): a
-//! Deployment with a secure-by-default pod, a ClusterIP Service for its
-//! ports and a Secret for its secret environment. Pure: no I/O.
+//! The objects of one agent (`selfhost_agent`): a Deployment with a
+//! secure-by-default pod, a ClusterIP Service for its ports, a Secret for
+//! its secret environment, a ConfigMap for its config files, a
+//! PersistentVolumeClaim for its storage and an Ingress. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    Toleration, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use sha2::{Digest, Sha256};
+
+pub use super::agent_parts::{IngressSpec, TolerationSpec};
+use super::agent_parts::{Probe, Storage};
 use super::objects::ownership_labels;
 
 /// The label that selects an agent's pods.
 pub const AGENT_LABEL: &str = "selfhost.dev/agent";
 /// The user and group the pod runs as unless told otherwise (non-root).
 pub const DEFAULT_UID: i64 = 65532;
+/// The Deployment annotation holding the last applied configuration (no
+/// secrets), as kubectl's last-applied annotation: import reads it back.
+pub const LAST_APPLIED: &str = "selfhost.dev/last-applied";
+/// Pod template annotation: a digest of the secret env and config files, so
+/// a change of either rolls the pods (env and files are read at start).
+pub const INPUTS_DIGEST: &str = "selfhost.dev/inputs-digest";
 
 /// One named port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,9 +93,25 @@ pub struct AgentSpec {
     pub env: BTreeMap<String, String>,
     /// Names only here; values go to the Secret, never to the Deployment.
     pub secret_env: BTreeMap<String, String>,
+    /// Write-only secret env: known at apply only (empty when judging
+    /// drift, so only `secret_env` keys are compared).
+    pub secret_env_wo: BTreeMap<String, String>,
+    /// Set with `secret_env_wo`: its changes roll the pods.
+    pub secret_env_wo_version: Option<i64>,
     pub ports: Vec<Port>,
     pub resources: Resources,
     pub security: Security,
+    /// File name → content, mounted read-only at `config_path`.
+    pub config_files: BTreeMap<String, String>,
+    pub config_path: String,
+    pub storage: Option<Storage>,
+    pub readiness_probe: Option<Probe>,
+    pub liveness_probe: Option<Probe>,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<TolerationSpec>,
+    pub ingress: Option<IngressSpec>,
+    /// The value of the [`LAST_APPLIED`] annotation.
+    pub last_applied: Option<String>,
 }
 
 /// The objects to apply for an agent.
@@ -90,6 +119,9 @@ pub struct AgentObjects {
     pub deployment: Deployment,
     pub service: Option<Service>,
     pub secret: Option<Secret>,
+    pub config_map: Option<ConfigMap>,
+    pub claim: Option<PersistentVolumeClaim>,
+    pub ingress: Option<Ingress>,
 }
 
 impl AgentSpec {
@@ -98,12 +130,22 @@ impl AgentSpec {
         format!("{}-env", self.name)
     }
 
+    /// Name of the ConfigMap holding `config_files`.
+    pub fn config_map_name(&self) -> String {
+        format!("{}-config", self.name)
+    }
+
+    /// Name of the PersistentVolumeClaim of `storage`.
+    pub fn claim_name(&self) -> String {
+        format!("{}-data", self.name)
+    }
+
     /// The Service's cluster DNS name, `name.namespace.svc.cluster.local`.
     pub fn service_dns(&self) -> String {
         format!("{}.{}.svc.cluster.local", self.name, self.namespace)
     }
 
-    fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         let mut l = ownership_labels("agent");
         l.insert(AGENT_LABEL.to_owned(), self.name.clone());
         l
@@ -113,7 +155,7 @@ impl AgentSpec {
         BTreeMap::from([(AGENT_LABEL.to_owned(), self.name.clone())])
     }
 
-    fn meta(&self, name: String) -> ObjectMeta {
+    pub(crate) fn meta(&self, name: String) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
             namespace: Some(self.namespace.clone()),
@@ -127,7 +169,110 @@ impl AgentSpec {
         AgentObjects {
             deployment: self.deployment(),
             service: (!self.ports.is_empty()).then(|| self.service()),
-            secret: (!self.secret_env.is_empty()).then(|| self.secret()),
+            secret: self.has_secret().then(|| self.secret()),
+            config_map: (!self.config_files.is_empty()).then(|| self.config_map()),
+            claim: self.storage.as_ref().map(|st| st.claim(self)),
+            ingress: self.ingress.as_ref().and_then(|i| i.render(self)),
+        }
+    }
+
+    /// Whether the agent has a Secret (also when only write-only values,
+    /// unknown outside apply, go in it).
+    pub fn has_secret(&self) -> bool {
+        !self.secret_env.is_empty() || !self.secret_env_wo.is_empty() || self.secret_env_wo_version.is_some()
+    }
+
+    /// SHA-256 over the secret env and the config files: changes when
+    /// either does, without revealing them (keys and values are framed by
+    /// their lengths, so no two different inputs hash alike by joining).
+    fn inputs_digest(&self) -> Option<String> {
+        if self.secret_env.is_empty() && self.config_files.is_empty() && self.secret_env_wo_version.is_none() {
+            return None;
+        }
+        let mut h = Sha256::new();
+        // Write-only values are unknown when drift is judged: their version
+        // stands for them.
+        if let Some(v) = self.secret_env_wo_version {
+            h.update(b"wo-version");
+            h.update(v.to_be_bytes());
+        }
+        for (tag, map) in [("secret", &self.secret_env), ("config", &self.config_files)] {
+            h.update(tag.as_bytes());
+            for (k, v) in map {
+                h.update((k.len() as u64).to_be_bytes());
+                h.update(k.as_bytes());
+                h.update((v.len() as u64).to_be_bytes());
+                h.update(v.as_bytes());
+            }
+        }
+        Some(hex::encode(h.finalize()))
+    }
+
+    fn volume_mounts(&self) -> Option<Vec<VolumeMount>> {
+        let mut mounts = Vec::new();
+        // A writable /tmp, since the root filesystem is read-only.
+        if self.security.read_only_root_filesystem {
+            mounts.push(VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            });
+        }
+        if !self.config_files.is_empty() {
+            mounts.push(VolumeMount {
+                name: "config".to_owned(),
+                mount_path: self.config_path.clone(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+        }
+        if let Some(st) = &self.storage {
+            mounts.push(VolumeMount {
+                name: "data".to_owned(),
+                mount_path: st.mount_path.clone(),
+                ..VolumeMount::default()
+            });
+        }
+        (!mounts.is_empty()).then_some(mounts)
+    }
+
+    fn volumes(&self) -> Option<Vec<Volume>> {
+        let mut volumes = Vec::new();
+        if self.security.read_only_root_filesystem {
+            volumes.push(Volume {
+                name: "tmp".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            });
+        }
+        if !self.config_files.is_empty() {
+            volumes.push(Volume {
+                name: "config".to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: self.config_map_name(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            });
+        }
+        if self.storage.is_some() {
+            volumes.push(Volume {
+                name: "data".to_owned(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: self.claim_name(),
+                    read_only: None,
+                }),
+                ..Volume::default()
+            });
+        }
+        (!volumes.is_empty()).then_some(volumes)
+    }
+
+    fn config_map(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: self.meta(self.config_map_name()),
+            data: Some(self.config_files.clone()),
+            ..ConfigMap::default()
         }
     }
 
@@ -161,7 +306,7 @@ impl AgentSpec {
                     })
                     .collect()
             }),
-            env_from: (!self.secret_env.is_empty()).then(|| {
+            env_from: self.has_secret().then(|| {
                 vec![EnvFromSource {
                     secret_ref: Some(SecretEnvSource {
                         name: self.secret_name(),
@@ -191,24 +336,30 @@ impl AgentSpec {
                 }),
                 ..SecurityContext::default()
             }),
-            // A writable /tmp, since the root filesystem is read-only.
-            volume_mounts: sec.read_only_root_filesystem.then(|| {
-                vec![VolumeMount {
-                    name: "tmp".to_owned(),
-                    mount_path: "/tmp".to_owned(),
-                    ..VolumeMount::default()
-                }]
-            }),
+            volume_mounts: self.volume_mounts(),
+            readiness_probe: self.readiness_probe.as_ref().map(|p| p.render(&self.ports)),
+            liveness_probe: self.liveness_probe.as_ref().map(|p| p.render(&self.ports)),
             ..Container::default()
         }
     }
 
     fn deployment(&self) -> Deployment {
         let sec = &self.security;
+        let mut metadata = self.meta(self.name.clone());
+        metadata.annotations = self
+            .last_applied
+            .as_ref()
+            .map(|a| BTreeMap::from([(LAST_APPLIED.to_owned(), a.clone())]));
         Deployment {
-            metadata: self.meta(self.name.clone()),
+            metadata,
             spec: Some(DeploymentSpec {
                 replicas: self.replicas,
+                // A ReadWriteOnce claim cannot be mounted by the old and the
+                // new pod at once: replace pods instead of rolling.
+                strategy: self.storage.as_ref().map(|_| DeploymentStrategy {
+                    type_: Some("Recreate".to_owned()),
+                    rolling_update: None,
+                }),
                 selector: LabelSelector {
                     match_labels: Some(self.selector()),
                     ..LabelSelector::default()
@@ -216,6 +367,9 @@ impl AgentSpec {
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(self.labels()),
+                        annotations: self
+                            .inputs_digest()
+                            .map(|d| BTreeMap::from([(INPUTS_DIGEST.to_owned(), d)])),
                         ..ObjectMeta::default()
                     }),
                     spec: Some(PodSpec {
@@ -232,13 +386,10 @@ impl AgentSpec {
                             ..PodSecurityContext::default()
                         }),
                         containers: vec![self.container()],
-                        volumes: sec.read_only_root_filesystem.then(|| {
-                            vec![Volume {
-                                name: "tmp".to_owned(),
-                                empty_dir: Some(EmptyDirVolumeSource::default()),
-                                ..Volume::default()
-                            }]
-                        }),
+                        volumes: self.volumes(),
+                        node_selector: (!self.node_selector.is_empty()).then(|| self.node_selector.clone()),
+                        tolerations: (!self.tolerations.is_empty())
+                            .then(|| self.tolerations.iter().map(Toleration::from).collect()),
                         ..PodSpec::default()
                     }),
                 },
@@ -279,6 +430,7 @@ impl AgentSpec {
             data: Some(
                 self.secret_env
                     .iter()
+                    .chain(&self.secret_env_wo)
                     .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
                     .collect(),
             ),

@@ -46,18 +46,16 @@ impl Deadline {
         }
     }
 
-    /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
-    /// when the deadline passes first.
-    /// The limit this deadline was made with.
+    /// The time limit this deadline was made with.
     pub fn limit(&self) -> Duration {
         self.limit
     }
 
-    /// Wait `d` between polls for `what`: `Cancelled` when cancelled,
-    /// `WaitTimeout` past the deadline.
+    /// Sleep `d` between polls of `what`.
     ///
     /// # Errors
-    /// As said.
+    /// [`KubeError::Cancelled`] when cancelled, [`KubeError::WaitTimeout`]
+    /// when the deadline passes first.
     pub async fn sleep(&self, d: Duration, what: &str) -> Result<(), KubeError> {
         match self.pause(d, what).await {
             Ok(()) => Ok(()),
@@ -69,6 +67,8 @@ impl Deadline {
         }
     }
 
+    /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
+    /// when the deadline passes first.
     pub(super) async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
         let until = Instant::now() + d;
         if until >= self.at {
@@ -314,8 +314,35 @@ impl Kube {
         name: &str,
         dl: &Deadline,
     ) -> Result<(), KubeError> {
+        self.delete_and_wait_with::<K>(namespace, name, DeleteParams::background(), dl)
+            .await
+    }
+
+    /// As [`Kube::delete_and_wait`], but the object stays until the objects
+    /// it owns are gone (a Deployment waits for its ReplicaSets and pods).
+    ///
+    /// # Errors
+    /// As [`Kube::delete_and_wait`].
+    pub async fn delete_with_dependents_and_wait<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        dl: &Deadline,
+    ) -> Result<(), KubeError> {
+        self.delete_and_wait_with::<K>(namespace, name, DeleteParams::foreground(), dl)
+            .await
+    }
+
+    async fn delete_and_wait_with<K: Namespaced>(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: DeleteParams,
+        dl: &Deadline,
+    ) -> Result<(), KubeError> {
         let what = format!("delete of {}", describe::<K>(namespace, name));
-        self.delete_and_wait_in(self.api::<K>(namespace), name, what, dl).await
+        self.delete_and_wait_in(self.api::<K>(namespace), name, what, params, dl)
+            .await
     }
 
     /// Delete through `api` and wait until the object is gone (shared by the
@@ -325,13 +352,13 @@ impl Kube {
         api: Api<K>,
         name: &str,
         what: String,
+        params: DeleteParams,
         dl: &Deadline,
     ) -> Result<(), KubeError>
     where
         K: kube::Resource + Clone + DeserializeOwned + Debug,
     {
         tracing::debug!(operation = %what, "delete");
-        let params = DeleteParams::background();
         let deleted = self
             .retrying(&what, dl, || async {
                 match api.delete(name, &params).await {

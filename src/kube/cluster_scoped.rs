@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::ClusterResourceScope;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -105,7 +105,8 @@ impl Kube {
     /// As [`Kube::delete_and_wait`].
     pub async fn delete_cluster_and_wait<K: ClusterScoped>(&self, name: &str, dl: &Deadline) -> Result<(), KubeError> {
         let what = format!("delete of {}", describe_cluster::<K>(name));
-        self.delete_and_wait_in(self.cluster_api::<K>(), name, what, dl).await
+        self.delete_and_wait_in(self.cluster_api::<K>(), name, what, DeleteParams::background(), dl)
+            .await
     }
 
     /// The API server's version (`gitVersion`, e.g. "v1.36.3").

@@ -8,13 +8,16 @@
 //! [`Deadline`].
 
 pub mod agent;
+pub mod agent_parts;
 pub mod client;
 pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
 pub mod names;
 pub mod namespace;
+pub mod network_policy;
 pub mod objects;
+pub mod rollout;
 
 pub use client::{Clients, Deadline, Kube};
 pub use error::KubeError;

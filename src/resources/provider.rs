@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::agent::Agent;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
 use super::k8s_cluster::K8sCluster;
+use super::network_policy::NetworkPolicy;
 use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
 use crate::framework::typed::from_value;
@@ -82,7 +84,13 @@ impl Provider for SelfhostProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(GatewayToken), Arc::new(VpsHost), Arc::new(K8sCluster)]
+        vec![
+            Arc::new(GatewayToken),
+            Arc::new(VpsHost),
+            Arc::new(K8sCluster),
+            Arc::new(Agent),
+            Arc::new(NetworkPolicy),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

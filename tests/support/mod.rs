@@ -13,6 +13,7 @@
 pub mod bed;
 pub mod host_reset;
 pub mod kube;
+pub mod netpol;
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,0 +1,49 @@
+variable "kubeconfig" {
+  type      = string
+  sensitive = true
+}
+
+variable "openai_api_key" {
+  type      = string
+  sensitive = true
+}
+
+# One isolated agent: non-root, read-only root filesystem, no capabilities,
+# RuntimeDefault seccomp and no service account token unless overridden in
+# a `security {}` block. Drift of the fields it manages (a `kubectl edit`,
+# a deleted Service) shows in the plan as `drift` and apply repairs it.
+resource "selfhost_agent" "research" {
+  kubeconfig = var.kubeconfig # e.g. selfhost_k8s_cluster.main.kubeconfig
+  namespace  = "agents"
+  name       = "research"
+  image      = "ghcr.io/example/research-agent:1.4.2"
+  replicas   = 1
+  env        = { LOG_LEVEL = "info" }
+  secret_env = { OPENAI_API_KEY = var.openai_api_key }
+  config_files = {
+    "agent.yaml" = "model: small\n"
+  }
+  port {
+    name = "http"
+    port = 8080
+  }
+  resources {
+    cpu_request    = "250m"
+    cpu_limit      = "1"
+    memory_request = "256Mi"
+    memory_limit   = "512Mi"
+  }
+  readiness_probe {
+    http_path = "/healthz"
+  }
+  storage {
+    size       = "5Gi"
+    mount_path = "/data"
+  }
+  ingress {
+    host   = "research.example.com"
+    tls    = true
+    issuer = "letsencrypt"
+  }
+  wait_for_rollout = true
+}

@@ -1,0 +1,248 @@
+//! The optional parts of an agent's pod and the objects beside it: probes,
+//! persistent storage, tolerations and the Ingress. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ExecAction, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe as K8sProbe, TCPSocketAction,
+    Toleration, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
+    IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::agent::{AgentSpec, Port};
+
+/// The annotation cert-manager reads to obtain an Ingress's certificate.
+pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
+
+/// A readiness or liveness check: a command, an HTTP GET, or a TCP connect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// Run this command (exit 0 = healthy).
+    pub command: Vec<String>,
+    /// GET this path on `port`.
+    pub http_path: Option<String>,
+    /// A port name or number; the agent's first port when unset.
+    pub port: Option<String>,
+    pub initial_delay_seconds: Option<i32>,
+    pub period_seconds: Option<i32>,
+    pub failure_threshold: Option<i32>,
+}
+
+impl Probe {
+    /// The container probe; `ports` supply the default port.
+    pub fn render(&self, ports: &[Port]) -> K8sProbe {
+        let port = || {
+            let p = self
+                .port
+                .clone()
+                .or_else(|| ports.first().map(|p| p.name.clone()))
+                .unwrap_or_default();
+            match p.parse::<i32>() {
+                Ok(n) => IntOrString::Int(n),
+                Err(_) => IntOrString::String(p),
+            }
+        };
+        let mut probe = K8sProbe {
+            initial_delay_seconds: self.initial_delay_seconds,
+            period_seconds: self.period_seconds,
+            failure_threshold: self.failure_threshold,
+            ..K8sProbe::default()
+        };
+        if !self.command.is_empty() {
+            probe.exec = Some(ExecAction {
+                command: Some(self.command.clone()),
+            });
+        } else if let Some(path) = &self.http_path {
+            probe.http_get = Some(HTTPGetAction {
+                path: Some(path.clone()),
+                port: port(),
+                ..HTTPGetAction::default()
+            });
+        } else {
+            probe.tcp_socket = Some(TCPSocketAction {
+                port: port(),
+                ..TCPSocketAction::default()
+            });
+        }
+        probe
+    }
+}
+
+/// A persistent volume claimed for the agent and mounted at `mount_path`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// A quantity, e.g. "5Gi".
+    pub size: String,
+    pub mount_path: String,
+    /// The cluster's default class when unset.
+    pub storage_class: Option<String>,
+}
+
+impl Storage {
+    /// The claim (ReadWriteOnce) of `agent`.
+    pub fn claim(&self, agent: &AgentSpec) -> PersistentVolumeClaim {
+        PersistentVolumeClaim {
+            metadata: agent.meta(agent.claim_name()),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+                storage_class_name: self.storage_class.clone(),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(self.size.clone()))])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        }
+    }
+}
+
+/// A toleration of node taints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TolerationSpec {
+    pub key: Option<String>,
+    /// "Equal" or "Exists".
+    pub operator: Option<String>,
+    pub value: Option<String>,
+    /// "NoSchedule", "PreferNoSchedule" or "NoExecute"; all when unset.
+    pub effect: Option<String>,
+}
+
+impl From<&TolerationSpec> for Toleration {
+    fn from(t: &TolerationSpec) -> Self {
+        Toleration {
+            key: t.key.clone(),
+            operator: t.operator.clone(),
+            value: t.value.clone(),
+            effect: t.effect.clone(),
+            ..Toleration::default()
+        }
+    }
+}
+
+/// HTTP(S) routing from outside the cluster to the agent's first port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngressSpec {
+    pub host: String,
+    pub path: String,
+    /// Serve TLS with a certificate in the Secret `<name>-tls` (obtained by
+    /// cert-manager when `issuer` is set).
+    pub tls: bool,
+    pub class: Option<String>,
+    /// A cert-manager ClusterIssuer.
+    pub issuer: Option<String>,
+}
+
+impl IngressSpec {
+    /// The Ingress of `agent`; `None` without a port to route to.
+    pub fn render(&self, agent: &AgentSpec) -> Option<Ingress> {
+        let port = agent.ports.first()?;
+        let mut metadata = agent.meta(agent.name.clone());
+        metadata.annotations = self
+            .issuer
+            .as_ref()
+            .map(|i| BTreeMap::from([(CLUSTER_ISSUER_ANNOTATION.to_owned(), i.clone())]));
+        Some(Ingress {
+            metadata,
+            spec: Some(K8sIngressSpec {
+                ingress_class_name: self.class.clone(),
+                rules: Some(vec![IngressRule {
+                    host: Some(self.host.clone()),
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: Some(self.path.clone()),
+                            path_type: "Prefix".to_owned(),
+                            backend: IngressBackend {
+                                service: Some(IngressServiceBackend {
+                                    name: agent.name.clone(),
+                                    port: Some(ServiceBackendPort {
+                                        name: Some(port.name.clone()),
+                                        number: None,
+                                    }),
+                                }),
+                                resource: None,
+                            },
+                        }],
+                    }),
+                }]),
+                tls: self.tls.then(|| {
+                    vec![IngressTLS {
+                        hosts: Some(vec![self.host.clone()]),
+                        secret_name: Some(format!("{}-tls", agent.name)),
+                    }]
+                }),
+                ..K8sIngressSpec::default()
+            }),
+            ..Ingress::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> Vec<Port> {
+        vec![Port {
+            name: "http".into(),
+            port: 8080,
+            protocol: "TCP".into(),
+        }]
+    }
+
+    #[test]
+    fn probes_pick_their_handler() {
+        let exec = Probe {
+            command: vec!["true".into()],
+            ..Probe::default()
+        }
+        .render(&http());
+        assert!(exec.exec.is_some() && exec.http_get.is_none());
+        let get = Probe {
+            http_path: Some("/healthz".into()),
+            period_seconds: Some(5),
+            ..Probe::default()
+        }
+        .render(&http());
+        let g = get.http_get.unwrap();
+        assert_eq!(g.port, IntOrString::String("http".into()), "the first port by default");
+        assert_eq!(get.period_seconds, Some(5));
+        let tcp = Probe {
+            port: Some("9000".into()),
+            ..Probe::default()
+        }
+        .render(&http());
+        assert_eq!(tcp.tcp_socket.unwrap().port, IntOrString::Int(9000));
+    }
+
+    #[test]
+    fn ingress_routes_to_the_first_port_with_tls_from_the_issuer() {
+        let agent = AgentSpec {
+            namespace: "agents".into(),
+            name: "research".into(),
+            ports: http(),
+            ..AgentSpec::default()
+        };
+        let spec = IngressSpec {
+            host: "research.example.com".into(),
+            path: "/".into(),
+            tls: true,
+            class: None,
+            issuer: Some("letsencrypt".into()),
+        };
+        let j = serde_json::to_value(spec.render(&agent).unwrap()).unwrap();
+        assert_eq!(j["metadata"]["annotations"][CLUSTER_ISSUER_ANNOTATION], "letsencrypt");
+        assert_eq!(j["spec"]["tls"][0]["secretName"], "research-tls");
+        assert_eq!(
+            j["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"],
+            "http"
+        );
+        let portless = AgentSpec { ports: vec![], ..agent };
+        assert!(spec.render(&portless).is_none());
+    }
+}
