@@ -12,6 +12,7 @@
 
 pub mod bed;
 pub mod host_reset;
+pub mod k8s;
 pub mod kube;
 pub mod netpol;
 
