@@ -1,5 +1,6 @@
 //! The provider's resources, data sources and ephemeral resources.
 
+mod backup_schedule;
 pub mod connection;
 pub mod gateway_token;
 mod host_facts;

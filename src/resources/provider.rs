@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::backup_schedule::BackupSchedule;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
@@ -81,7 +82,7 @@ impl Provider for SelfhostProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(GatewayToken), Arc::new(VpsHost)]
+        vec![Arc::new(GatewayToken), Arc::new(VpsHost), Arc::new(BackupSchedule)]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
