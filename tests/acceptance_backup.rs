@@ -86,7 +86,11 @@ fn apply(wd: &Workdir) -> String {
 
 fn expect_empty_plan(wd: &Workdir, why: &str) {
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(0), "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}");
+    assert_eq!(
+        o.code,
+        Some(0),
+        "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}"
+    );
 }
 
 fn get(bed: &KubeBed, kind: &str, ns: &str, name: &str) -> Json {
@@ -157,11 +161,13 @@ fn backup_schedule_lifecycle() {
         let sa = get(&bed, "serviceaccount", &ns.name, "nightly-backup");
         assert_eq!(sa["automountServiceAccountToken"], false);
         assert_eq!(
-            bed.secret_value(&ns.name, "nightly-backup", "RESTIC_PASSWORD").as_deref(),
+            bed.secret_value(&ns.name, "nightly-backup", "RESTIC_PASSWORD")
+                .as_deref(),
             Some(RESTIC_PASSWORD)
         );
         assert_eq!(
-            bed.secret_value(&ns.name, "nightly-backup", "AWS_SECRET_ACCESS_KEY").as_deref(),
+            bed.secret_value(&ns.name, "nightly-backup", "AWS_SECRET_ACCESS_KEY")
+                .as_deref(),
             Some(S3_SECRET)
         );
 
@@ -175,14 +181,24 @@ fn backup_schedule_lifecycle() {
 
         // Drift on a managed field: the plan shows it and apply repairs it.
         bed.ok(&[
-            "patch", "cronjob", "-n", &ns.name, "nightly", "--type", "merge", "-p",
+            "patch",
+            "cronjob",
+            "-n",
+            &ns.name,
+            "nightly",
+            "--type",
+            "merge",
+            "-p",
             r#"{"spec":{"suspend":true,"schedule":"0 0 * * *"}}"#,
         ]);
         // Another writer's label is not ours: it stays and is no drift.
         bed.ok(&["label", "cronjob", "-n", &ns.name, "nightly", "team=platform"]);
         let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
         assert_eq!(o.code, Some(2), "the drift must show\n{o}");
-        assert!(o.stdout.contains("CronJob spec.suspend") && o.stdout.contains("CronJob spec.schedule"), "{o}");
+        assert!(
+            o.stdout.contains("CronJob spec.suspend") && o.stdout.contains("CronJob spec.schedule"),
+            "{o}"
+        );
         apply(&wd);
         let cj = get(&bed, "cronjob", &ns.name, "nightly");
         assert_eq!(cj["spec"]["suspend"], false);
@@ -197,7 +213,8 @@ fn backup_schedule_lifecycle() {
         assert!(o.stdout.contains("Secret: missing"), "{o}");
         apply(&wd);
         assert_eq!(
-            bed.secret_value(&ns.name, "nightly-backup", "RESTIC_PASSWORD").as_deref(),
+            bed.secret_value(&ns.name, "nightly-backup", "RESTIC_PASSWORD")
+                .as_deref(),
             Some(RESTIC_PASSWORD)
         );
 
@@ -219,12 +236,19 @@ fn backup_schedule_lifecycle() {
         imp.write("main.tf", &config(&t2));
         imp.init();
         imp.run_env(
-            &["import", "-input=false", "-no-color", BS, &format!("{}/nightly", ns.name)],
+            &[
+                "import",
+                "-input=false",
+                "-no-color",
+                BS,
+                &format!("{}/nightly", ns.name),
+            ],
             &[("KUBECONFIG", &kubeconfig)],
         );
         let imported = imp.show_json(None);
         assert_eq!(
-            state_values(&imported, BS)["schedule"], "@daily",
+            state_values(&imported, BS)["schedule"],
+            "@daily",
             "imported: {imported:#}"
         );
         expect_empty_plan(&imp, "after import");
@@ -293,18 +317,28 @@ fn backup_schedule_runs_every_minute_and_suspend_stops_it() {
     }
     eprintln!("first Job after {:.0?}", started.elapsed());
 
-    // The refresh picks up the controller's status; it never makes a diff.
-    let until = Instant::now() + Duration::from_secs(60);
+    // The refresh picks up the controller's status (kwok makes the pod
+    // succeed); it never makes a diff.
+    let until = Instant::now() + Duration::from_secs(90);
     loop {
         wd.ok(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]);
         let show = wd.show_json(None);
-        if state_values(&show, BS)["last_schedule_time"].is_string() {
+        let v = state_values(&show, BS);
+        if v["last_schedule_time"].is_string() && v["last_successful_time"].is_string() {
             break;
         }
-        assert!(Instant::now() < until, "last_schedule_time never read back");
+        assert!(Instant::now() < until, "the run's status never read back: {v:#}");
         std::thread::sleep(Duration::from_secs(3));
     }
     expect_empty_plan(&wd, "after a refresh that saw a run");
+
+    // Every minute: a second Job comes while not suspended (so the check
+    // below would see one if suspend did not work).
+    let until = Instant::now() + Duration::from_secs(120);
+    while jobs_of(&bed, &ns.name, "nightly").len() < 2 {
+        assert!(Instant::now() < until, "no second Job within 120s");
+        std::thread::sleep(Duration::from_secs(2));
+    }
 
     // Suspend: the CronJob stops starting Jobs.
     t.suspend = true;
@@ -420,7 +454,10 @@ fn backup_schedule_trace_logs_never_contain_secrets() {
         for secret in [RESTIC_PASSWORD, S3_SECRET, PG_PASSWORD, sa_token.as_str()] {
             for needle in [secret.to_owned(), b64(secret)] {
                 assert!(!text.contains(&needle), "a secret leaked into the TRACE log {log_path}");
-                assert!(outputs.iter().all(|o| !o.contains(&needle)), "a secret leaked into CLI output");
+                assert!(
+                    outputs.iter().all(|o| !o.contains(&needle)),
+                    "a secret leaked into CLI output"
+                );
             }
         }
     });
