@@ -301,3 +301,73 @@ fn require_secret(block: &Value, steps: &[&str], summary: &str, diags: &mut Diag
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            kubeconfig: "token: kube-secret".to_owned(),
+            namespace: "agents".to_owned(),
+            name: "db".to_owned(),
+            schedule: "@daily".to_owned(),
+            time_zone: None,
+            suspend: false,
+            successful_jobs_history_limit: 3,
+            failed_jobs_history_limit: 1,
+            image: "restic".to_owned(),
+            encryption_password: "restic-secret".to_owned(),
+            source: SourceBlock {
+                agent: None,
+                claim: None,
+                postgres: Some(PostgresBlock {
+                    host: "db".to_owned(),
+                    port: 5432,
+                    database: "app".to_owned(),
+                    user: "u".to_owned(),
+                    password: Some("pg-secret".to_owned()),
+                    image: "postgres".to_owned(),
+                }),
+            },
+            destination: DestinationBlock {
+                s3: Some(S3Block {
+                    endpoint: "https://s3".to_owned(),
+                    bucket: "b".to_owned(),
+                    prefix: None,
+                    region: "us-east-1".to_owned(),
+                    access_key_id: Some("key-secret".to_owned()),
+                    secret_access_key: Some("s3-secret".to_owned()),
+                }),
+                volume: None,
+            },
+            retention: None,
+        }
+    }
+
+    #[test]
+    fn the_import_annotation_holds_no_secret_and_the_secret_restores_them() {
+        let c = config();
+        let json = c.public_json();
+        for secret in ["kube-secret", "restic-secret", "pg-secret", "key-secret", "s3-secret"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        let Some(r) = c.render() else {
+            panic!("a complete configuration renders");
+        };
+        let back: Config = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        let back = back.with_secrets(c.kubeconfig.clone(), &r.secrets);
+        assert_eq!(back.public_json(), json);
+        assert_eq!(back.render().map(|r| r.secrets), Some(r.secrets));
+        assert_eq!(back.encryption_password, "restic-secret");
+    }
+
+    #[test]
+    fn a_missing_credential_renders_nothing() {
+        let mut c = config();
+        if let Some(s3) = c.destination.s3.as_mut() {
+            s3.secret_access_key = None;
+        }
+        assert!(c.render().is_none());
+    }
+}

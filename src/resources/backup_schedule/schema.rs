@@ -301,7 +301,7 @@ pub fn schema() -> Schema {
             Attribute::string("encryption_password")
                 .required()
                 .sensitive()
-                .description("Password of the restic repository (it encrypts every snapshot; losing it loses the backups). Sensitive: kept in the job's Secret, never in the script."),
+                .description("Password of the restic repository (it encrypts every snapshot; losing it loses the backups). Sensitive: kept in the job's Secret, never in the script. Changing it does not re-key an existing repository: add the new password with `restic key add` first."),
         )
         .attribute(
             Attribute::string("last_schedule_time")
