@@ -115,15 +115,20 @@ async fn apply(ctx: &Context, req: &ApplyRequest, op: Operation) -> ApplyRespons
     };
     let objs = cluster::objects(&config, &rendered);
     let dl = Deadline::new(&ctx.cancel, limit(&req.planned, op));
-    let status = match cluster::apply(ctx, &config, &objs, &dl).await {
-        Ok(s) => s,
+    match cluster::apply(ctx, &config, &objs, &dl).await {
+        Ok(status) => resp.state = finish(&req.planned, &config, &status),
         Err(e) => {
-            // Record what may now exist: the next apply converges.
             diagnose(&e, &mut resp.diagnostics);
-            Status::default()
+            // Some objects may be applied, some not. A failed create is
+            // recorded (Terraform taints it: the next apply replaces it); a
+            // failed update keeps the prior state, so the next plan shows
+            // the same update again and its apply converges.
+            resp.state = match op {
+                Operation::Update => req.prior.clone(),
+                _ => finish(&req.planned, &config, &Status::default()),
+            };
         }
-    };
-    resp.state = finish(&req.planned, &config, &status);
+    }
     resp
 }
 
@@ -403,6 +408,57 @@ mod tests {
             repair.planned.attr("last_schedule_time"),
             &Value::from("2026-11-23T03:00:00Z")
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_keeps_the_prior_state_so_the_next_plan_retries_it() {
+        // Nothing listens on this port: transient failures until the 1s limit.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").ok();
+        let port = listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(1, |a| a.port());
+        drop(listener);
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: abc}}\n"
+        );
+        let mut c = config();
+        set(&mut c, "kubeconfig", Value::from(kubeconfig));
+        let p = plan(&Value::Null, &c).await;
+        let Some(cfg) = from_value::<Config>(&p.planned).ok() else {
+            panic!("the plan must decode");
+        };
+        let prior = finish(&p.planned, &cfg, &Status::default());
+        let mut changed = c.clone();
+        set(&mut changed, "schedule", Value::from("@hourly"));
+        let ty = BackupSchedule
+            .schema()
+            .block
+            .get_block(timeouts::BLOCK)
+            .map_or(crate::framework::Type::Dynamic, |b| b.value_type());
+        let timeouts = crate::framework::typed::conform(json_to_value(&serde_json::json!({"update": "1s"})), &ty)
+            .unwrap_or(Value::Null);
+        set(&mut changed, timeouts::BLOCK, timeouts);
+        let planned = plan(&prior, &changed).await.planned;
+        let started = std::time::Instant::now();
+        let r = BackupSchedule
+            .update(
+                &ctx(),
+                ApplyRequest {
+                    config: changed,
+                    planned,
+                    prior: prior.clone(),
+                    private: PrivateState::default(),
+                },
+            )
+            .await;
+        assert!(r.diagnostics.has_error());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.state, prior);
     }
 
     #[tokio::test]
