@@ -195,37 +195,37 @@ fn restore_and_compare(spec: &BackupSpec, layout: &Layout, env: &[(&str, &str)],
     );
 }
 
-#[test]
-fn volume_to_a_directory_repository_with_retention_over_dated_snapshots() {
-    let test = "volume_to_a_directory_repository_with_retention_over_dated_snapshots";
-    let Some(_) = restic(test) else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let source = tmp.path().join("source");
+/// The retention policy of the dated-series scenario.
+fn series_retention() -> Retention {
+    Retention {
+        keep_last: Some(2),
+        keep_hourly: None,
+        keep_daily: Some(3),
+        keep_weekly: Some(2),
+        keep_monthly: Some(3),
+    }
+}
+
+/// Back up a tree with the generated script (which initialises the
+/// repository), add seven older snapshots with controlled dates, change
+/// the tree, run the generated script again and check that its `forget
+/// --prune` kept exactly the hand-computed snapshots; then restore with the
+/// generated commands and compare the tree. `env` holds the secrets and
+/// `repo` the repository string the script should use.
+fn dated_series(destination: Destination, env: &[(&str, &str)], repo: &str, tmp: &Path) {
+    let source = tmp.join("source");
     make_tree(&source);
-    let layout = layout(tmp.path(), &source);
-    let spec = spec(
-        volume_source(),
-        Destination::Volume {
-            claim: "backups".to_owned(),
-            prefix: "research".to_owned(),
-        },
-        Retention {
-            keep_last: Some(2),
-            keep_hourly: None,
-            keep_daily: Some(3),
-            keep_weekly: Some(2),
-            keep_monthly: Some(3),
-        },
-    );
+    let layout = layout(tmp, &source);
+    let spec = spec(volume_source(), destination, series_retention());
     let script = backup_script(&spec, &layout);
-    assert!(!script.contains(PASSWORD));
-    let env = [("RESTIC_PASSWORD", PASSWORD)];
+    for (_, secret) in env {
+        assert!(!script.contains(secret), "a secret in the script");
+    }
 
     // First run: the repository is initialised, one snapshot.
-    let first = ok(sh(&script, &env, None), "first backup run");
+    let first = ok(sh(&script, env, None), "first backup run");
     assert!(first.contains("initialising"), "{first}");
-    let repo = format!("{}/research", layout.repository);
-    assert_eq!(snapshot_times(&env, &repo).len(), 1);
+    assert_eq!(snapshot_times(env, repo).len(), 1);
 
     // A series of older snapshots with controlled dates, as earlier runs
     // of the same schedule would have made them (same host and tag).
@@ -238,31 +238,29 @@ fn volume_to_a_directory_repository_with_retention_over_dated_snapshots() {
         "2026-03-21 05:00:00", // F: Saturday, the day's newest
         "2026-03-22 03:00:00", // G: Sunday, the end of that ISO week
     ];
+    let mut env_repo = env.to_vec();
+    env_repo.push(("RESTIC_REPOSITORY", repo));
+    if let Destination::S3 { region, .. } = &spec.destination {
+        env_repo.push(("AWS_DEFAULT_REGION", region));
+    }
     for t in dated {
         let cmd = format!(
             "cd '{}' && restic backup --host 'acc.backup-script' --tag selfhost-backup --time '{t}' . >/dev/null",
             source.display()
         );
-        ok(
-            sh(
-                &cmd,
-                &[("RESTIC_PASSWORD", PASSWORD), ("RESTIC_REPOSITORY", &repo)],
-                None,
-            ),
-            "dated backup",
-        );
+        ok(sh(&cmd, &env_repo, None), "dated backup");
     }
     // The tree changes before the next run: the restore must give the new one.
     std::fs::write(source.join("notes.txt"), b"research notes, revised\n").unwrap();
     std::fs::write(source.join("data/new.txt"), b"new file\n").unwrap();
 
-    let second = ok(sh(&script, &env, None), "second backup run");
+    let second = ok(sh(&script, env, None), "second backup run");
     assert!(!second.contains("initialising"), "{second}");
     // Newest first: N1 (this run), N0 (first run), G, F, E, D, C, B, A.
     // keep-last 2: N1, N0. keep-daily 3: N1 (today), G (03-22), F (03-21).
     // keep-weekly 2: N1's week, G's (16-22 March). keep-monthly 3: N1's
     // month, March (G), February (B). Forgotten: E, D, C, A.
-    let times = snapshot_times(&env, &repo);
+    let times = snapshot_times(env, repo);
     let kept_dated: Vec<&str> = times
         .iter()
         .filter(|t| t.starts_with("2026-0"))
@@ -277,7 +275,20 @@ fn volume_to_a_directory_repository_with_retention_over_dated_snapshots() {
     let pruned = second.contains("remove 4 snapshots") || second.contains("removed 4 snapshots");
     assert!(pruned, "forget --prune must say it removed 4 snapshots:\n{second}");
 
-    restore_and_compare(&spec, &layout, &env, &source, tmp.path());
+    restore_and_compare(&spec, &layout, env, &source, tmp);
+}
+
+#[test]
+fn volume_to_a_directory_repository_with_retention_over_dated_snapshots() {
+    let test = "volume_to_a_directory_repository_with_retention_over_dated_snapshots";
+    let Some(_) = restic(test) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = format!("{}/repo/research", tmp.path().display());
+    let destination = Destination::Volume {
+        claim: "backups".to_owned(),
+        prefix: "research".to_owned(),
+    };
+    dated_series(destination, &[("RESTIC_PASSWORD", PASSWORD)], &repo, tmp.path());
 }
 
 /// versitygw serving `root` on a free loopback port; killed on drop.
@@ -326,8 +337,8 @@ fn start_gateway(bin: &Path, root: &Path, access: &str, secret: &str) -> Gateway
 }
 
 #[test]
-fn volume_to_an_s3_bucket_on_versitygw() {
-    let test = "volume_to_an_s3_bucket_on_versitygw";
+fn volume_to_an_s3_bucket_on_versitygw_with_retention_over_dated_snapshots() {
+    let test = "volume_to_an_s3_bucket_on_versitygw_with_retention_over_dated_snapshots";
     let Some(_) = restic(test) else { return };
     let Some(gw_bin) = versitygw(test) else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -335,24 +346,12 @@ fn volume_to_an_s3_bucket_on_versitygw() {
     let gw = start_gateway(&gw_bin, &tmp.path().join("gw"), access, secret);
     // The bucket is a directory of the gateway's root.
     std::fs::create_dir_all(tmp.path().join("gw/backups")).unwrap();
-    let source = tmp.path().join("source");
-    make_tree(&source);
-    let layout = layout(tmp.path(), &source);
-    let spec = spec(
-        volume_source(),
-        Destination::S3 {
-            endpoint: gw.endpoint.clone(),
-            bucket: "backups".to_owned(),
-            prefix: "agents/research".to_owned(),
-            region: "eu-test-1".to_owned(),
-        },
-        Retention {
-            keep_last: Some(1),
-            ..Retention::default()
-        },
-    );
-    let script = backup_script(&spec, &layout);
-    assert!(!script.contains(secret) && !script.contains(PASSWORD));
+    let destination = Destination::S3 {
+        endpoint: gw.endpoint.clone(),
+        bucket: "backups".to_owned(),
+        prefix: "agents/research".to_owned(),
+        region: "eu-test-1".to_owned(),
+    };
     let env = [
         ("RESTIC_PASSWORD", PASSWORD),
         ("AWS_ACCESS_KEY_ID", access),
@@ -360,24 +359,18 @@ fn volume_to_an_s3_bucket_on_versitygw() {
     ];
 
     // Missing credentials: the script stops before restic, naming them.
+    let layout = layout(tmp.path(), tmp.path());
+    let script = backup_script(&spec(volume_source(), destination.clone(), series_retention()), &layout);
     let out = sh(&script, &env[..2], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("AWS_SECRET_ACCESS_KEY"), "{err}");
+    assert!(!tmp.path().join("gw/backups/agents").exists(), "nothing written");
 
-    let first = ok(sh(&script, &env, None), "first backup run");
-    assert!(first.contains("initialising"), "{first}");
-    std::fs::write(source.join("data/new.txt"), b"second run\n").unwrap();
-    let second = ok(sh(&script, &env, None), "second backup run");
-    assert!(!second.contains("initialising"), "{second}");
+    let repo = format!("s3:{}/backups/agents/research", gw.endpoint);
+    dated_series(destination, &env, &repo, tmp.path());
     // The objects really are in the gateway's directory.
     assert!(tmp.path().join("gw/backups/agents/research/config").is_file());
-    let mut env_repo = env.to_vec();
-    env_repo.push(("AWS_DEFAULT_REGION", "eu-test-1"));
-    let repo = format!("s3:{}/backups/agents/research", gw.endpoint);
-    assert_eq!(snapshot_times(&env_repo, &repo).len(), 1, "keep_last = 1");
-
-    restore_and_compare(&spec, &layout, &env, &source, tmp.path());
 }
 
 /// A PostgreSQL server in `dir`, run as `nobody` when the test is root;
