@@ -177,6 +177,11 @@ fn backup_schedule_lifecycle() {
         let restore = v["restore_command"].as_str().unwrap_or_default();
         assert!(restore.contains("restic restore latest"), "{restore}");
         assert!(!restore.contains(RESTIC_PASSWORD), "{restore}");
+        // Its kubectl lines really fetch the secrets from the Secret.
+        assert_eq!(
+            fetched_secrets(&bed, &kubeconfig, restore),
+            format!("{RESTIC_PASSWORD}|AKIAACCEPTANCE|{S3_SECRET}")
+        );
         expect_empty_plan(&wd, "after create");
 
         // Drift on a managed field: the plan shows it and apply repairs it.
@@ -260,6 +265,40 @@ fn backup_schedule_lifecycle() {
             assert!(bed.get_json(kind, &ns.name, name).is_none(), "{kind} deleted");
         }
     });
+}
+
+/// Run the `export ...="$(kubectl ...)"` lines of a `restore_command` with
+/// the bed's kubectl and `kubeconfig`; the values they set, joined by `|`.
+fn fetched_secrets(bed: &KubeBed, kubeconfig: &str, restore: &str) -> String {
+    let exports: Vec<&str> = restore
+        .lines()
+        .filter(|l| l.starts_with("export ") && l.contains("kubectl"))
+        .collect();
+    assert_eq!(exports.len(), 3, "three secrets for an S3 destination:\n{restore}");
+    let script = format!(
+        "set -eu\n{}\nprintf '%s|%s|%s' \"$RESTIC_PASSWORD\" \"$AWS_ACCESS_KEY_ID\" \"$AWS_SECRET_ACCESS_KEY\"",
+        exports.join("\n")
+    );
+    let kubectl_dir = std::path::Path::new(&bed.kubectl)
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env(
+            "PATH",
+            format!("{kubectl_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "the restore_command's kubectl lines failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Jobs the CronJob `name` created (by owner reference).
