@@ -169,6 +169,10 @@ pub fn backup_script(spec: &BackupSpec, layout: &Layout) -> String {
     let _ = writeln!(out, "  echo 'selfhost-backup: no repository yet: initialising it'");
     let _ = writeln!(out, "  restic init");
     let _ = writeln!(out, "fi");
+    // A run killed mid-way (node lost, deadline) leaves its lock behind and
+    // every later run would fail on it; `unlock` removes only stale locks
+    // (concurrencyPolicy Forbid means no other run of this schedule is live).
+    let _ = writeln!(out, "restic unlock");
     let host = quote(&spec.restic_host());
     match &spec.source {
         // Backing up "." from inside the volume stores its files at the
@@ -334,6 +338,7 @@ mod tests {
         assert!(s.contains("export RESTIC_REPOSITORY='s3:https://s3.example.com/backups/research'\n"));
         assert!(s.contains("export AWS_DEFAULT_REGION='eu-west-1'\n"));
         assert!(s.contains(": \"${AWS_SECRET_ACCESS_KEY:?"));
+        assert!(s.contains("fi\nrestic unlock\n"), "{s}");
         assert!(s.contains("cd '/source'\nrestic backup --host 'agents.research-data' --tag 'selfhost-backup' .\n"));
         assert!(s.contains(
             "restic forget --host 'agents.research-data' --tag 'selfhost-backup' --group-by host --prune --keep-last '3' --keep-daily '7'\n"
