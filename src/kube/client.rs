@@ -48,7 +48,28 @@ impl Deadline {
 
     /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
     /// when the deadline passes first.
-    async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
+    /// The limit this deadline was made with.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// Wait `d` between polls for `what`: `Cancelled` when cancelled,
+    /// `WaitTimeout` past the deadline.
+    ///
+    /// # Errors
+    /// As said.
+    pub async fn sleep(&self, d: Duration, what: &str) -> Result<(), KubeError> {
+        match self.pause(d, what).await {
+            Ok(()) => Ok(()),
+            Err(Pause::Cancelled(e)) => Err(e),
+            Err(Pause::Expired) => Err(KubeError::WaitTimeout {
+                what: what.to_owned(),
+                limit: self.limit,
+            }),
+        }
+    }
+
+    pub(super) async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
         let until = Instant::now() + d;
         if until >= self.at {
             tokio::select! {
@@ -65,7 +86,7 @@ impl Deadline {
     }
 }
 
-enum Pause {
+pub(super) enum Pause {
     Cancelled(KubeError),
     Expired,
 }
@@ -143,7 +164,7 @@ fn explain_client_error(message: &str) -> String {
 /// A client for one cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct Kube {
-    client: kube::Client,
+    pub(super) client: kube::Client,
 }
 
 /// What the namespaced typed operations need of an object type.
@@ -183,7 +204,7 @@ impl Kube {
 
     /// Run `op` until it succeeds, fails for good, the deadline passes or
     /// `dl` is cancelled; transient failures are retried with backoff.
-    async fn retrying<T, F, Fut>(&self, what: &str, dl: &Deadline, mut op: F) -> Result<T, KubeError>
+    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, dl: &Deadline, mut op: F) -> Result<T, KubeError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
@@ -294,8 +315,22 @@ impl Kube {
         dl: &Deadline,
     ) -> Result<(), KubeError> {
         let what = format!("delete of {}", describe::<K>(namespace, name));
+        self.delete_and_wait_in(self.api::<K>(namespace), name, what, dl).await
+    }
+
+    /// Delete through `api` and wait until the object is gone (shared by the
+    /// namespaced and the cluster-scoped deletes).
+    pub(super) async fn delete_and_wait_in<K>(
+        &self,
+        api: Api<K>,
+        name: &str,
+        what: String,
+        dl: &Deadline,
+    ) -> Result<(), KubeError>
+    where
+        K: kube::Resource + Clone + DeserializeOwned + Debug,
+    {
         tracing::debug!(operation = %what, "delete");
-        let api = self.api::<K>(namespace);
         let params = DeleteParams::background();
         let deleted = self
             .retrying(&what, dl, || async {
@@ -308,7 +343,7 @@ impl Kube {
             .await?;
         let mut delay = Duration::from_millis(100);
         loop {
-            let Some(obj) = self.get::<K>(namespace, name, dl).await? else {
+            let Some(obj) = self.retrying(&what, dl, || api.get_opt(name)).await? else {
                 return Ok(());
             };
             // Deleted and already re-created by someone else: ours is gone.

@@ -9,9 +9,11 @@
 
 pub mod agent;
 pub mod client;
+pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
 pub mod names;
+pub mod namespace;
 pub mod objects;
 
 pub use client::{Clients, Deadline, Kube};

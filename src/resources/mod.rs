@@ -4,6 +4,7 @@ mod backup_schedule;
 pub mod connection;
 pub mod gateway_token;
 mod host_facts;
+mod k8s_cluster;
 mod provider;
 mod vps_host;
 

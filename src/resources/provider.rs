@@ -8,6 +8,7 @@ use super::backup_schedule::BackupSchedule;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
+use super::k8s_cluster::K8sCluster;
 use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
 use crate::framework::typed::from_value;
@@ -82,7 +83,12 @@ impl Provider for SelfhostProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(GatewayToken), Arc::new(VpsHost), Arc::new(BackupSchedule)]
+        vec![
+            Arc::new(GatewayToken),
+            Arc::new(VpsHost),
+            Arc::new(K8sCluster),
+            Arc::new(BackupSchedule),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
