@@ -98,8 +98,7 @@ pub enum CronError {
 /// # Errors
 /// What is wrong, naming the field and its text.
 pub fn check(expr: &str) -> Result<(), CronError> {
-    let expr = expr.trim();
-    if expr.is_empty() {
+    if expr.trim().is_empty() {
         return Err(CronError::Empty);
     }
     if expr.starts_with("TZ=") || expr.starts_with("CRON_TZ=") {
@@ -107,9 +106,10 @@ pub fn check(expr: &str) -> Result<(), CronError> {
         let prefix = expr.split_whitespace().next().unwrap_or(expr);
         return Err(CronError::TimeZonePrefix(prefix.to_owned()));
     }
-    if expr.starts_with('@') {
-        let lower = expr.to_ascii_lowercase();
-        return match MACROS.iter().find(|(m, _)| *m == lower) {
+    // The controller's parser matches a macro exactly: lower case, nothing
+    // around it (" @daily" and "@Daily" are refused by the API server).
+    if expr.trim_start().starts_with('@') {
+        return match MACROS.iter().find(|(m, _)| *m == expr) {
             Some(_) => Ok(()),
             None => Err(CronError::UnknownMacro(expr.to_owned())),
         };
@@ -220,7 +220,7 @@ mod tests {
             "5/10 * * * *",
             "0 0 31 12 6",
             "@daily",
-            "@Hourly",
+            "@hourly",
             "@yearly",
             "  0   3 * * *  ",
             "0 3 * Jan-Dec/3 *",
@@ -252,6 +252,9 @@ mod tests {
             ("0 - * * *", "empty value"),
             ("@every 1h", "is not a known macro"),
             ("@reboot", "is not a known macro"),
+            ("@Daily", "\"@Daily\" is not a known macro"),
+            (" @daily", "is not a known macro"),
+            ("@daily ", "is not a known macro"),
             ("CRON_TZ=UTC 0 3 * * *", "use the `time_zone` attribute"),
             ("TZ=Europe/Paris 0 3 * * *", "\"TZ=Europe/Paris\""),
             ("0 3 * * * extra", "has 6 field(s)"),
