@@ -501,3 +501,89 @@ fn backup_schedule_trace_logs_never_contain_secrets() {
         }
     });
 }
+
+/// The plan-time checks of `schedule` and `time_zone` agree with the real
+/// API server: each case is also sent as a CronJob with a server-side dry
+/// run. Where the provider is deliberately stricter (a step larger than the
+/// field, `?` outside the day fields, `@every`), the case says so.
+#[test]
+fn schedule_and_time_zone_checks_agree_with_the_api_server() {
+    use terraform_provider_selfhost::backup::{cron, zone};
+    let Some(bed) = kube_bed("schedule_and_time_zone_checks_agree_with_the_api_server") else {
+        return;
+    };
+    let ns = bed.namespace("croncheck");
+    let server_accepts = |schedule: &str, time_zone: &str| -> bool {
+        let body = serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "check", "namespace": ns.name},
+            "spec": {"schedule": schedule, "timeZone": time_zone, "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}},
+        });
+        let (ok, _, err) = bed.run(&["create", "--dry-run=server", "-f", "-"], Some(&body.to_string()));
+        assert!(ok || err.contains("Invalid value"), "an unexpected refusal: {err}");
+        ok
+    };
+    // (schedule, the provider is stricter than the server)
+    let schedules: &[(&str, bool)] = &[
+        ("0 3 * * *", false),
+        ("*/5 * * * *", false),
+        ("0 0-23/2 * * *", false),
+        ("15,45 8-18 * * MON-FRI", false),
+        ("0 3 1 jan,jul *", false),
+        ("0 3 ? * sun", false),
+        ("5/10 * * * *", false),
+        ("0 0 31 12 6", false),
+        ("  0   3 * * *  ", false),
+        ("@daily", false),
+        ("@hourly", false),
+        ("@yearly", false),
+        ("@annually", false),
+        ("@midnight", false),
+        ("@Daily", false),
+        (" @daily", false),
+        ("60 * * * *", false),
+        ("0 24 * * *", false),
+        ("0 0 0 * *", false),
+        ("0 0 32 * *", false),
+        ("0 0 * 13 *", false),
+        ("0 0 * * 7", false),
+        ("0 0 * FOO *", false),
+        ("*/0 * * * *", false),
+        ("0 10-2 * * *", false),
+        ("0 3 * *", false),
+        ("0 3 * * * *", false),
+        ("@reboot", false),
+        ("CRON_TZ=UTC 0 3 * * *", false),
+        ("*/61 * * * *", true),
+        ("? * * * *", true),
+        ("@every 1h", true),
+    ];
+    for (schedule, stricter) in schedules {
+        let ours = cron::check(schedule).is_ok();
+        let server = server_accepts(schedule, "UTC");
+        if *stricter {
+            assert!(
+                server && !ours,
+                "{schedule:?}: the server takes it and the provider refuses it on purpose"
+            );
+        } else {
+            assert_eq!(ours, server, "{schedule:?}: provider {ours}, API server {server}");
+        }
+    }
+    for tz in [
+        "Europe/Paris",
+        "UTC",
+        "Etc/UTC",
+        "America/Argentina/Buenos_Aires",
+        "Asia/Kolkata",
+        "US/Eastern",
+        "Europe/Pari",
+        "europe/paris",
+        "+02:00",
+        "Mars/Olympus",
+    ] {
+        let ours = zone::check(tz).is_ok();
+        assert_eq!(ours, server_accepts("0 3 * * *", tz), "time zone {tz:?}");
+    }
+}
