@@ -100,7 +100,7 @@ fn source_block() -> NestedBlock {
             Attribute::string("password")
                 .optional()
                 .sensitive()
-                .description("The role's password. Sensitive: kept in the job's Secret and given to pg_dump as `PGPASSWORD`, never in the script or its arguments. Required."),
+                .description("The role's password. Sensitive: kept in the job's Secret and given to pg_dump as `PGPASSWORD`, never in the script or its arguments. Must be set and non-empty (checked at plan time)."),
         )
         .attribute(
             Attribute::string("image")
@@ -168,13 +168,13 @@ fn destination_block() -> NestedBlock {
             Attribute::string("access_key_id")
                 .optional()
                 .sensitive()
-                .description("Access key id. Sensitive; kept in the job's Secret. Required."),
+                .description("Access key id. Must be set and non-empty (checked at plan time, so a null or empty variable is named here). Sensitive: kept in the job's Secret."),
         )
         .attribute(
             Attribute::string("secret_access_key")
                 .optional()
                 .sensitive()
-                .description("Secret access key. Sensitive; kept in the job's Secret. Required."),
+                .description("Secret access key. Must be set and non-empty (checked at plan time, so a null or empty variable is named here). Sensitive: kept in the job's Secret."),
         );
     let volume = Block::new()
         .description("A PersistentVolumeClaim (in the same namespace) holding the repository.")
