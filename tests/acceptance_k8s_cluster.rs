@@ -16,7 +16,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::bed::{Bed, Host, bed, bed_var};
+use support::bed::{Bed, Host, bed, bed_var, parse_hosts};
+use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
 
 const CLUSTER: &str = "selfhost_k8s_cluster.main";
@@ -31,16 +32,7 @@ struct K8sBed {
 
 fn k8s_bed(test: &str) -> Option<K8sBed> {
     let bed = bed(test)?;
-    let hosts: Vec<Host> = bed_var(test, "SELFHOST_TEST_K8S_HOSTS")?
-        .split_whitespace()
-        .map(|h| {
-            let (addr, port) = h.rsplit_once(':').unwrap_or((h, "22"));
-            Host {
-                addr: addr.to_owned(),
-                port: port.parse().unwrap_or(22),
-            }
-        })
-        .collect();
+    let hosts = parse_hosts(&bed_var(test, "SELFHOST_TEST_K8S_HOSTS")?);
     let bundle = bed_var(test, "SELFHOST_TEST_K8S_BUNDLE")?;
     let kubectl = bed_var(test, "SELFHOST_TEST_KUBECTL")?;
     if hosts.len() < 3 {
@@ -199,57 +191,18 @@ output "kubeconfig" {{
     hcl
 }
 
-/// kubectl with the cluster's kubeconfig (written from the output).
-struct Kubectl {
-    kubectl: String,
-    kubeconfig: std::path::PathBuf,
+/// `(name, ready)` of each node, through the real kubectl.
+fn ready_nodes(kc: &KubeBed) -> Vec<(String, bool)> {
+    let out = kc.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ]);
+    out.lines()
+        .filter_map(|l| l.split_once(' ').map(|(n, r)| (n.to_owned(), r == "True")))
+        .collect()
 }
-
-impl Kubectl {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let _ = pipe.write_all(text.as_bytes());
-        }
-        let out = child.wait_with_output().expect("wait for kubectl");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out) = self.run(args, None);
-        assert!(ok, "kubectl {} failed:\n{out}", args.join(" "));
-        out
-    }
-
-    /// `(name, ready)` of each node.
-    fn nodes(&self) -> Vec<(String, bool)> {
-        let out = self.ok(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
-        ]);
-        out.lines()
-            .filter_map(|l| l.split_once(' ').map(|(n, r)| (n.to_owned(), r == "True")))
-            .collect()
-    }
-}
-
 fn apply(wd: &Workdir) -> support::Outcome {
     wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
 }
@@ -269,7 +222,7 @@ fn hostname(k: &K8sBed, h: &Host) -> String {
 
 /// The echo image's Deployment on `worker`, its Service, and a client pod
 /// on the control plane fetching it through the Service's DNS name.
-fn echo_through_service_dns(kc: &Kubectl, worker: &str, cp: &str) {
+fn echo_through_service_dns(kc: &KubeBed, worker: &str, cp: &str) {
     let manifest = format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -311,8 +264,7 @@ spec:
     command: [sleep, "3600"]
 "#
     );
-    let (ok, out) = kc.run(&["apply", "-f", "-"], Some(&manifest));
-    assert!(ok, "kubectl apply failed:\n{out}");
+    kc.apply(&manifest);
     kc.ok(&["-n", "agents", "rollout", "status", "deployment/echo", "--timeout=180s"]);
     kc.ok(&[
         "-n",
@@ -345,7 +297,7 @@ spec:
     assert_eq!(enode, worker, "the echo pod runs on the worker");
     let mut answer = String::new();
     for _ in 0..30 {
-        let (ok, out) = kc.run(
+        let (ok, out, err) = kc.run(
             &[
                 "-n",
                 "agents",
@@ -357,7 +309,7 @@ spec:
             ],
             None,
         );
-        answer = out.trim().to_owned();
+        answer = format!("{}{}", out.trim(), err.trim());
         if ok {
             break;
         }
@@ -409,16 +361,28 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
         .to_owned();
     assert!(client_key.len() > 40, "the kubeconfig has a client key");
     assert!(!o.output().contains(&client_key), "the admin key reached the log");
-    assert!(!o.output().contains("--token"), "a join token reached the log");
+    // Every bootstrap token the cluster has (kubeadm init's and the join's).
+    let tokens = k.bed.sh(
+        &k.hosts[0],
+        "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf | grep -oE '^[a-z0-9]{6}\\.[a-z0-9]{16}' || true",
+    );
+    assert!(!tokens.trim().is_empty(), "the join left a bootstrap token to look for");
+    for t in tokens.split_whitespace() {
+        assert!(!o.output().contains(t), "a bootstrap token reached the log");
+        assert!(
+            !o.output().contains(&t[7..]),
+            "a bootstrap token's secret reached the log"
+        );
+    }
     assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
 
     let kc_path = wd.path.join("kubeconfig");
     std::fs::write(&kc_path, &kubeconfig).expect("write kubeconfig");
-    let kc = Kubectl {
+    let kc = KubeBed {
         kubectl: k.kubectl.clone(),
-        kubeconfig: kc_path,
+        kubeconfig: kc_path.display().to_string(),
     };
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(nodes.iter().all(|(_, ready)| *ready), "both nodes Ready: {nodes:?}");
     let quota = kc.ok(&[
@@ -444,6 +408,14 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     echo_through_service_dns(&kc, &w1_name, &cp_name);
     expect_empty_plan(&wd, "after the first apply");
 
+    // An upgrade is refused at plan time, on `version`.
+    wd.write("main.tf", &config(&k, &["w1"]).replace("\"v1.36.3\"", "\"v1.36.4\""));
+    let o = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
+    assert!(o.output().contains("version"), "{o}");
+    wd.write("main.tf", &config(&k, &["w1"]));
+
     // 2. A stopped kubelet is drift; apply repairs it.
     k.bed.sh(&k.hosts[1], "systemctl stop kubelet");
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
@@ -463,7 +435,7 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     );
     assert!(!o.stdout.contains("must be replaced"), "{o}");
     apply(&wd);
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().any(|(n, r)| *n == w2_name && *r), "{nodes:?}");
     expect_empty_plan(&wd, "after adding a worker");
@@ -471,7 +443,7 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     // 4. Removing it drains it, deletes its Node and resets the host.
     wd.write("main.tf", &config(&k, &["w1"]));
     apply(&wd);
-    let nodes = kc.nodes();
+    let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(!nodes.iter().any(|(n, _)| *n == w2_name), "{nodes:?}");
     assert_clean(&k, &k.hosts[2]);
@@ -481,4 +453,58 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     assert_clean(&k, &k.hosts[0]);
     assert_clean(&k, &k.hosts[1]);
+}
+
+/// Bad settings are refused at validate time, each at its own line, by
+/// every CLI; no host is contacted (the addresses are documentation ones).
+#[test]
+fn bad_cluster_settings_are_refused_at_their_attribute() {
+    const TEST: &str = "bad_cluster_settings_are_refused_at_their_attribute";
+    let bad = r#"terraform {
+  required_providers {
+    selfhost = { source = "selfhost/selfhost" }
+  }
+}
+
+resource "selfhost_k8s_cluster" "main" {
+  version = "latest"
+  install {
+    source = "bundle"
+    bundle = "/nonexistent"
+  }
+  control_plane = { host = "203.0.113.10", port = 22, user = "root", host_key = "ssh-ed25519 AAAA" }
+  pod_cidr      = "10.244.0.0/16"
+  service_cidr  = "10.244.128.0/20"
+  cni           = "calico"
+  node_settings {
+    kubelet_cgroup_root  = "relative/path"
+    kubelet_extra_config = "[1, 2]"
+  }
+  namespace {
+    name = "Not_A_Label"
+  }
+}
+"#;
+    support::for_each_cli(TEST, |cli| {
+        let wd = Workdir::new(cli, "k8s-validate");
+        wd.write("main.tf", bad);
+        wd.init();
+        let o = wd.run(&["validate", "-no-color"]);
+        assert_eq!(o.code, Some(1), "{o}");
+        let out = o.output();
+        for (needle, message) in [
+            ("version = \"latest\"", "is not a Kubernetes release version"),
+            ("service_cidr  =", "overlaps pod_cidr"),
+            ("cni           =", "calico"),
+            ("kubelet_cgroup_root  =", "is not a cgroup path"),
+            ("kubelet_extra_config =", "JSON object"),
+            ("name = \"Not_A_Label\"", "Invalid namespace name"),
+        ] {
+            assert!(out.contains(message), "{message:?} missing:\n{out}");
+            assert!(
+                out.contains(&format!("main.tf line {}", support::line_of(bad, needle))),
+                "no diagnostic at the line of {needle:?}:\n{out}"
+            );
+        }
+    });
 }

@@ -21,6 +21,11 @@ pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 /// kubeadm's configuration files (0600: the join file holds a token).
 pub const INIT_CONFIG: &str = "/etc/kubeadm/init.json";
 pub const JOIN_CONFIG: &str = "/etc/kubeadm/join.json";
+/// Makes the kubelet's `cgroupRoot` before each kubelet start (only when
+/// one is set: with the cgroupfs driver the kubelet requires it to exist in
+/// every hierarchy and does not create it; a host's systemd may trim it).
+pub const CGROUP_ROOT_SCRIPT: &str = "/usr/local/lib/selfhost/kubelet-cgroup-root";
+pub const CGROUP_ROOT_DROP_IN: &str = "/etc/systemd/system/kubelet.service.d/20-selfhost-cgroup-root.conf";
 /// The CNI manifest applied from the control plane.
 pub const CNI_MANIFEST: &str = "/etc/kubeadm/cni.yaml";
 
@@ -64,6 +69,21 @@ pub fn files(spec: &ClusterSpec, node: &Hostname, sandbox_image: &str) -> (Vec<N
         }),
         None => remove.push(CONTAINERD_DROP_IN),
     }
+    match spec.cgroup_root_for(node) {
+        Some(root) => {
+            write.push(NodeFile {
+                path: CGROUP_ROOT_SCRIPT,
+                contents: cgroup_root_script(&root),
+                mode: 0o755,
+            });
+            write.push(NodeFile {
+                path: CGROUP_ROOT_DROP_IN,
+                contents: format!("[Service]\nExecStartPre={CGROUP_ROOT_SCRIPT}\n"),
+                mode: 0o644,
+            });
+        }
+        None => remove.extend([CGROUP_ROOT_SCRIPT, CGROUP_ROOT_DROP_IN]),
+    }
     match kubeadm::kubelet_patch(spec, node) {
         Some(text) => write.push(NodeFile {
             path: kubeadm::KUBELET_PATCH,
@@ -75,8 +95,35 @@ pub fn files(spec: &ClusterSpec, node: &Hostname, sandbox_image: &str) -> (Vec<N
     (write, remove)
 }
 
+/// Create `root` (a validated cgroup path) in every cgroup v1 hierarchy, or
+/// in the unified hierarchy on a cgroup v2 host; a new cpuset gets its
+/// parent's CPUs and memory nodes (an empty one takes no tasks).
+fn cgroup_root_script(root: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+# Written by terraform-provider-selfhost (selfhost_k8s_cluster).
+root={root}
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+  exec mkdir -p "/sys/fs/cgroup$root"
+fi
+for c in /sys/fs/cgroup/*/; do
+  [ -e "${{c}}cgroup.procs" ] && [ ! -e "${{c}}cgroup.controllers" ] || continue
+  d="${{c%/}}$root"
+  [ -d "$d" ] && continue
+  mkdir -p "$d" || exit 1
+  if [ -e "$d/cpuset.cpus" ]; then
+    cat "${{c}}cpuset.cpus" >"$d/cpuset.cpus" && cat "${{c}}cpuset.mems" >"$d/cpuset.mems" || exit 1
+  fi
+done
+"#,
+        root = crate::shell::quote(root)
+    )
+}
+
 /// The directories the files above live in.
 pub const CONFIG_DIRS: &[&str] = &[
+    "/usr/local/lib/selfhost",
+    "/etc/systemd/system/kubelet.service.d",
     "/etc/containerd",
     "/etc/systemd/system/containerd.service.d",
     "/etc/sysctl.d",
@@ -119,7 +166,12 @@ systemctl is-active --quiet kubelet && echo kubelet=active || echo kubelet=inact
 [ -e /etc/kubernetes/kubelet.conf ] && echo joined=yes || echo joined=no
 if [ -e {admin} ]; then
   echo initialized=yes
-  r=$(kubectl --kubeconfig {admin} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+  # A busy API server may miss one answer: three tries before "not ready".
+  for i in 1 2 3; do
+    r=$(kubectl --kubeconfig {admin} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+    [ "$r" = ok ] && break
+    sleep 2
+  done
   echo "readyz=$r"
 else
   echo initialized=no
@@ -281,15 +333,25 @@ mod tests {
         let (write, remove) = files(&spec(NodeSettings::default()), &node, "registry.k8s.io/pause:3.10.2");
         let paths: Vec<&str> = write.iter().map(|f| f.path).collect();
         assert_eq!(paths, [CONTAINERD_CONFIG, SYSCTL_FILE, MODULES_FILE]);
-        assert_eq!(remove, [CONTAINERD_DROP_IN, kubeadm::KUBELET_PATCH]);
+        assert_eq!(
+            remove,
+            [
+                CONTAINERD_DROP_IN,
+                CGROUP_ROOT_SCRIPT,
+                CGROUP_ROOT_DROP_IN,
+                kubeadm::KUBELET_PATCH
+            ]
+        );
         let bed = NodeSettings {
             containerd_oom_score_adjust: Some(0),
             cgroup_root: Some("/{node}".into()),
             ..NodeSettings::default()
         };
         let (write, remove) = files(&spec(bed), &node, "p");
-        assert_eq!(write.len(), 5);
+        assert_eq!(write.len(), 7);
         assert!(remove.is_empty());
-        assert_eq!(write[4].contents, "{\"cgroupRoot\":\"/n1\"}\n");
+        assert!(write[4].contents.contains("root='/n1'\n"), "{}", write[4].contents);
+        sh_ok(&write[4].contents);
+        assert_eq!(write[6].contents, "{\"cgroupRoot\":\"/n1\"}\n");
     }
 }

@@ -4,7 +4,7 @@
 //! that nothing is left. Pure: the resource runs it over SSH.
 
 use super::kubeadm::CRI_SOCKET;
-use super::node::{BUNDLE_DIR, CONTAINERD_DROP_IN, MODULES_FILE, SYSCTL_FILE};
+use super::node::{BUNDLE_DIR, CGROUP_ROOT_SCRIPT, CONTAINERD_DROP_IN, MODULES_FILE, SYSCTL_FILE};
 
 /// The reset script. It prints `clean` on success; otherwise it exits 1
 /// and names what is left on stderr.
@@ -44,11 +44,11 @@ fi
 rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /run/flannel \
   /var/lib/containerd /run/containerd /etc/containerd {bundle} \
   /etc/systemd/system/kubelet.service /etc/systemd/system/kubelet.service.d \
-  /etc/systemd/system/containerd.service {drop_in} {sysctl} {modules} \
+  /etc/systemd/system/containerd.service {drop_in} {sysctl} {modules} {cgroup_script} \
   /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl /usr/local/sbin/runc \
   /usr/local/bin/containerd /usr/local/bin/containerd-shim /usr/local/bin/containerd-shim-runc-v1 \
   /usr/local/bin/containerd-shim-runc-v2 /usr/local/bin/ctr
-rmdir /etc/systemd/system/containerd.service.d 2>/dev/null || true
+rmdir /etc/systemd/system/containerd.service.d /usr/local/lib/selfhost 2>/dev/null || true
 systemctl daemon-reload
 systemctl reset-failed kubelet.service containerd.service >/dev/null 2>&1 || true
 # Check.
@@ -68,6 +68,7 @@ echo clean
         drop_in = CONTAINERD_DROP_IN,
         sysctl = SYSCTL_FILE,
         modules = MODULES_FILE,
+        cgroup_script = CGROUP_ROOT_SCRIPT,
     )
 }
 

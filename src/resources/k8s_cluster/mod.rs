@@ -179,6 +179,8 @@ fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_know
         Some(p) if !p.containerd_active => "containerd stopped",
         Some(p) if !p.kubelet_active => "kubelet stopped",
         Some(p) if !p.joined => "not joined",
+        // The control plane's API server answers /readyz (checked on it).
+        Some(p) if p.initialized && !p.api_ready => "api server not ready",
         Some(_) if api_known && registered.is_none() => "not registered",
         Some(_) => STATUS_OK,
     }
@@ -267,7 +269,8 @@ impl K8sCluster {
             ..Default::default()
         };
         let d = &mut resp.diagnostics;
-        let Some(config) = decode::<ClusterConfig>(&req.config, "configuration", d) else {
+        // The plan, not the configuration: it has the schema's defaults.
+        let Some(config) = decode::<ClusterConfig>(&req.planned, "plan", d) else {
             return resp;
         };
         let prior: Option<(ClusterConfig, Outputs)> = if req.prior.is_null() {
@@ -419,9 +422,9 @@ impl K8sCluster {
         // 1. Removed workers: drain from the control plane, then reset.
         let mut still_there = Vec::new();
         let mut first_error: Option<Diagnostic> = None;
-        for (i, w) in removed.iter().enumerate() {
+        for w in removed {
             let r = async {
-                let (h, p) = open(ctx, provider, w, Role::Worker(config.workers().len() + i)).await?;
+                let (h, p) = open(ctx, provider, w, Role::Removed).await?;
                 if cp_probe.initialized
                     && let Ok(name) = node_name(&h, &p)
                 {
@@ -459,7 +462,8 @@ impl K8sCluster {
         // 3. The control plane.
         let step = async {
             if cp_probe.initialized {
-                if !cp_probe.kubelet_active || !cp_probe.containerd_active {
+                // A restarted kubelet restarts the control plane's static pods.
+                if !cp_probe.kubelet_active || !cp_probe.containerd_active || !cp_probe.api_ready {
                     steps::start_services(ctx, cp).await?;
                 }
             } else {

@@ -17,9 +17,10 @@ use crate::ssh::{Connection, ExecOutput, HostKeyPolicy, SshError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
     ControlPlane,
-    /// Index in `workers` (of the configuration, or of the prior state for
-    /// a worker being removed).
+    /// Index in the configuration's `workers`.
     Worker(usize),
+    /// A worker the configuration no longer lists (being removed).
+    Removed,
 }
 
 impl Role {
@@ -27,13 +28,14 @@ impl Role {
         match self {
             Role::ControlPlane => AttributePath::root("control_plane"),
             Role::Worker(i) => AttributePath::root("workers").index(*i as i64),
+            Role::Removed => AttributePath::root("workers"),
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Role::ControlPlane => "control-plane",
-            Role::Worker(_) => "worker",
+            Role::Worker(_) | Role::Removed => "worker",
         }
     }
 }

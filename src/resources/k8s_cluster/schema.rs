@@ -255,7 +255,7 @@ pub fn schema() -> Schema {
         ))
         .attribute(output(
             Attribute::of_type("nodes", Type::list(node_type())),
-            "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong: \"kubelet stopped\", \"containerd stopped\", \"not joined\", \"not registered\", \"unreachable\").",
+            "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong, which the next apply repairs: \"kubelet stopped\", \"containerd stopped\", \"not joined\", \"not registered\", \"api server not ready\", \"unreachable\").",
         ))
         .attribute(output(
             Attribute::string("running_version"),
