@@ -1,6 +1,7 @@
 //! terraform-provider-selfhost: a Terraform/OpenTofu provider that declares a
 //! self-hosted platform (hosts, cluster, workloads) in HCL.
 
+pub mod backup;
 pub mod cluster;
 pub mod docs;
 pub mod framework;

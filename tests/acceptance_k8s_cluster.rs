@@ -229,7 +229,10 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     expect_empty_plan(&wd, "after the first apply");
 
     // An upgrade is refused at plan time, on `version`.
-    wd.write("main.tf", &cluster_config(&k, &["w1"], "").replace("\"v1.36.3\"", "\"v1.36.4\""));
+    wd.write(
+        "main.tf",
+        &cluster_config(&k, &["w1"], "").replace("\"v1.36.3\"", "\"v1.36.4\""),
+    );
     let o = wd.run(&["plan", "-input=false", "-no-color"]);
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");

@@ -134,7 +134,12 @@ fn bare_hosts_to_running_agents_in_one_apply() {
     assert_eq!(dns, "echo.agents.svc.cluster.local");
 
     // Inside the authority's pod: non-root, read-only /, the secret env.
-    let exec = |script: &str| kc.run(&["-n", "agents", "exec", "deploy/authority", "--", "sh", "-c", script], None);
+    let exec = |script: &str| {
+        kc.run(
+            &["-n", "agents", "exec", "deploy/authority", "--", "sh", "-c", script],
+            None,
+        )
+    };
     let (ok, uid, err) = exec("id -u");
     assert!(ok, "{err}");
     assert_ne!(uid.trim(), "0", "the agent runs as non-root");
@@ -166,7 +171,15 @@ fn bare_hosts_to_running_agents_in_one_apply() {
         .unwrap_or_default()
         .to_owned();
     assert_eq!(token.len(), 48);
-    let stored = kc.ok(&["-n", "agents", "get", "secret", "gateway-token", "-o", "jsonpath={.data.token}"]);
+    let stored = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "secret",
+        "gateway-token",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
     use base64::Engine;
     let stored = base64::engine::general_purpose::STANDARD
         .decode(stored.trim())

@@ -1,6 +1,7 @@
 //! The provider's resources, data sources and ephemeral resources.
 
 mod agent;
+mod backup_schedule;
 pub mod connection;
 pub mod gateway_token;
 mod host_facts;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::agent::Agent;
+use super::backup_schedule::BackupSchedule;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
@@ -90,6 +91,7 @@ impl Provider for SelfhostProvider {
             Arc::new(K8sCluster),
             Arc::new(Agent),
             Arc::new(NetworkPolicy),
+            Arc::new(BackupSchedule),
         ]
     }
 
