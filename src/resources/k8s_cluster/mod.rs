@@ -468,8 +468,13 @@ impl K8sCluster {
                 }
             } else {
                 steps::init(ctx, cp, &names[0], spec).await?;
+                kubeconfig.clear();
             }
-            *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
+            // Read once per cluster: an update returns the kubeconfig the
+            // plan promised (workloads planned with it).
+            if kubeconfig.is_empty() {
+                *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
+            }
             if let Some(manifest) = bundle.cni_manifest(config.cni.as_deref().unwrap_or("flannel"), spec)? {
                 steps::apply_cni(ctx, cp, &manifest).await?;
             }
@@ -533,9 +538,28 @@ impl K8sCluster {
     }
 }
 
-/// Whether the plan must show `nodes` as changing: the workers change, or
-/// a node needs repair.
-fn nodes_change(config: &Value, prior: &Value) -> bool {
+/// The attributes a user sets (everything but the outputs).
+const SETTINGS: &[&str] = &[
+    "distribution",
+    "version",
+    "control_plane",
+    "workers",
+    "pod_cidr",
+    "service_cidr",
+    "cni",
+    "install",
+    "node_settings",
+    "namespace",
+    "timeouts",
+];
+
+/// Whether the plan must show `nodes` as changing: any update (apply reads
+/// the nodes again, and they may have moved on since the refresh), which
+/// includes a worker added or removed and a node that needs repair.
+fn nodes_change(planned: &Value, config: &Value, prior: &Value) -> bool {
+    if SETTINGS.iter().any(|a| planned.attr(a) != prior.attr(a)) {
+        return true;
+    }
     if !config.attr("workers").is_wholly_known() {
         return true;
     }
@@ -592,7 +616,7 @@ impl Resource for K8sCluster {
                 ),
             );
         }
-        if nodes_change(&req.config, &req.prior)
+        if nodes_change(&resp.planned, &req.config, &req.prior)
             && let Some(slot) = resp.planned.attr_mut("nodes")
         {
             *slot = Value::unknown();
