@@ -33,6 +33,78 @@ pub fn pause_image(images_txt: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// One file of the bundle a node needs: its path inside the bundle and
+/// its SHA-256 (hex) from the bundle's `SHA256SUMS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Files a node does not need: package provenance, and the control-plane
+/// binaries (they run from the images).
+fn node_needs(path: &str) -> bool {
+    const SKIP: &[&str] = &[
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "etcd",
+    ];
+    if path.starts_with("debs/") {
+        return false;
+    }
+    match path.strip_prefix(layout::KUBE_BIN).and_then(|r| r.strip_prefix('/')) {
+        Some(bin) => !SKIP.contains(&bin),
+        None => true,
+    }
+}
+
+/// The files a node needs, from the text of the bundle's `SHA256SUMS`
+/// (`<hex>  <path>` lines). Paths must be plain relative paths: anything
+/// else makes the bundle invalid.
+///
+/// # Errors
+/// The offending line, for a line that is not `<64 hex>  <relative path>`.
+pub fn node_files(sha256sums: &str) -> Result<Vec<BundleFile>, String> {
+    let mut out = Vec::new();
+    for line in sha256sums.lines().filter(|l| !l.trim().is_empty()) {
+        let (hash, path) = line
+            .split_once("  ")
+            .ok_or_else(|| format!("SHA256SUMS line {line:?} is not \"<sha256>  <path>\""))?;
+        let path_ok = !path.is_empty()
+            && !path.starts_with('/')
+            && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'+' | b'~'));
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) || !path_ok {
+            return Err(format!("SHA256SUMS line {line:?} is not \"<sha256>  <relative path>\""));
+        }
+        if node_needs(path) {
+            out.push(BundleFile {
+                path: path.to_owned(),
+                sha256: hash.to_ascii_lowercase(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The node's `SHA256SUMS`: exactly the files it gets.
+pub fn node_sums(files: &[BundleFile]) -> String {
+    files.iter().map(|f| format!("{}  {}\n", f.sha256, f.path)).collect()
+}
+
+/// Print the paths under `dir` that already hold the right bytes (the
+/// expected sums come on stdin), so only the others are uploaded again.
+pub fn present_script(dir: &str) -> String {
+    format!(
+        "mkdir -p {d} && cd {d} && sha256sum -c - 2>/dev/null | sed -n 's/: OK$//p'\n",
+        d = quote(dir)
+    )
+}
+
 /// Install the bundle unpacked at `dir` on the node: verify every file
 /// against SHA256SUMS, put binaries and units in place, start containerd,
 /// enable kubelet, import every image with `snapshotter`. containerd's
@@ -51,7 +123,8 @@ install -m 0644 {cu} /etc/systemd/system/containerd.service
 install -m 0644 {ku} /etc/systemd/system/kubelet.service
 install -m 0644 {kd} /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
 systemctl daemon-reload
-systemctl enable --now containerd >/dev/null 2>&1
+systemctl enable containerd >/dev/null 2>&1
+systemctl restart containerd
 systemctl enable kubelet >/dev/null 2>&1
 i=0; until ctr version >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
 tab=$(printf '\t')
@@ -83,6 +156,27 @@ mod tests {
         let list = "registry.k8s.io/kube-apiserver:v1.36.3\tkube-apiserver.tar\tsha256:aa\nregistry.k8s.io/pause:3.10.2\tpause.tar\tsha256:bb\n";
         assert_eq!(pause_image(list).as_deref(), Some("registry.k8s.io/pause:3.10.2"));
         assert_eq!(pause_image("selfhost.test/echo:1\techo.tar\tsha256:cc\n"), None);
+    }
+
+    #[test]
+    fn a_node_gets_what_it_runs_and_nothing_unsafe() {
+        let h = "a".repeat(64);
+        let sums = format!(
+            "{h}  kubernetes/bin/linux/amd64/kubeadm\n{h}  kubernetes/bin/linux/amd64/kube-apiserver\n{h}  debs/x.deb\n{h}  images/pause.tar\n"
+        );
+        let files = node_files(&sums).expect("valid");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["kubernetes/bin/linux/amd64/kubeadm", "images/pause.tar"]);
+        assert_eq!(node_sums(&files).lines().count(), 2);
+        for bad in [
+            format!("{h}  ../etc/passwd"),
+            format!("{h}  /etc/passwd"),
+            format!("{h}  a b"),
+            format!("{h}  $(reboot)"),
+            "abc  kubeadm".to_owned(),
+        ] {
+            assert!(node_files(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

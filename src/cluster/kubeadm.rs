@@ -16,6 +16,20 @@ pub const PATCHES_DIR: &str = "/etc/kubeadm/patches";
 /// The file of that patch.
 pub const KUBELET_PATCH: &str = "/etc/kubeadm/patches/kubeletconfiguration+merge.json";
 
+/// kubeadm's waits, longer than its defaults: right after it starts, the
+/// API server of a small (or busy) VPS can take more than kubeadm's one
+/// minute per API call, and a failed init must be rolled back.
+fn timeouts() -> Value {
+    json!({
+        "controlPlaneComponentHealthCheck": "10m0s",
+        "kubeletHealthCheck": "10m0s",
+        "kubernetesAPICall": "5m0s",
+        "etcdAPICall": "5m0s",
+        "discovery": "10m0s",
+        "tlsBootstrap": "10m0s",
+    })
+}
+
 fn documents(docs: &[Value]) -> String {
     let mut out = String::new();
     for d in docs {
@@ -71,6 +85,7 @@ pub fn init_config(spec: &ClusterSpec, node: &Hostname) -> String {
         "kind": "InitConfiguration",
         "nodeRegistration": node_registration(spec, node),
         "patches": {"directory": PATCHES_DIR},
+        "timeouts": timeouts(),
     });
     // An IP that Terraform reaches is the one the API server advertises;
     // for a DNS name kubeadm picks the default route's address.
@@ -156,6 +171,7 @@ pub fn join_config(spec: &ClusterSpec, node: &Hostname, creds: &JoinCredentials)
         }},
         "nodeRegistration": node_registration(spec, node),
         "patches": {"directory": PATCHES_DIR},
+        "timeouts": timeouts(),
     })])
 }
 

@@ -13,8 +13,11 @@
 //! pasting text into YAML.
 
 pub mod bundle;
+pub mod cni;
 pub mod containerd;
 pub mod kubeadm;
+pub mod node;
+pub mod reset;
 pub mod spec;
 
 pub use spec::{CgroupDriver, ClusterSpec, NodeSettings, Version};

@@ -69,7 +69,7 @@ impl Deadline {
 
     /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
     /// when the deadline passes first.
-    async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
+    pub(super) async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {
         let until = Instant::now() + d;
         if until >= self.at {
             tokio::select! {
@@ -86,7 +86,7 @@ impl Deadline {
     }
 }
 
-enum Pause {
+pub(super) enum Pause {
     Cancelled(KubeError),
     Expired,
 }
@@ -164,7 +164,7 @@ fn explain_client_error(message: &str) -> String {
 /// A client for one cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct Kube {
-    client: kube::Client,
+    pub(super) client: kube::Client,
 }
 
 /// What the namespaced typed operations need of an object type.
@@ -204,7 +204,7 @@ impl Kube {
 
     /// Run `op` until it succeeds, fails for good, the deadline passes or
     /// `dl` is cancelled; transient failures are retried with backoff.
-    async fn retrying<T, F, Fut>(&self, what: &str, dl: &Deadline, mut op: F) -> Result<T, KubeError>
+    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, dl: &Deadline, mut op: F) -> Result<T, KubeError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
@@ -341,8 +341,24 @@ impl Kube {
         dl: &Deadline,
     ) -> Result<(), KubeError> {
         let what = format!("delete of {}", describe::<K>(namespace, name));
+        self.delete_and_wait_in(self.api::<K>(namespace), name, what, params, dl)
+            .await
+    }
+
+    /// Delete through `api` and wait until the object is gone (shared by the
+    /// namespaced and the cluster-scoped deletes).
+    pub(super) async fn delete_and_wait_in<K>(
+        &self,
+        api: Api<K>,
+        name: &str,
+        what: String,
+        params: DeleteParams,
+        dl: &Deadline,
+    ) -> Result<(), KubeError>
+    where
+        K: kube::Resource + Clone + DeserializeOwned + Debug,
+    {
         tracing::debug!(operation = %what, "delete");
-        let api = self.api::<K>(namespace);
         let deleted = self
             .retrying(&what, dl, || async {
                 match api.delete(name, &params).await {
@@ -354,7 +370,7 @@ impl Kube {
             .await?;
         let mut delay = Duration::from_millis(100);
         loop {
-            let Some(obj) = self.get::<K>(namespace, name, dl).await? else {
+            let Some(obj) = self.retrying(&what, dl, || api.get_opt(name)).await? else {
                 return Ok(());
             };
             // Deleted and already re-created by someone else: ours is gone.

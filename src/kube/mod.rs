@@ -10,9 +10,11 @@
 pub mod agent;
 pub mod agent_parts;
 pub mod client;
+pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
 pub mod names;
+pub mod namespace;
 pub mod network_policy;
 pub mod objects;
 pub mod rollout;

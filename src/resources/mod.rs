@@ -4,6 +4,7 @@ mod agent;
 pub mod connection;
 pub mod gateway_token;
 mod host_facts;
+mod k8s_cluster;
 mod kube_object;
 mod network_policy;
 mod provider;

@@ -8,6 +8,7 @@ use super::agent::Agent;
 use super::connection::{SshDefaults, provider_ssh_block};
 use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
+use super::k8s_cluster::K8sCluster;
 use super::network_policy::NetworkPolicy;
 use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
@@ -86,6 +87,7 @@ impl Provider for SelfhostProvider {
         vec![
             Arc::new(GatewayToken),
             Arc::new(VpsHost),
+            Arc::new(K8sCluster),
             Arc::new(Agent),
             Arc::new(NetworkPolicy),
         ]

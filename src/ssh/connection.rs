@@ -166,6 +166,36 @@ impl Connection {
     where
         R: tokio::io::AsyncRead + Unpin + Send,
     {
+        self.exec_logged(command, stdin, cancel, true).await
+    }
+
+    /// Run `script` as root like [`Connection::run_script`] without input
+    /// data, but never log its standard output: for commands that print a
+    /// secret (a kubeconfig, a join token). stderr is still logged.
+    ///
+    /// # Errors
+    /// As [`Connection::exec`].
+    pub async fn run_script_secret_output(
+        &self,
+        script: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput, SshError> {
+        let sudo = if self.user == "root" { "" } else { "sudo -n -- " };
+        let wrapped = format!("{{\n{script}\n}}\n");
+        self.exec_logged(&format!("{sudo}sh -s"), wrapped.as_bytes(), cancel, false)
+            .await
+    }
+
+    async fn exec_logged<R>(
+        &self,
+        command: &str,
+        stdin: R,
+        cancel: &CancellationToken,
+        log_stdout: bool,
+    ) -> Result<ExecOutput, SshError>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+    {
         let _permit = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(SshError::Cancelled),
@@ -207,7 +237,9 @@ impl Connection {
                 }
                 msg = read.wait() => match msg {
                     Some(ChannelMsg::Data { data }) => {
-                        stdout_log.push(&data);
+                        if log_stdout {
+                            stdout_log.push(&data);
+                        }
                         out.stdout.extend_from_slice(&data);
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {

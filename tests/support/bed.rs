@@ -43,6 +43,20 @@ pub fn bed_var(test: &str, name: &str) -> Option<String> {
     }
 }
 
+/// `addr:port` words (as `testbed env` prints them) as hosts.
+pub fn parse_hosts(words: &str) -> Vec<Host> {
+    words
+        .split_whitespace()
+        .map(|h| {
+            let (addr, port) = h.rsplit_once(':').unwrap_or((h, "22"));
+            Host {
+                addr: addr.to_owned(),
+                port: port.parse().unwrap_or(22),
+            }
+        })
+        .collect()
+}
+
 /// The bed, or `None` after a loud SKIP (a panic under CI).
 pub fn bed(test: &str) -> Option<Bed> {
     let hosts = bed_var(test, "SELFHOST_TEST_HOSTS")?;
@@ -53,16 +67,7 @@ pub fn bed(test: &str) -> Option<Bed> {
         .unwrap_or_else(|e| panic!("{test}: cannot read {key}.pub: {e}"))
         .trim()
         .to_owned();
-    let hosts = hosts
-        .split_whitespace()
-        .map(|h| {
-            let (addr, port) = h.rsplit_once(':').unwrap_or((h, "22"));
-            Host {
-                addr: addr.to_owned(),
-                port: port.parse().unwrap_or(22),
-            }
-        })
-        .collect();
+    let hosts = parse_hosts(&hosts);
     Some(Bed {
         hosts,
         user,

@@ -12,6 +12,7 @@
 
 pub mod bed;
 pub mod host_reset;
+pub mod k8s;
 pub mod kube;
 pub mod netpol;
 
@@ -268,6 +269,7 @@ pub struct Workdir {
     dir: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     label: String,
+    step_timeout: Duration,
 }
 
 impl Workdir {
@@ -296,6 +298,7 @@ impl Workdir {
             dir: Some(dir),
             env,
             label: format!("{} {label}", cli.label()),
+            step_timeout: STEP_TIMEOUT,
         }
     }
 
@@ -303,6 +306,12 @@ impl Workdir {
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// How long one CLI command may run before the test fails (a cluster
+    /// bootstrap takes longer than the default).
+    pub fn set_step_timeout(&mut self, limit: Duration) {
+        self.step_timeout = limit;
     }
 
     /// Remove an environment variable set with [`Workdir::set_env`].
@@ -340,7 +349,7 @@ impl Workdir {
         }
         let command = format!("{} {}", self.cli.label(), args.join(" "));
         let started = Instant::now();
-        let outcome = run_with_timeout(cmd, &command, STEP_TIMEOUT);
+        let outcome = run_with_timeout(cmd, &command, self.step_timeout);
         eprintln!(
             "[{}] $ {} -> exit {:?} in {:.1?}",
             self.label,

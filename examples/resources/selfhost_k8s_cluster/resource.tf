@@ -1,0 +1,41 @@
+resource "selfhost_vps_host" "cp" {
+  ssh_connection { host = "203.0.113.10" }
+  hostname       = "cp-1"
+  swap           = false
+  kernel_modules = ["overlay", "br_netfilter"]
+  sysctl         = { "net.ipv4.ip_forward" = "1" }
+}
+
+resource "selfhost_vps_host" "w1" {
+  ssh_connection { host = "203.0.113.11" }
+  hostname       = "worker-1"
+  swap           = false
+  kernel_modules = ["overlay", "br_netfilter"]
+  sysctl         = { "net.ipv4.ip_forward" = "1" }
+}
+
+# Hosts, cluster and workloads in ONE apply: the workload resources take
+# selfhost_k8s_cluster.main.kubeconfig.
+resource "selfhost_k8s_cluster" "main" {
+  version = "v1.36.3"
+  install {
+    source = "bundle"           # air-gapped: binaries and images uploaded over SSH
+    bundle = "./k8s-bundle"     # the layout the README documents
+  }
+  control_plane = selfhost_vps_host.cp.ssh
+  workers       = [selfhost_vps_host.w1.ssh]
+  pod_cidr      = "10.244.0.0/16"
+  service_cidr  = "10.96.0.0/12"
+  cni           = "flannel"
+
+  namespace {
+    name            = "agents"
+    quota           = { cpu = "8", memory = "16Gi", pods = "50" }
+    default_request = { cpu = "100m", memory = "128Mi" }
+    default_limit   = { cpu = "1", memory = "512Mi" }
+  }
+}
+
+output "api_server_url" {
+  value = selfhost_k8s_cluster.main.api_server_url
+}

@@ -1,0 +1,150 @@
+//! The cluster as its API server tells it: nodes and their readiness, the
+//! version, the identity, and the namespaces the resource provides.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, ResourceQuota};
+
+use crate::framework::{AttributePath, Diagnostic};
+use crate::kube::namespace::{LIMITS_NAME, NamespaceSpec, QUOTA_NAME, observe};
+use crate::kube::{Deadline, Kube, KubeError};
+
+use super::model::NamespaceModel;
+use super::node::error;
+
+/// A Kubernetes failure as a diagnostic (on `path` when given).
+pub fn kube_diagnostic(e: &KubeError, path: Option<AttributePath>) -> Diagnostic {
+    error(e.summary(), e.detail(), path)
+}
+
+/// What the API server says of one node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeInfo {
+    pub ready: bool,
+    pub version: String,
+}
+
+/// Every registered node by name.
+pub async fn nodes(kube: &Kube, dl: &Deadline) -> Result<BTreeMap<String, NodeInfo>, KubeError> {
+    let list = kube.list_cluster::<Node>(dl).await?;
+    Ok(list
+        .into_iter()
+        .filter_map(|n| {
+            let name = n.metadata.name.clone()?;
+            let status = n.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let version = status.node_info.map(|i| i.kubelet_version).unwrap_or_default();
+            Some((name, NodeInfo { ready, version }))
+        })
+        .collect())
+}
+
+/// Wait until every node in `names` is registered and Ready.
+pub async fn wait_ready(kube: &Kube, names: &[String], dl: &Deadline) -> Result<(), KubeError> {
+    let mut pause = Duration::from_secs(1);
+    let mut last_waiting: Vec<String> = Vec::new();
+    loop {
+        let found = nodes(kube, dl).await?;
+        let waiting: Vec<String> = names
+            .iter()
+            .filter(|n| !found.get(*n).is_some_and(|i| i.ready))
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if waiting != last_waiting {
+            tracing::info!("waiting for nodes to be Ready: {}", waiting.join(", "));
+            last_waiting = waiting.clone();
+        }
+        dl.sleep(pause, &format!("nodes {} to become Ready", waiting.join(", ")))
+            .await?;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The version the API server reports.
+pub async fn server_version(kube: &Kube, dl: &Deadline) -> Result<String, KubeError> {
+    kube.server_version(dl).await
+}
+
+/// The cluster's identity: kube-system's UID.
+pub async fn cluster_id(kube: &Kube, dl: &Deadline) -> Result<String, KubeError> {
+    let ns = kube.get_cluster::<Namespace>("kube-system", dl).await?;
+    Ok(ns.and_then(|n| n.metadata.uid).unwrap_or_default())
+}
+
+fn spec_of(m: &NamespaceModel) -> NamespaceSpec {
+    NamespaceSpec {
+        name: m.name.clone(),
+        labels: m.labels.clone().unwrap_or_default(),
+        quota: m.quota.clone().unwrap_or_default(),
+        default_request: m.default_request.clone().unwrap_or_default(),
+        default_limit: m.default_limit.clone().unwrap_or_default(),
+    }
+}
+
+/// Back from the spec to the model, null where the model had null and
+/// the spec is empty (so an unset map stays unset).
+fn model_of(s: NamespaceSpec, like: &NamespaceModel) -> NamespaceModel {
+    let keep = |m: BTreeMap<String, String>, was: &Option<BTreeMap<String, String>>| {
+        if m.is_empty() && was.is_none() { None } else { Some(m) }
+    };
+    NamespaceModel {
+        name: s.name,
+        labels: keep(s.labels, &like.labels),
+        quota: keep(s.quota, &like.quota),
+        default_request: keep(s.default_request, &like.default_request),
+        default_limit: keep(s.default_limit, &like.default_limit),
+    }
+}
+
+/// Create or repair one namespace block's objects; remove the quota or
+/// limits it no longer asks for.
+pub async fn apply_namespace(kube: &Kube, m: &NamespaceModel, dl: &Deadline) -> Result<(), KubeError> {
+    let s = spec_of(m);
+    tracing::info!("namespace {}: applying", s.name);
+    kube.apply_cluster(&s.namespace(), dl).await?;
+    match s.quota() {
+        Some(q) => drop(kube.apply(&q, dl).await?),
+        None => kube.delete_and_wait::<ResourceQuota>(&s.name, QUOTA_NAME, dl).await?,
+    }
+    match s.limit_range() {
+        Some(l) => drop(kube.apply(&l, dl).await?),
+        None => kube.delete_and_wait::<LimitRange>(&s.name, LIMITS_NAME, dl).await?,
+    }
+    Ok(())
+}
+
+/// Delete a namespace (and everything in it) and wait until it is gone.
+pub async fn delete_namespace(kube: &Kube, name: &str, dl: &Deadline) -> Result<(), KubeError> {
+    tracing::info!("namespace {name}: deleting");
+    kube.delete_cluster_and_wait::<Namespace>(name, dl).await
+}
+
+/// The namespace blocks as the cluster has them; a namespace that is gone
+/// is left out (the plan then creates it again).
+pub async fn observe_namespaces(
+    kube: &Kube,
+    like: &[NamespaceModel],
+    dl: &Deadline,
+) -> Result<Vec<NamespaceModel>, KubeError> {
+    let mut out = Vec::new();
+    for m in like {
+        let Some(ns) = kube.get_cluster::<Namespace>(&m.name, dl).await? else {
+            continue;
+        };
+        if ns.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let quota = kube.get::<ResourceQuota>(&m.name, QUOTA_NAME, dl).await?;
+        let limits = kube.get::<LimitRange>(&m.name, LIMITS_NAME, dl).await?;
+        out.push(model_of(observe(&spec_of(m), &ns, quota.as_ref(), limits.as_ref()), m));
+    }
+    Ok(out)
+}

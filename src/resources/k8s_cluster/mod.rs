@@ -1,0 +1,710 @@
+//! `selfhost_k8s_cluster`: a kubeadm cluster bootstrapped over SSH on hosts
+//! `selfhost_vps_host` prepared, in the same apply as the workloads that
+//! use its `kubeconfig`.
+//!
+//! Every apply converges: it probes each node (one exec), then does only
+//! what is missing — prepare, `kubeadm init`, the CNI, `kubeadm join`,
+//! restart stopped services, drain and reset removed workers — and reads
+//! the cluster back. State always holds what exists: a failed join keeps
+//! the control plane, a worker whose reset failed stays in state until a
+//! later apply removes it.
+
+mod api;
+mod model;
+mod node;
+mod schema;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+
+use crate::cluster::ClusterSpec;
+use crate::cluster::node::Probe;
+use crate::framework::private::PrivateState;
+use crate::framework::resource::{
+    ApplyRequest, ApplyResponse, Context, ModifyPlanRequest, ModifyPlanResponse, ReadRequest, ReadResponse, Resource,
+};
+use crate::framework::timeouts::{self, Operation};
+use crate::framework::typed::{decode, from_value, to_value};
+use crate::framework::{AttributePath, Diagnostic, Diagnostics, Schema, Value};
+use crate::host::quote::Hostname;
+use crate::host::validate;
+use crate::kube::{Deadline, Kube};
+use crate::resources::provider::{ProviderState, kube_clients, provider_state};
+use crate::resources::vps_host::SshObject;
+
+use model::{ClusterConfig, NodeModel, Outputs, STATUS_OK};
+use node::{NodeHandle, Role, error};
+use steps::LocalBundle;
+
+/// The resource type.
+pub struct K8sCluster;
+
+/// How long a refresh may wait for the API server before it reports the
+/// nodes as it found them over SSH.
+const READ_API_LIMIT: Duration = Duration::from_secs(30);
+
+fn limit(value: &Value, op: Operation) -> Duration {
+    timeouts::configured(value, op).unwrap_or_else(|| {
+        schema::TIMEOUTS
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map_or(Duration::from_secs(1800), |(_, d)| *d)
+    })
+}
+
+/// The state value: configuration + outputs + `timeouts` from `timeouts_from`.
+fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &mut Diagnostics) -> Value {
+    let merged = match (to_value(config), to_value(outputs)) {
+        (Ok(Value::Object(mut a)), Ok(Value::Object(b))) => {
+            a.extend(b);
+            a.insert(timeouts::BLOCK.to_owned(), timeouts_from.attr(timeouts::BLOCK).clone());
+            Value::Object(a)
+        }
+        _ => Value::Null,
+    };
+    match crate::framework::typed::conform(merged, &schema::schema().value_type()) {
+        Ok(v) if !v.is_null() => v,
+        Ok(_) => {
+            d.error(
+                "Unencodable state",
+                "The cluster state did not encode. This is a bug in the provider; please report it.",
+            );
+            Value::Null
+        }
+        Err(e) => {
+            d.error(
+                "Unencodable state",
+                format!("{e}. This is a bug in the provider; please report it."),
+            );
+            Value::Null
+        }
+    }
+}
+
+/// What this provider version cannot do yet, said at the attribute.
+fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if config.distribution.as_deref() == Some("k3s") {
+        out.push(error(
+            "k3s not available yet",
+            "distribution = \"k3s\" is not implemented in this provider version; use \"kubeadm\".".to_owned(),
+            Some(AttributePath::root("distribution")),
+        ));
+    }
+    let install = config.install();
+    match install.source.as_deref() {
+        Some("bundle") if install.bundle.is_none() => out.push(error(
+            "Missing bundle",
+            "install.source = \"bundle\" needs install.bundle, the bundle's directory.".to_owned(),
+            Some(AttributePath::root("install").attr("bundle")),
+        )),
+        Some("bundle") => {}
+        _ => out.push(error(
+            "Download source not available yet",
+            "install.source = \"download\" is not implemented in this provider version; use source = \"bundle\" with an air-gapped bundle (see the README for its layout).".to_owned(),
+            Some(AttributePath::root("install").attr("source")),
+        )),
+    }
+    if config.cni.as_deref() == Some("calico") {
+        out.push(error(
+            "calico not available yet",
+            "cni = \"calico\" is not implemented in this provider version; use \"flannel\" or \"none\".".to_owned(),
+            Some(AttributePath::root("cni")),
+        ));
+    }
+    out
+}
+
+fn spec_or_diagnose(config: &ClusterConfig, d: &mut Diagnostics) -> Option<ClusterSpec> {
+    match config.to_spec() {
+        Ok(s) => Some(s),
+        Err(bad) => {
+            for (path, m) in bad {
+                d.attribute_error(path, "Invalid cluster setting", format!("{m}."));
+            }
+            None
+        }
+    }
+}
+
+fn node_name(node: &NodeHandle, probe: &Probe) -> Result<Hostname, Diagnostic> {
+    validate::hostname(&probe.hostname).map_err(|m| {
+        error(
+            "Unusable node name",
+            format!(
+                "{}: its host name {:?} cannot name a Kubernetes node ({m}); set `hostname` on its selfhost_vps_host.",
+                node.label, probe.hostname
+            ),
+            Some(node.role.path()),
+        )
+    })
+}
+
+/// Connect to and probe one node.
+async fn open(
+    ctx: &Context,
+    provider: &ProviderState,
+    ssh: &SshObject,
+    role: Role,
+) -> Result<(NodeHandle, Probe), Diagnostic> {
+    let node = NodeHandle::connect(ctx, provider, ssh, role).await?;
+    let probe = node.probe(ctx).await?;
+    Ok((node, probe))
+}
+
+/// Connect to and probe every node of `config` concurrently.
+async fn open_all(
+    ctx: &Context,
+    provider: &ProviderState,
+    config: &ClusterConfig,
+) -> Vec<Result<(NodeHandle, Probe), Diagnostic>> {
+    let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
+    targets.extend(
+        config
+            .workers()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), Role::Worker(i))),
+    );
+    join_all(targets.iter().map(|(ssh, role)| open(ctx, provider, ssh, role.clone()))).await
+}
+
+fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_known: bool) -> &'static str {
+    match probe {
+        None => "unreachable",
+        Some(p) if !p.containerd_active => "containerd stopped",
+        Some(p) if !p.kubelet_active => "kubelet stopped",
+        Some(p) if !p.joined => "not joined",
+        // The control plane's API server answers /readyz (checked on it).
+        Some(p) if p.initialized && !p.api_ready => "api server not ready",
+        Some(_) if api_known && registered.is_none() => "not registered",
+        Some(_) => STATUS_OK,
+    }
+}
+
+/// The outputs as the nodes and the API server tell them now.
+async fn observe(
+    ctx: &Context,
+    config: &ClusterConfig,
+    probes: &[(SshObject, Role, Option<Probe>)],
+    kubeconfig: &str,
+    prior: &Outputs,
+    dl: &Deadline,
+) -> (Outputs, Option<Kube>) {
+    let kube = if kubeconfig.is_empty() {
+        None
+    } else {
+        kube_clients(ctx).client(kubeconfig).await.ok()
+    };
+    let mut registered: Option<BTreeMap<String, api::NodeInfo>> = None;
+    let mut out = Outputs {
+        kubeconfig: kubeconfig.to_owned(),
+        api_server_url: format!("https://{}", control_plane_endpoint(config)),
+        ca_certificate: ca_certificate(kubeconfig).unwrap_or_default(),
+        ..prior.clone()
+    };
+    if let Some(k) = &kube {
+        registered = api::nodes(k, dl).await.ok();
+        if let Ok(v) = api::server_version(k, dl).await {
+            out.running_version = v;
+        }
+        if let Ok(id) = api::cluster_id(k, dl).await
+            && !id.is_empty()
+        {
+            out.id = id;
+        }
+    }
+    out.nodes = probes
+        .iter()
+        .map(|(ssh, role, probe)| {
+            let name = probe.as_ref().map(|p| p.hostname.clone()).unwrap_or_else(|| {
+                prior
+                    .nodes
+                    .iter()
+                    .find(|n| n.host == ssh.host)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default()
+            });
+            let info = registered.as_ref().and_then(|r| r.get(&name));
+            NodeModel {
+                status: status_of(probe.as_ref(), info, registered.is_some()).to_owned(),
+                ready: info.is_some_and(|i| i.ready),
+                version: info.map(|i| i.version.clone()).unwrap_or_default(),
+                name,
+                host: ssh.host.clone(),
+                role: role.name().to_owned(),
+            }
+        })
+        .collect();
+    (out, kube)
+}
+
+fn control_plane_endpoint(config: &ClusterConfig) -> String {
+    match config.control_plane.host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:6443"),
+        _ => format!("{}:6443", config.control_plane.host),
+    }
+}
+
+/// The cluster CA (PEM) from a kubeconfig's current cluster.
+fn ca_certificate(kubeconfig: &str) -> Option<String> {
+    use base64::Engine;
+    let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).ok()?;
+    let cluster = parsed.clusters.first()?.cluster.as_ref()?;
+    let data = cluster.certificate_authority_data.as_ref()?;
+    let pem = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    String::from_utf8(pem).ok()
+}
+
+impl K8sCluster {
+    /// Create and update: do what is missing, then read the cluster back.
+    async fn converge(&self, ctx: &Context, req: ApplyRequest, op: Operation) -> ApplyResponse {
+        let mut resp = ApplyResponse {
+            state: req.prior.clone(),
+            private: req.private.clone(),
+            ..Default::default()
+        };
+        let d = &mut resp.diagnostics;
+        // The plan, not the configuration: it has the schema's defaults.
+        let Some(config) = decode::<ClusterConfig>(&req.planned, "plan", d) else {
+            return resp;
+        };
+        let prior: Option<(ClusterConfig, Outputs)> = if req.prior.is_null() {
+            None
+        } else {
+            match (
+                decode::<ClusterConfig>(&req.prior, "prior state", d),
+                decode::<Outputs>(&req.prior, "prior state", d),
+            ) {
+                (Some(c), Some(o)) => Some((c, o)),
+                _ => return resp,
+            }
+        };
+        let problems = unsupported(&config);
+        if !problems.is_empty() {
+            d.0.extend(problems);
+            return resp;
+        }
+        let Some(spec) = spec_or_diagnose(&config, d) else {
+            return resp;
+        };
+        let Some(provider) = provider_state(ctx) else {
+            d.error("Provider not configured", "The provider was not configured before this operation. This is a bug in the provider or the CLI; please report it.");
+            return resp;
+        };
+        let dl = Deadline::new(&ctx.cancel, limit(&req.planned, op));
+        let bundle = match LocalBundle::load(config.install().bundle.as_deref().unwrap_or_default(), &config.version) {
+            Ok(b) => b,
+            Err(e) => {
+                d.0.push(e);
+                return resp;
+            }
+        };
+        let prior_outputs = prior.as_ref().map(|p| p.1.clone()).unwrap_or_default();
+
+        // Workers being removed stay recorded until their reset succeeded.
+        let mut recorded = config.clone();
+        let mut failure: Option<Diagnostic> = None;
+        let opened = open_all(ctx, &provider, &config).await;
+        let mut handles: Vec<(NodeHandle, Probe)> = Vec::new();
+        for r in opened {
+            match r {
+                Ok(h) => handles.push(h),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        let mut kubeconfig = prior_outputs.kubeconfig.clone();
+        if failure.is_none() {
+            let removed: Vec<SshObject> = prior
+                .as_ref()
+                .map(|(p, _)| {
+                    p.workers()
+                        .iter()
+                        .filter(|w| !config.workers().iter().any(|c| c.host == w.host && c.port == w.port))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (outcome, still_there) = self
+                .converge_nodes(
+                    ctx,
+                    &provider,
+                    &config,
+                    &spec,
+                    &bundle,
+                    &handles,
+                    &removed,
+                    &mut kubeconfig,
+                    &dl,
+                )
+                .await;
+            let mut workers = config.workers().to_vec();
+            workers.extend(still_there);
+            recorded.workers = if workers.is_empty() && config.workers.is_none() {
+                None
+            } else {
+                Some(workers)
+            };
+            failure = outcome.err();
+        }
+
+        // Read back what exists, whatever happened above.
+        let mut probes: Vec<(SshObject, Role, Option<Probe>)> = Vec::new();
+        let reprobed = open_all(ctx, &provider, &recorded).await;
+        let mut targets = vec![(recorded.control_plane.clone(), Role::ControlPlane)];
+        targets.extend(
+            recorded
+                .workers()
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), Role::Worker(i))),
+        );
+        for ((ssh, role), r) in targets.into_iter().zip(reprobed) {
+            probes.push((ssh, role, r.ok().map(|(_, p)| p)));
+        }
+        let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+
+        // Namespaces: what the configuration asks, once the API answers.
+        if failure.is_none()
+            && let Some(k) = &kube
+        {
+            failure = self
+                .converge_namespaces(k, &config, prior.as_ref().map(|p| &p.0), &dl)
+                .await
+                .err();
+        }
+        recorded.namespace = match &kube {
+            Some(k) => match api::observe_namespaces(k, config.namespaces(), &dl).await {
+                Ok(seen) if !seen.is_empty() || config.namespace.is_some() => Some(seen),
+                Ok(_) => None,
+                Err(_) => prior.as_ref().and_then(|p| p.0.namespace.clone()),
+            },
+            None => prior.as_ref().and_then(|p| p.0.namespace.clone()),
+        };
+        if let Some(f) = failure {
+            d.0.push(f);
+        }
+        resp.state = encode(&recorded, &outputs, &req.planned, d);
+        resp
+    }
+
+    /// The node part of converging. Returns the outcome and the removed
+    /// workers that could not be reset (they stay in state).
+    #[allow(clippy::too_many_arguments)]
+    async fn converge_nodes(
+        &self,
+        ctx: &Context,
+        provider: &ProviderState,
+        config: &ClusterConfig,
+        spec: &ClusterSpec,
+        bundle: &LocalBundle,
+        handles: &[(NodeHandle, Probe)],
+        removed: &[SshObject],
+        kubeconfig: &mut String,
+        dl: &Deadline,
+    ) -> (Result<(), Diagnostic>, Vec<SshObject>) {
+        let Some((cp, cp_probe)) = handles.first() else {
+            return (Ok(()), removed.to_vec());
+        };
+        let workers = &handles[1..];
+        let mut names = Vec::new();
+        for (h, p) in handles {
+            match node_name(h, p) {
+                Ok(n) => names.push(n),
+                Err(e) => return (Err(e), removed.to_vec()),
+            }
+        }
+
+        // 1. Removed workers: drain from the control plane, then reset.
+        let mut still_there = Vec::new();
+        let mut first_error: Option<Diagnostic> = None;
+        for w in removed {
+            let r = async {
+                let (h, p) = open(ctx, provider, w, Role::Removed).await?;
+                if cp_probe.initialized
+                    && let Ok(name) = node_name(&h, &p)
+                {
+                    steps::drain(ctx, cp, &name).await?;
+                }
+                steps::reset(ctx, &h).await
+            }
+            .await;
+            if let Err(e) = r {
+                still_there.push(w.clone());
+                first_error = first_error.or(Some(e));
+            }
+        }
+        if let Some(e) = first_error {
+            return (Err(e), still_there);
+        }
+
+        // 2. Prepare every node that lacks this version (in parallel).
+        let to_prepare: Vec<usize> = handles
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| p.kubeadm_version != spec.version.to_string() || !p.joined)
+            .map(|(i, _)| i)
+            .collect();
+        let prepared = join_all(
+            to_prepare
+                .iter()
+                .map(|&i| steps::prepare(ctx, &handles[i].0, &names[i], spec, bundle)),
+        )
+        .await;
+        if let Some(e) = prepared.into_iter().find_map(Result::err) {
+            return (Err(e), still_there);
+        }
+
+        // 3. The control plane.
+        let step = async {
+            if cp_probe.initialized {
+                // A restarted kubelet restarts the control plane's static pods.
+                if !cp_probe.kubelet_active || !cp_probe.containerd_active || !cp_probe.api_ready {
+                    steps::start_services(ctx, cp).await?;
+                }
+            } else {
+                steps::init(ctx, cp, &names[0], spec).await?;
+            }
+            *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
+            if let Some(manifest) = bundle.cni_manifest(config.cni.as_deref().unwrap_or("flannel"), spec)? {
+                steps::apply_cni(ctx, cp, &manifest).await?;
+            }
+            Ok::<(), Diagnostic>(())
+        }
+        .await;
+        if let Err(e) = step {
+            return (Err(e), still_there);
+        }
+        let kube = match kube_clients(ctx).client(kubeconfig).await {
+            Ok(k) => k,
+            Err(e) => return (Err(api::kube_diagnostic(&e, None)), still_there),
+        };
+        let registered = api::nodes(&kube, dl).await.unwrap_or_default();
+        let registered = &registered;
+
+        // 4. Workers: join, or repair (in parallel).
+        let joined = join_all(workers.iter().zip(&names[1..]).map(|((h, p), name)| async move {
+            if !p.joined {
+                return steps::join(ctx, cp, h, name, spec).await;
+            }
+            if !p.kubelet_active || !p.containerd_active || !registered.contains_key(name.as_str()) {
+                // A restarted kubelet registers its Node again.
+                return steps::start_services(ctx, h).await;
+            }
+            Ok(())
+        }))
+        .await;
+        if let Some(e) = joined.into_iter().find_map(Result::err) {
+            return (Err(e), still_there);
+        }
+
+        // 5. Every node Ready.
+        let all: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
+        let ready = api::wait_ready(&kube, &all, dl).await;
+        (ready.map_err(|e| api::kube_diagnostic(&e, None)), still_there)
+    }
+
+    async fn converge_namespaces(
+        &self,
+        kube: &Kube,
+        config: &ClusterConfig,
+        prior: Option<&ClusterConfig>,
+        dl: &Deadline,
+    ) -> Result<(), Diagnostic> {
+        for (i, m) in config.namespaces().iter().enumerate() {
+            api::apply_namespace(kube, m, dl)
+                .await
+                .map_err(|e| api::kube_diagnostic(&e, Some(AttributePath::root("namespace").index(i as i64))))?;
+        }
+        if let Some(p) = prior {
+            for old in p.namespaces() {
+                if !config.namespaces().iter().any(|m| m.name == old.name) {
+                    api::delete_namespace(kube, &old.name, dl)
+                        .await
+                        .map_err(|e| api::kube_diagnostic(&e, None))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the plan must show `nodes` as changing: the workers change, or
+/// a node needs repair.
+fn nodes_change(config: &Value, prior: &Value) -> bool {
+    if !config.attr("workers").is_wholly_known() {
+        return true;
+    }
+    let configured: Vec<SshObject> = from_value(config.attr("workers")).unwrap_or_default();
+    let recorded: Vec<SshObject> = from_value(prior.attr("workers")).unwrap_or_default();
+    if configured != recorded {
+        return true;
+    }
+    let nodes: Vec<NodeModel> = from_value(prior.attr("nodes")).unwrap_or_default();
+    nodes.len() != recorded.len() + 1 || nodes.iter().any(NodeModel::needs_repair)
+}
+
+#[async_trait]
+impl Resource for K8sCluster {
+    fn type_name(&self) -> &'static str {
+        "selfhost_k8s_cluster"
+    }
+
+    fn schema(&self) -> Schema {
+        schema::schema()
+    }
+
+    async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        if let Ok(c) = from_value::<ClusterConfig>(config) {
+            d.0.extend(unsupported(&c));
+            let _ = spec_or_diagnose(&c, &mut d);
+        } else if let Some(v) = config.attr("version").as_str()
+            && let Err(m) = crate::cluster::Version::parse(v)
+        {
+            d.attribute_error(
+                AttributePath::root("version"),
+                "Invalid cluster setting",
+                format!("{m}."),
+            );
+        }
+        d
+    }
+
+    async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if req.prior.is_null() || resp.planned.is_null() {
+            return;
+        }
+        let (old, new) = (req.prior.attr("version"), req.config.attr("version"));
+        if new.is_wholly_known() && old != new {
+            resp.diagnostics.attribute_error(
+                AttributePath::root("version"),
+                "Kubernetes upgrades are not supported yet",
+                format!(
+                    "This cluster runs {} and the configuration asks for {}. This provider version cannot upgrade a cluster in place; keep `version` at {} (replacing the cluster means destroying it first).",
+                    old.as_str().unwrap_or("?"),
+                    new.as_str().unwrap_or("?"),
+                    old.as_str().unwrap_or("?")
+                ),
+            );
+        }
+        if nodes_change(&req.config, &req.prior)
+            && let Some(slot) = resp.planned.attr_mut("nodes")
+        {
+            *slot = Value::unknown();
+        }
+    }
+
+    async fn create(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+        self.converge(ctx, req, Operation::Create).await
+    }
+
+    async fn update(&self, ctx: &Context, req: ApplyRequest) -> ApplyResponse {
+        self.converge(ctx, req, Operation::Update).await
+    }
+
+    async fn read(&self, ctx: &Context, req: ReadRequest) -> ReadResponse {
+        let mut resp = ReadResponse {
+            state: req.state.clone(),
+            private: req.private.clone(),
+            diagnostics: Diagnostics::new(),
+        };
+        let d = &mut resp.diagnostics;
+        let (Some(mut config), Some(prior)) = (
+            decode::<ClusterConfig>(&req.state, "state", d),
+            decode::<Outputs>(&req.state, "state", d),
+        ) else {
+            return resp;
+        };
+        let Some(provider) = provider_state(ctx) else {
+            return resp;
+        };
+        let opened = open_all(ctx, &provider, &config).await;
+        if let Some(Ok((_, cp))) = opened.first()
+            && !cp.initialized
+        {
+            tracing::info!(
+                "{}: no control plane (kubeadm was reset): the cluster is gone",
+                config.control_plane.host
+            );
+            resp.state = Value::Null;
+            return resp;
+        }
+        let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
+        targets.extend(
+            config
+                .workers()
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), Role::Worker(i))),
+        );
+        let probes: Vec<(SshObject, Role, Option<Probe>)> = targets
+            .into_iter()
+            .zip(opened)
+            .map(|((ssh, role), r)| {
+                if let Err(e) = &r {
+                    tracing::warn!("{}: {}", e.summary, e.detail);
+                }
+                (ssh, role, r.ok().map(|(_, p)| p))
+            })
+            .collect();
+        let dl = Deadline::new(&ctx.cancel, READ_API_LIMIT.min(limit(&req.state, Operation::Read)));
+        let (outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
+        if let Some(k) = &kube
+            && let Ok(seen) = api::observe_namespaces(k, config.namespaces(), &dl).await
+            && config.namespace.is_some()
+        {
+            config.namespace = Some(seen);
+        }
+        resp.state = encode(&config, &outputs, &req.state, d);
+        resp
+    }
+
+    async fn delete(&self, ctx: &Context, state: Value, _private: PrivateState) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let Some(config) = decode::<ClusterConfig>(&state, "state", &mut d) else {
+            return d;
+        };
+        let Some(provider) = provider_state(ctx) else {
+            return d;
+        };
+        let opened = open_all(ctx, &provider, &config).await;
+        let mut handles = Vec::new();
+        for r in opened {
+            match r {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    d.0.push(e);
+                    return d;
+                }
+            }
+        }
+        let Some((cp, cp_probe)) = handles.first() else {
+            return d;
+        };
+        // Workers first: drain (best effort: the API may be down), reset.
+        let workers = &handles[1..];
+        if cp_probe.initialized {
+            for (w, p) in workers {
+                if let Ok(name) = node_name(w, p)
+                    && let Err(e) = steps::drain(ctx, cp, &name).await
+                {
+                    tracing::warn!("{}: {}", e.summary, e.detail);
+                }
+            }
+        }
+        let resets = join_all(workers.iter().map(|(w, _)| steps::reset(ctx, w))).await;
+        if let Some(e) = resets.into_iter().find_map(Result::err) {
+            d.0.push(e);
+            return d;
+        }
+        if let Err(e) = steps::reset(ctx, cp).await {
+            d.0.push(e);
+        }
+        d
+    }
+}

@@ -1,0 +1,243 @@
+//! The typed model of `selfhost_k8s_cluster`: configuration → the cluster
+//! layer's [`ClusterSpec`], and the stored state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
+use crate::cluster::spec::{ImageSource, Invalid};
+use crate::cluster::{CgroupDriver, ClusterSpec, NodeSettings};
+use crate::framework::AttributePath;
+use crate::resources::vps_host::SshObject;
+
+/// `install {}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct InstallModel {
+    pub source: Option<String>,
+    pub bundle: Option<String>,
+    pub base_url: Option<String>,
+}
+
+/// `node_settings {}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeSettingsModel {
+    pub containerd_snapshotter: Option<String>,
+    pub containerd_restrict_oom_score_adj: Option<bool>,
+    pub containerd_oom_score_adjust: Option<i64>,
+    pub kubelet_cgroup_driver: Option<String>,
+    pub kubelet_cgroup_root: Option<String>,
+    pub kubelet_extra_config: Option<String>,
+    pub kube_proxy_extra_config: Option<String>,
+    pub ignore_preflight_errors: Option<BTreeSet<String>>,
+}
+
+/// One `namespace {}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct NamespaceModel {
+    pub name: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub quota: Option<BTreeMap<String, String>>,
+    pub default_request: Option<BTreeMap<String, String>>,
+    pub default_limit: Option<BTreeMap<String, String>>,
+}
+
+/// One element of `nodes`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NodeModel {
+    pub name: String,
+    pub host: String,
+    pub role: String,
+    pub ready: bool,
+    pub version: String,
+    pub status: String,
+}
+
+/// Node status that apply repairs (anything but these two is drift).
+pub const STATUS_OK: &str = "ok";
+
+impl NodeModel {
+    /// Whether apply has something to repair on this node.
+    pub fn needs_repair(&self) -> bool {
+        self.status != STATUS_OK
+    }
+}
+
+/// The configuration's (and the state's) user-set attributes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClusterConfig {
+    pub distribution: Option<String>,
+    pub version: String,
+    pub control_plane: SshObject,
+    pub workers: Option<Vec<SshObject>>,
+    pub pod_cidr: Option<String>,
+    pub service_cidr: Option<String>,
+    pub cni: Option<String>,
+    pub install: Option<InstallModel>,
+    pub node_settings: Option<NodeSettingsModel>,
+    pub namespace: Option<Vec<NamespaceModel>>,
+}
+
+/// The computed attributes (the state is these plus [`ClusterConfig`] and
+/// the raw `timeouts`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Outputs {
+    pub id: String,
+    pub kubeconfig: String,
+    pub api_server_url: String,
+    pub ca_certificate: String,
+    pub nodes: Vec<NodeModel>,
+    pub running_version: String,
+}
+
+impl ClusterConfig {
+    pub fn workers(&self) -> &[SshObject] {
+        self.workers.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespaces(&self) -> &[NamespaceModel] {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+
+    pub fn install(&self) -> InstallModel {
+        self.install.clone().unwrap_or_default()
+    }
+
+    pub fn uses_bundle(&self) -> bool {
+        self.install().source.as_deref() == Some("bundle")
+    }
+
+    /// The validated cluster, or every problem with its attribute path.
+    pub fn to_spec(&self) -> Result<ClusterSpec, Vec<(AttributePath, String)>> {
+        let s = self.node_settings.clone().unwrap_or_default();
+        let mut bad: Vec<(AttributePath, String)> = Vec::new();
+        let json_object = |text: &Option<String>, attr: &str, bad: &mut Vec<(AttributePath, String)>| match text
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            None => BTreeMap::new(),
+            Some(Ok(serde_json::Value::Object(m))) => m.into_iter().collect(),
+            Some(_) => {
+                bad.push((
+                    AttributePath::root("node_settings").attr(attr),
+                    "must be a JSON object".to_owned(),
+                ));
+                BTreeMap::new()
+            }
+        };
+        let cgroup_driver = match CgroupDriver::parse(s.kubelet_cgroup_driver.as_deref().unwrap_or("systemd")) {
+            Ok(d) => d,
+            Err(m) => {
+                bad.push((AttributePath::root("node_settings").attr("kubelet_cgroup_driver"), m));
+                CgroupDriver::Systemd
+            }
+        };
+        let oom = match s.containerd_oom_score_adjust.map(i32::try_from) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                bad.push((
+                    AttributePath::root("node_settings").attr("containerd_oom_score_adjust"),
+                    "is outside -1000..1000".to_owned(),
+                ));
+                None
+            }
+        };
+        let settings = NodeSettings {
+            snapshotter: s
+                .containerd_snapshotter
+                .clone()
+                .unwrap_or_else(|| "overlayfs".to_owned()),
+            restrict_oom_score_adj: s.containerd_restrict_oom_score_adj.unwrap_or(false),
+            containerd_oom_score_adjust: oom,
+            cgroup_driver,
+            cgroup_root: s.kubelet_cgroup_root.clone(),
+            kubelet_extra: json_object(&s.kubelet_extra_config, "kubelet_extra_config", &mut bad),
+            kube_proxy_extra: json_object(&s.kube_proxy_extra_config, "kube_proxy_extra_config", &mut bad),
+            ignore_preflight_errors: s.ignore_preflight_errors.clone().unwrap_or_default(),
+        };
+        let images = if self.uses_bundle() {
+            ImageSource::Bundle
+        } else {
+            ImageSource::Registry
+        };
+        let spec = ClusterSpec::new(
+            &self.version,
+            &self.control_plane.host,
+            self.pod_cidr.as_deref().unwrap_or(DEFAULT_POD_CIDR),
+            self.service_cidr.as_deref().unwrap_or(DEFAULT_SERVICE_CIDR),
+            images,
+            settings,
+        );
+        match spec {
+            Ok(spec) if bad.is_empty() => Ok(spec),
+            Ok(_) => Err(bad),
+            Err(invalid) => {
+                bad.extend(invalid.into_iter().map(|(steps, m): Invalid| (path_of(&steps), m)));
+                Err(bad)
+            }
+        }
+    }
+}
+
+/// `["node_settings", "x"]` → `node_settings.x`.
+fn path_of(steps: &[String]) -> AttributePath {
+    let mut it = steps.iter();
+    let Some(first) = it.next() else {
+        return AttributePath::default();
+    };
+    it.fold(AttributePath::root(first), |p, s| p.attr(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ClusterConfig {
+        ClusterConfig {
+            distribution: None,
+            version: "v1.36.3".into(),
+            control_plane: SshObject {
+                host: "10.0.0.1".into(),
+                port: 22,
+                user: "root".into(),
+                host_key: "ssh-ed25519 AAAA".into(),
+            },
+            workers: None,
+            pod_cidr: None,
+            service_cidr: None,
+            cni: None,
+            install: None,
+            node_settings: None,
+            namespace: None,
+        }
+    }
+
+    #[test]
+    fn defaults_make_a_valid_spec() {
+        let spec = config().to_spec().expect("valid");
+        assert_eq!(spec.pod_cidr.to_string(), DEFAULT_POD_CIDR);
+        assert_eq!(spec.images, ImageSource::Registry);
+    }
+
+    #[test]
+    fn problems_name_their_attribute() {
+        let mut c = config();
+        c.version = "latest".into();
+        c.node_settings = Some(NodeSettingsModel {
+            kubelet_extra_config: Some("[1]".into()),
+            kubelet_cgroup_root: Some("relative".into()),
+            ..Default::default()
+        });
+        let errs = c.to_spec().expect_err("invalid");
+        let paths: Vec<String> = errs.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "node_settings.kubelet_extra_config",
+                "version",
+                "node_settings.kubelet_cgroup_root"
+            ]
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! The schema of `selfhost_k8s_cluster`: the canonical names of DESIGN.md,
+//! the node settings a host may need, and the computed outputs.
+
+use std::time::Duration;
+
+use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
+use crate::framework::timeouts::{self, Operation};
+use crate::framework::validator::{Check, OneOf};
+use crate::framework::{Attribute, Block, NestedBlock, Nesting, Schema, Type};
+use crate::host::validate;
+use crate::resources::vps_host::ssh_object_type;
+
+/// Default time limits: a first `kubeadm init` plus image imports on a
+/// small VPS take several minutes.
+pub const TIMEOUTS: [(Operation, Duration); 4] = [
+    (Operation::Create, Duration::from_secs(30 * 60)),
+    (Operation::Read, Duration::from_secs(5 * 60)),
+    (Operation::Update, Duration::from_secs(30 * 60)),
+    (Operation::Delete, Duration::from_secs(20 * 60)),
+];
+
+pub const DISTRIBUTIONS: &[&str] = &["kubeadm", "k3s"];
+pub const CNIS: &[&str] = &["flannel", "calico", "none"];
+pub const SOURCES: &[&str] = &["download", "bundle"];
+pub const CGROUP_DRIVERS: &[&str] = &["systemd", "cgroupfs"];
+
+pub const DEFAULT_POD_CIDR: &str = "10.244.0.0/16";
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+
+fn cidr_check() -> Check {
+    Check::values(
+        "Invalid CIDR",
+        "must be an IPv4 or IPv6 network such as \"10.244.0.0/16\"",
+        |s| validate::cidr(s).map(drop),
+    )
+}
+
+fn json_object_check() -> Check {
+    Check::values(
+        "Invalid JSON object",
+        "must be a JSON object, e.g. jsonencode({ maxPods = 50 })",
+        |s| match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(_)) => Ok(()),
+            Ok(_) => Err("not a JSON object".to_owned()),
+            Err(e) => Err(format!("not JSON: {e}")),
+        },
+    )
+}
+
+fn install_block() -> NestedBlock {
+    let b = Block::new()
+        .description("Where the binaries and images come from. Changing it after creation has no effect on existing nodes (new workers use it).")
+        .attribute(
+            Attribute::string("source")
+                .optional()
+                .computed()
+                .default_value("download")
+                .validator(OneOf(SOURCES))
+                .description("\"download\" (default): official release binaries at `version`, each checked against its published SHA-256 before use. \"bundle\": a local air-gapped bundle (binaries and OCI image archives, the layout `testbed/testbed bundle` writes and the README documents) uploaded over SSH; images are imported into containerd and never pulled."),
+        )
+        .attribute(
+            Attribute::string("bundle")
+                .optional()
+                .description("Directory of the bundle on the machine running Terraform (source = \"bundle\")."),
+        )
+        .attribute(
+            Attribute::string("base_url")
+                .optional()
+                .description("Mirror of https://dl.k8s.io/release for source = \"download\"."),
+        );
+    NestedBlock::new("install", Nesting::Single, b)
+}
+
+fn node_settings_block() -> NestedBlock {
+    let replace = |a: Attribute| a.plan_modifier(RequiresReplace);
+    let b = Block::new()
+        .description("Settings of every node's container runtime and kubelet. The defaults fit a real VPS (systemd, overlayfs). Changing one replaces the cluster: kubeadm writes them into the cluster at init. Container-based hosts (LXC/OpenVZ VPS, the test bed's systemd-nspawn hosts) need other values; the README lists which.")
+        .attribute(replace(
+            Attribute::string("containerd_snapshotter")
+                .optional()
+                .computed()
+                .default_value("overlayfs")
+                .description("containerd snapshotter: \"overlayfs\" (default); \"native\" where the root file system is itself an overlay."),
+        ))
+        .attribute(replace(
+            Attribute::bool("containerd_restrict_oom_score_adj")
+                .optional()
+                .computed()
+                .default_value(false)
+                .description("containerd CRI `restrict_oom_score_adj`: true where no process may lower its OOM score (unprivileged containers)."),
+        ))
+        .attribute(replace(
+            Attribute::number("containerd_oom_score_adjust")
+                .optional()
+                .description("`OOMScoreAdjust=` of containerd.service (a drop-in); unset keeps the unit's -999."),
+        ))
+        .attribute(replace(
+            Attribute::string("kubelet_cgroup_driver")
+                .optional()
+                .computed()
+                .default_value("systemd")
+                .validator(OneOf(CGROUP_DRIVERS))
+                .description("\"systemd\" (default, containerd gets `SystemdCgroup = true`) or \"cgroupfs\" (hosts whose systemd does not own the cgroup tree)."),
+        ))
+        .attribute(replace(
+            Attribute::string("kubelet_cgroup_root")
+                .optional()
+                .description("kubelet `cgroupRoot`; `{node}` stands for the node's name. Unset: the kubelet's default."),
+        ))
+        .attribute(replace(
+            Attribute::string("kubelet_extra_config")
+                .optional()
+                .validator(json_object_check())
+                .description("More KubeletConfiguration fields as a JSON object (`jsonencode({...})`), merged over the provider's."),
+        ))
+        .attribute(replace(
+            Attribute::string("kube_proxy_extra_config")
+                .optional()
+                .validator(json_object_check())
+                .description("KubeProxyConfiguration fields as a JSON object (`jsonencode({...})`)."),
+        ))
+        .attribute(replace(
+            Attribute::of_type("ignore_preflight_errors", Type::set(Type::String))
+                .optional()
+                .description("kubeadm preflight checks whose errors are ignored, e.g. [\"SystemVerification\"] on hosts without a readable kernel configuration."),
+        ));
+    NestedBlock::new("node_settings", Nesting::Single, b)
+}
+
+fn namespace_block() -> NestedBlock {
+    let b = Block::new()
+        .description("A namespace the cluster provides, with its ResourceQuota and LimitRange. Removing a block deletes the namespace and everything in it.")
+        .attribute(
+            Attribute::string("name")
+                .required()
+                .validator(Check::values(
+                    "Invalid namespace name",
+                    "must be an RFC 1123 label (lower case letters, digits and '-', at most 63 characters)",
+                    crate::kube::names::check_label,
+                ))
+                .description("Namespace name (RFC 1123 label)."),
+        )
+        .attribute(
+            Attribute::of_type("labels", Type::map(Type::String))
+                .optional()
+                .description("Labels of the namespace (besides the provider's ownership labels)."),
+        )
+        .attribute(
+            Attribute::of_type("quota", Type::map(Type::String))
+                .optional()
+                .description("ResourceQuota `hard` limits, e.g. { cpu = \"8\", memory = \"16Gi\", pods = \"50\" } (ResourceQuota `selfhost-quota`)."),
+        )
+        .attribute(
+            Attribute::of_type("default_request", Type::map(Type::String))
+                .optional()
+                .description("LimitRange default requests of a container, e.g. { cpu = \"100m\", memory = \"128Mi\" } (LimitRange `selfhost-limits`)."),
+        )
+        .attribute(
+            Attribute::of_type("default_limit", Type::map(Type::String))
+                .optional()
+                .description("LimitRange default limits of a container, e.g. { cpu = \"1\", memory = \"512Mi\" }."),
+        );
+    NestedBlock::new("namespace", Nesting::List, b)
+}
+
+fn node_type() -> Type {
+    Type::object([
+        ("name".to_owned(), Type::String),
+        ("host".to_owned(), Type::String),
+        ("role".to_owned(), Type::String),
+        ("ready".to_owned(), Type::Bool),
+        ("version".to_owned(), Type::String),
+        ("status".to_owned(), Type::String),
+    ])
+}
+
+fn output(a: Attribute, description: &str) -> Attribute {
+    a.computed().description(description).plan_modifier(UseStateForUnknown)
+}
+
+/// The resource schema.
+pub fn schema() -> Schema {
+    let block = Block::new()
+        .description("A Kubernetes cluster bootstrapped over SSH on hosts prepared by `selfhost_vps_host`: containerd, kubelet, `kubeadm init` on the control plane, a CNI, `kubeadm join` for the workers. Its `kubeconfig` feeds the workload resources in the same apply. Adding or removing a worker is an in-place update; a stopped kubelet or containerd, or a node missing from the API, shows as drift that apply repairs.")
+        .attribute(output(
+            Attribute::string("id"),
+            "The cluster's identity: the UID of its kube-system namespace.",
+        ))
+        .attribute(
+            Attribute::string("distribution")
+                .optional()
+                .computed()
+                .default_value("kubeadm")
+                .validator(OneOf(DISTRIBUTIONS))
+                .plan_modifier(RequiresReplace)
+                .description("\"kubeadm\" (default) or \"k3s\"."),
+        )
+        .attribute(
+            Attribute::string("version")
+                .required()
+                .description("Kubernetes release, e.g. \"v1.36.3\". Upgrades are not supported yet: changing it is refused at plan time."),
+        )
+        .attribute(
+            Attribute::of_type("control_plane", ssh_object_type())
+                .required()
+                .plan_modifier(RequiresReplace)
+                .description("The control-plane host: `selfhost_vps_host.<name>.ssh`, or an object { host, port, user, host_key } written by hand. The SSH key comes from the provider's `ssh {}` block. Terraform reaches the API server at `host`:6443."),
+        )
+        .attribute(
+            Attribute::of_type("workers", Type::list(ssh_object_type()))
+                .optional()
+                .description("Worker hosts, like `control_plane`. Adding one joins it; removing one drains it, deletes its Node and resets the host."),
+        )
+        .attribute(
+            Attribute::string("pod_cidr")
+                .optional()
+                .computed()
+                .default_value(DEFAULT_POD_CIDR)
+                .validator(cidr_check())
+                .plan_modifier(RequiresReplace)
+                .description("Pod network (default 10.244.0.0/16)."),
+        )
+        .attribute(
+            Attribute::string("service_cidr")
+                .optional()
+                .computed()
+                .default_value(DEFAULT_SERVICE_CIDR)
+                .validator(cidr_check())
+                .plan_modifier(RequiresReplace)
+                .description("Service network (default 10.96.0.0/12)."),
+        )
+        .attribute(
+            Attribute::string("cni")
+                .optional()
+                .computed()
+                .default_value("flannel")
+                .validator(OneOf(CNIS))
+                .plan_modifier(RequiresReplace)
+                .description("\"flannel\" (default), \"calico\" or \"none\"."),
+        )
+        .attribute(
+            Attribute::string("kubeconfig")
+                .computed()
+                .sensitive()
+                .plan_modifier(UseStateForUnknown)
+                .description("Admin kubeconfig; its server is https://<control_plane.host>:6443. Pass it to the workload resources."),
+        )
+        .attribute(output(
+            Attribute::string("api_server_url"),
+            "https://<control_plane.host>:6443",
+        ))
+        .attribute(output(
+            Attribute::string("ca_certificate"),
+            "The cluster CA certificate (PEM).",
+        ))
+        .attribute(output(
+            Attribute::of_type("nodes", Type::list(node_type())),
+            "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong, which the next apply repairs: \"kubelet stopped\", \"containerd stopped\", \"not joined\", \"not registered\", \"api server not ready\", \"unreachable\").",
+        ))
+        .attribute(output(
+            Attribute::string("running_version"),
+            "The Kubernetes version the API server reports.",
+        ))
+        .block(install_block())
+        .block(node_settings_block())
+        .block(namespace_block())
+        .block(timeouts::block(&TIMEOUTS));
+    Schema::new(0, block)
+}
