@@ -140,6 +140,11 @@ resource "selfhost_k8s_cluster" "main" {{
     kubelet_cgroup_root               = "/{{node}}"
     kubelet_extra_config = jsonencode({{
       failCgroupV1 = false
+      # TESTBED: the hosts share this machine's disk with everything on it;
+      # the kubelet's image GC (from 85% of that disk) would delete the
+      # bundle's images, which an air-gapped node cannot pull again.
+      imageGCHighThresholdPercent = 100
+      imageGCLowThresholdPercent  = 99
       evictionHard = {{
         "memory.available"   = "100Mi"
         "nodefs.available"   = "2Gi"
