@@ -608,32 +608,23 @@ resource "selfhost_network_policy" "bad" {{
         );
         wd.write("main.tf", &tf);
         wd.init();
-        let o = wd.run(&["validate", "-json", "-no-color"]);
-        assert_ne!(o.code, Some(0), "{o}");
-        let j: Json = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("validate -json: {e}\n{o}"));
-        let lines: Vec<u64> = j["diagnostics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["severity"] == "error")
-            .filter_map(|d| d["range"]["start"]["line"].as_u64())
-            .collect();
-        for needle in [
-            "namespace  = \"Agents\"",
-            "image      =",
-            "secret_env =",
-            "port     = 70000",
-            "protocol = \"ICMP\"",
-            "cpu_limit = \"12x\"",
-            "node_selector =",
-            "default_deny =",
-            "to_cidrs =",
-            "ports    = [\"80/icmp\"]",
-            "except     =",
-        ] {
-            let line = support::line_of(&tf, needle);
-            assert!(lines.contains(&line), "an error at line {line} ({needle}): {j:#}");
-        }
+        support::assert_validate_errors_at(
+            &wd,
+            &tf,
+            &[
+                "namespace  = \"Agents\"",
+                "image      =",
+                "secret_env =",
+                "port     = 70000",
+                "protocol = \"ICMP\"",
+                "cpu_limit = \"12x\"",
+                "node_selector =",
+                "default_deny =",
+                "to_cidrs =",
+                "ports    = [\"80/icmp\"]",
+                "except     =",
+            ],
+        );
     });
 }
 

@@ -432,19 +432,7 @@ fn backup_schedule_plan_time_diagnostics_name_the_attribute() {
             assert!(text.contains(needle), "the diagnostics must say {needle:?}:\n{o}");
         }
         // Each points at its line of the configuration.
-        let v = wd.run(&["validate", "-json", "-no-color"]);
-        let j: Json = serde_json::from_str(&v.stdout).unwrap_or_else(|e| panic!("validate -json: {e}\n{v}"));
-        let lines: Vec<u64> = j["diagnostics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["severity"] == "error")
-            .filter_map(|d| d["range"]["start"]["line"].as_u64())
-            .collect();
-        for needle in ["schedule   =", "time_zone  ="] {
-            let line = support::line_of(&tf, needle);
-            assert!(lines.contains(&line), "an error at line {line} ({needle}): {j:#}");
-        }
+        support::assert_validate_errors_at(&wd, &tf, &["schedule   =", "time_zone  ="]);
     });
 }
 

@@ -468,6 +468,27 @@ pub fn resource_change<'a>(plan: &'a Json, address: &str) -> &'a Json {
 }
 
 /// The 1-based line of the first line of `text` containing `needle`.
+/// Run `validate -json` in `wd` on the configuration `tf` and require an
+/// error diagnostic at the line of each of `needles` (the HCL line the
+/// user must fix).
+pub fn assert_validate_errors_at(wd: &Workdir, tf: &str, needles: &[&str]) {
+    let o = wd.run(&["validate", "-json", "-no-color"]);
+    assert_ne!(o.code, Some(0), "{o}");
+    let j: Json = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("validate -json: {e}\n{o}"));
+    let lines: Vec<u64> = j["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["severity"] == "error")
+        .filter_map(|d| d["range"]["start"]["line"].as_u64())
+        .collect();
+    for needle in needles {
+        let line = line_of(tf, needle);
+        assert!(lines.contains(&line), "an error at line {line} ({needle}): {j:#}");
+    }
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
 pub fn line_of(text: &str, needle: &str) -> u64 {
     text.lines()
         .position(|l| l.contains(needle))
