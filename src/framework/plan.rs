@@ -371,3 +371,32 @@ mod write_only_tests {
         assert_eq!(v, want);
     }
 }
+
+/// A resource's whole plan without the wire, as the server makes it: the
+/// schema-driven part, then the resource's own `modify_plan`. For unit
+/// tests of a resource's planning.
+#[cfg(test)]
+pub async fn plan_resource(
+    resource: &dyn super::resource::Resource,
+    ctx: &super::resource::Context,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> super::resource::ModifyPlanResponse {
+    use super::private::PrivateState;
+    use super::resource::{ModifyPlanRequest, ModifyPlanResponse};
+    let ap = plan_block(&resource.schema().block, prior, proposed, config);
+    let mut resp = ModifyPlanResponse {
+        planned: ap.planned,
+        requires_replace: ap.requires_replace,
+        private: PrivateState::default(),
+        diagnostics: ap.diagnostics,
+    };
+    let req = ModifyPlanRequest {
+        config: config.clone(),
+        prior: prior.clone(),
+        prior_private: PrivateState::default(),
+    };
+    resource.modify_plan(ctx, &req, &mut resp).await;
+    resp
+}

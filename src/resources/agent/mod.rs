@@ -399,7 +399,6 @@ async fn fill_secret_env(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::plan::plan_block;
     use serde_json::json;
 
     fn ctx() -> Context {
@@ -447,20 +446,7 @@ mod tests {
                 }
             }
         }
-        let ap = plan_block(&schema::schema().block, prior, &proposed, config);
-        let mut resp = ModifyPlanResponse {
-            planned: ap.planned,
-            requires_replace: ap.requires_replace,
-            private: PrivateState::default(),
-            diagnostics: ap.diagnostics,
-        };
-        let req = ModifyPlanRequest {
-            config: config.clone(),
-            prior: prior.clone(),
-            prior_private: PrivateState::default(),
-        };
-        Agent.modify_plan(&ctx(), &req, &mut resp).await;
-        resp
+        crate::framework::plan::plan_resource(&Agent, &ctx(), prior, &proposed, config).await
     }
 
     #[tokio::test]

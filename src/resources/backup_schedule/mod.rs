@@ -302,7 +302,6 @@ impl Resource for BackupSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::plan::plan_block;
 
     /// A configuration as Terraform sends it (every attribute present).
     fn config() -> Value {
@@ -340,7 +339,6 @@ mod tests {
     }
 
     async fn plan(prior: &Value, config: &Value) -> ModifyPlanResponse {
-        let schema = BackupSchedule.schema();
         let mut proposed = config.clone();
         for k in [
             "id",
@@ -359,20 +357,7 @@ mod tests {
                 *slot = prior.attr(k).clone();
             }
         }
-        let ap = plan_block(&schema.block, prior, &proposed, config);
-        let mut resp = ModifyPlanResponse {
-            planned: ap.planned,
-            requires_replace: ap.requires_replace,
-            private: PrivateState::default(),
-            diagnostics: ap.diagnostics,
-        };
-        let req = ModifyPlanRequest {
-            config: config.clone(),
-            prior: prior.clone(),
-            prior_private: PrivateState::default(),
-        };
-        BackupSchedule.modify_plan(&ctx(), &req, &mut resp).await;
-        resp
+        crate::framework::plan::plan_resource(&BackupSchedule, &ctx(), prior, &proposed, config).await
     }
 
     #[tokio::test]
