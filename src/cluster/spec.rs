@@ -225,10 +225,7 @@ impl ClusterSpec {
 
     /// `host:6443`, bracketed for IPv6.
     pub fn control_plane_endpoint(&self) -> String {
-        match self.endpoint.parse::<IpAddr>() {
-            Ok(IpAddr::V6(a)) => format!("[{a}]:6443"),
-            _ => format!("{}:6443", self.endpoint),
-        }
+        api_endpoint(&self.endpoint)
     }
 
     /// The kubelet `cgroupRoot` for `node`, if one is set.
@@ -237,6 +234,15 @@ impl ClusterSpec {
             .cgroup_root
             .as_ref()
             .map(|r| r.replace("{node}", node.as_str()))
+    }
+}
+
+/// The API server's `host:6443` for the control-plane address `host`
+/// (an IPv6 address in brackets).
+pub fn api_endpoint(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(a)) => format!("[{a}]:6443"),
+        _ => format!("{host}:6443"),
     }
 }
 

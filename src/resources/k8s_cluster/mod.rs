@@ -203,7 +203,10 @@ async fn observe(
     let mut registered: Option<BTreeMap<String, api::NodeInfo>> = None;
     let mut out = Outputs {
         kubeconfig: kubeconfig.to_owned(),
-        api_server_url: format!("https://{}", control_plane_endpoint(config)),
+        api_server_url: format!(
+            "https://{}",
+            crate::cluster::spec::api_endpoint(&config.control_plane.host)
+        ),
         ca_certificate: ca_certificate(kubeconfig).unwrap_or_default(),
         ..prior.clone()
     };
@@ -241,13 +244,6 @@ async fn observe(
         })
         .collect();
     (out, kube)
-}
-
-fn control_plane_endpoint(config: &ClusterConfig) -> String {
-    match config.control_plane.host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:6443"),
-        _ => format!("{}:6443", config.control_plane.host),
-    }
 }
 
 /// The cluster CA (PEM) from a kubeconfig's current cluster.
