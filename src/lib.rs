@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cluster;
 pub mod docs;
+pub mod download;
 pub mod framework;
 pub mod host;
 pub mod kube;

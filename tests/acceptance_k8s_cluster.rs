@@ -292,8 +292,10 @@ fn bad_cluster_settings_are_refused_at_their_attribute() {
 resource "selfhost_k8s_cluster" "main" {
   version = "latest"
   install {
-    source = "bundle"
-    bundle = "/nonexistent"
+    source         = "bundle"
+    bundle         = "/nonexistent"
+    containerd_url = "file:///etc"
+    runc_version   = "latest"
   }
   control_plane = { host = "203.0.113.10", port = 22, user = "root", host_key = "ssh-ed25519 AAAA" }
   pod_cidr      = "10.244.0.0/16"
@@ -319,6 +321,8 @@ resource "selfhost_k8s_cluster" "main" {
             ("version = \"latest\"", "is not a Kubernetes release version"),
             ("service_cidr  =", "overlaps pod_cidr"),
             ("cni           =", "calico"),
+            ("containerd_url =", "is not an http:// or https:// URL"),
+            ("runc_version   =", "is not a release version"),
             ("kubelet_cgroup_root  =", "is not a cgroup path"),
             ("kubelet_extra_config =", "JSON object"),
             ("name = \"Not_A_Label\"", "Invalid namespace name"),

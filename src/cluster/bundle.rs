@@ -105,11 +105,10 @@ pub fn present_script(dir: &str) -> String {
     )
 }
 
-/// Install the bundle unpacked at `dir` on the node: verify every file
-/// against SHA256SUMS, put binaries and units in place, start containerd,
-/// enable kubelet, import every image with `snapshotter`. containerd's
-/// config is written separately (before this runs). Idempotent.
-pub fn install_script(dir: &str, snapshotter: &str) -> String {
+/// Put the files unpacked at `dir` on the node in place after checking
+/// every one against SHA256SUMS: binaries, containerd's and kubelet's
+/// units. Starts nothing (containerd's config comes next). Idempotent.
+pub fn install_script(dir: &str) -> String {
     format!(
         r#"set -eu
 cd {dir}
@@ -123,14 +122,6 @@ install -m 0644 {cu} /etc/systemd/system/containerd.service
 install -m 0644 {ku} /etc/systemd/system/kubelet.service
 install -m 0644 {kd} /etc/systemd/system/kubelet.service.d/10-kubeadm.conf
 systemctl daemon-reload
-systemctl enable containerd >/dev/null 2>&1
-systemctl restart containerd
-systemctl enable kubelet >/dev/null 2>&1
-i=0; until ctr version >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
-tab=$(printf '\t')
-while IFS="$tab" read -r ref file _; do
-  ctr -n k8s.io images import --snapshotter {snap} "{images}/$file" >/dev/null
-done < {list}
 "#,
         dir = quote(dir),
         sums = layout::SHA256SUMS,
@@ -141,6 +132,34 @@ done < {list}
         cu = layout::CONTAINERD_UNIT,
         ku = layout::KUBELET_UNIT,
         kd = layout::KUBEADM_DROP_IN,
+    )
+}
+
+/// The pause image kubeadm expects for `version`, asked of the kubeadm
+/// just installed (when no image archive names it).
+pub fn pause_query_script(version: &str) -> String {
+    format!(
+        "kubeadm config images list --kubernetes-version {} 2>/dev/null | grep -m1 '/pause:'\n",
+        quote(version)
+    )
+}
+
+/// (Re)start containerd with its configuration, enable kubelet, import
+/// every image archive listed in `images.txt` with `snapshotter`.
+pub fn start_runtime_script(dir: &str, snapshotter: &str) -> String {
+    format!(
+        r#"set -eu
+cd {dir}
+systemctl enable containerd >/dev/null 2>&1
+systemctl restart containerd
+systemctl enable kubelet >/dev/null 2>&1
+i=0; until ctr version >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
+tab=$(printf '\t')
+while IFS="$tab" read -r ref file _; do
+  ctr -n k8s.io images import --snapshotter {snap} "{images}/$file" >/dev/null
+done < {list}
+"#,
+        dir = quote(dir),
         snap = quote(snapshotter),
         images = layout::IMAGES,
         list = layout::IMAGE_LIST,
@@ -181,14 +200,19 @@ mod tests {
 
     #[test]
     fn the_install_script_is_valid_sh_with_a_quoted_directory() {
-        let script = install_script("/root/k8s bundle's", "native");
-        assert!(script.contains("cd '/root/k8s bundle'\\''s'"), "{script}");
-        let out = std::process::Command::new("sh")
-            .arg("-n")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .expect("run sh -n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for script in [
+            install_script("/root/k8s bundle's"),
+            start_runtime_script("/root/k8s bundle's", "native"),
+            pause_query_script("v1.36.3"),
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-n")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .expect("run sh -n");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(install_script("/root/k8s bundle's").contains("cd '/root/k8s bundle'\\''s'"));
     }
 }

@@ -17,6 +17,7 @@ pub mod cni;
 pub mod containerd;
 pub mod kubeadm;
 pub mod node;
+pub mod release;
 pub mod reset;
 pub mod spec;
 

@@ -78,6 +78,15 @@ pub fn assert_clean(k: &K8sBed, host: &Host) {
 /// Hosts `cp` and the `workers` (names among w1, w2) and the cluster on
 /// them with the bed's node settings, then `extra` (more resources).
 pub fn cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
+    let install = format!(
+        "  install {{\n    source = \"bundle\"\n    bundle = \"{}\"\n  }}",
+        k.bundle
+    );
+    cluster_config_with(k, workers, &install, extra)
+}
+
+/// [`cluster_config`] with another `install {}` block.
+pub fn cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &str) -> String {
     let host = |name: &str, h: &Host| {
         format!(
             r#"
@@ -120,10 +129,7 @@ provider "selfhost" {{
         r#"
 resource "selfhost_k8s_cluster" "main" {{
   version       = "v1.36.3"
-  install {{
-    source = "bundle"
-    bundle = "{bundle}"
-  }}
+{install}
   control_plane = selfhost_vps_host.cp.ssh
   workers       = [{workers}]
   pod_cidr      = "10.244.0.0/16"
@@ -179,7 +185,6 @@ output "kubeconfig" {{
   sensitive = true
 }}
 "#,
-        bundle = k.bundle,
         workers = workers.join(", ")
     ));
     hcl.push_str(extra);

@@ -15,6 +15,7 @@ pub mod host_reset;
 pub mod k8s;
 pub mod kube;
 pub mod netpol;
+pub mod release_mirror;
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -19,8 +19,9 @@ resource "selfhost_vps_host" "w1" {
 resource "selfhost_k8s_cluster" "main" {
   version = "v1.36.3"
   install {
-    source = "bundle"           # air-gapped: binaries and images uploaded over SSH
-    bundle = "./k8s-bundle"     # the layout the README documents
+    source = "download"         # default: official releases, each checked against its published SHA-256
+    # base_url = "https://mirror.example/k8s-release"   # a mirror of dl.k8s.io/release
+    # air-gapped instead: source = "bundle", bundle = "./k8s-bundle" (the layout the README documents)
   }
   control_plane = selfhost_vps_host.cp.ssh
   workers       = [selfhost_vps_host.w1.ssh]

@@ -12,6 +12,7 @@
 mod api;
 mod model;
 mod node;
+mod payload;
 mod schema;
 mod steps;
 
@@ -38,7 +39,7 @@ use crate::resources::vps_host::SshObject;
 
 use model::{ClusterConfig, NodeModel, Outputs, STATUS_OK};
 use node::{NodeHandle, Role, error};
-use steps::LocalBundle;
+use payload::Payload;
 
 /// The resource type.
 pub struct K8sCluster;
@@ -102,12 +103,18 @@ fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
             "install.source = \"bundle\" needs install.bundle, the bundle's directory.".to_owned(),
             Some(AttributePath::root("install").attr("bundle")),
         )),
-        Some("bundle") => {}
-        _ => out.push(error(
-            "Download source not available yet",
-            "install.source = \"download\" is not implemented in this provider version; use source = \"bundle\" with an air-gapped bundle (see the README for its layout).".to_owned(),
-            Some(AttributePath::root("install").attr("source")),
+        Some("bundle") if install.image_archives.is_some() => out.push(error(
+            "Conflicting install settings",
+            "install.image_archives is for source = \"download\"; a bundle brings its own images (images/ in the bundle).".to_owned(),
+            Some(AttributePath::root("install").attr("image_archives")),
         )),
+        Some("bundle") => {}
+        _ if install.bundle.is_some() => out.push(error(
+            "Conflicting install settings",
+            "install.bundle is only read with source = \"bundle\"; set source = \"bundle\" or remove bundle.".to_owned(),
+            Some(AttributePath::root("install").attr("bundle")),
+        )),
+        _ => {}
     }
     if config.cni.as_deref() == Some("calico") {
         out.push(error(
@@ -293,13 +300,20 @@ impl K8sCluster {
             return resp;
         };
         let dl = Deadline::new(&ctx.cancel, limit(&req.planned, op));
-        let bundle = match LocalBundle::load(config.install().bundle.as_deref().unwrap_or_default(), &config.version) {
-            Ok(b) => b,
-            Err(e) => {
-                d.0.push(e);
-                return resp;
+        // A new cluster's binaries are fetched and checked before any SSH
+        // session: a bad bundle or checksum leaves every host untouched. An
+        // update assembles them only if a node needs preparing, so a repair
+        // (a kubelet restart) needs no mirror.
+        let mut payload = None;
+        if prior.is_none() {
+            match Payload::assemble(&config.install(), &config.version, &ctx.cancel).await {
+                Ok(p) => payload = Some(p),
+                Err(e) => {
+                    d.0.push(e);
+                    return resp;
+                }
             }
-        };
+        }
         let prior_outputs = prior.as_ref().map(|p| p.1.clone()).unwrap_or_default();
 
         // Workers being removed stay recorded until their reset succeeded.
@@ -331,7 +345,7 @@ impl K8sCluster {
                     &provider,
                     &config,
                     &spec,
-                    &bundle,
+                    &mut payload,
                     &handles,
                     &removed,
                     &mut kubeconfig,
@@ -397,7 +411,7 @@ impl K8sCluster {
         provider: &ProviderState,
         config: &ClusterConfig,
         spec: &ClusterSpec,
-        bundle: &LocalBundle,
+        payload: &mut Option<Payload>,
         handles: &[(NodeHandle, Probe)],
         removed: &[SshObject],
         kubeconfig: &mut String,
@@ -445,14 +459,24 @@ impl K8sCluster {
             .filter(|(_, (_, p))| p.kubeadm_version != spec.version.to_string() || !p.joined)
             .map(|(i, _)| i)
             .collect();
-        let prepared = join_all(
-            to_prepare
-                .iter()
-                .map(|&i| steps::prepare(ctx, &handles[i].0, &names[i], spec, bundle)),
-        )
-        .await;
-        if let Some(e) = prepared.into_iter().find_map(Result::err) {
-            return (Err(e), still_there);
+        if !to_prepare.is_empty() {
+            if payload.is_none() {
+                match Payload::assemble(&config.install(), &config.version, &ctx.cancel).await {
+                    Ok(p) => *payload = Some(p),
+                    Err(e) => return (Err(e), still_there),
+                }
+            }
+            if let Some(payload) = payload.as_ref() {
+                let prepared = join_all(
+                    to_prepare
+                        .iter()
+                        .map(|&i| steps::prepare(ctx, &handles[i].0, &names[i], spec, payload)),
+                )
+                .await;
+                if let Some(e) = prepared.into_iter().find_map(Result::err) {
+                    return (Err(e), still_there);
+                }
+            }
         }
 
         // 3. The control plane.
@@ -471,7 +495,9 @@ impl K8sCluster {
             if kubeconfig.is_empty() {
                 *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
             }
-            if let Some(manifest) = bundle.cni_manifest(config.cni.as_deref().unwrap_or("flannel"), spec)? {
+            if let Some(manifest) =
+                payload::cni_manifest(&config.install(), config.cni.as_deref().unwrap_or("flannel"), spec)?
+            {
                 steps::apply_cni(ctx, cp, &manifest).await?;
             }
             Ok::<(), Diagnostic>(())

@@ -17,6 +17,13 @@ pub struct InstallModel {
     pub source: Option<String>,
     pub bundle: Option<String>,
     pub base_url: Option<String>,
+    pub containerd_version: Option<String>,
+    pub containerd_url: Option<String>,
+    pub runc_version: Option<String>,
+    pub runc_url: Option<String>,
+    pub cni_plugins_version: Option<String>,
+    pub cni_plugins_url: Option<String>,
+    pub image_archives: Option<String>,
 }
 
 /// `node_settings {}`.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::cluster::release;
 use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, OneOf};
@@ -47,6 +48,55 @@ fn json_object_check() -> Check {
     )
 }
 
+fn version_attr(name: &str, default: &str, description: &'static str) -> Attribute {
+    Attribute::string(name)
+        .optional()
+        .computed()
+        .default_value(default)
+        .validator(Check::values(
+            "Invalid version",
+            "a release version such as 1.7.1",
+            |s| {
+                let core = s.strip_prefix('v').unwrap_or(s);
+                let ok = !core.is_empty()
+                    && core.len() <= 40
+                    && core.starts_with(|c: char| c.is_ascii_digit())
+                    && core
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'));
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!("{s:?} is not a release version such as \"1.7.1\""))
+                }
+            },
+        ))
+        .description(description)
+}
+
+fn url_check() -> Check {
+    Check::values("Invalid URL", "an http:// or https:// URL", |s| {
+        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        match rest {
+            Some(r)
+                if !r.is_empty() && !r.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{s:?} is not an http:// or https:// URL")),
+        }
+    })
+}
+
+fn url_attr(name: &str, default: &str, description: &'static str) -> Attribute {
+    Attribute::string(name)
+        .optional()
+        .computed()
+        .default_value(default)
+        .validator(url_check())
+        .description(description)
+}
+
 fn install_block() -> NestedBlock {
     let b = Block::new()
         .description("Where the binaries and images come from. Changing it after creation has no effect on existing nodes (new workers use it).")
@@ -66,7 +116,21 @@ fn install_block() -> NestedBlock {
         .attribute(
             Attribute::string("base_url")
                 .optional()
-                .description("Mirror of https://dl.k8s.io/release for source = \"download\"."),
+                .computed()
+                .default_value(release::KUBERNETES_BASE)
+                .validator(url_check())
+                .description("Where kubeadm, kubelet and kubectl are fetched from (source = \"download\"): https://dl.k8s.io/release or a mirror with its layout (`v<version>/bin/linux/amd64/<name>` and `<name>.sha256`)."),
+        )
+        .attribute(version_attr("containerd_version", release::CONTAINERD_VERSION, "Pinned containerd release (source = \"download\")."))
+        .attribute(url_attr("containerd_url", release::CONTAINERD_BASE, "Base URL of containerd's GitHub releases or a mirror with their layout (`v<v>/containerd-<v>-linux-amd64.tar.gz` and `.sha256sum`)."))
+        .attribute(version_attr("runc_version", release::RUNC_VERSION, "Pinned runc release (source = \"download\")."))
+        .attribute(url_attr("runc_url", release::RUNC_BASE, "Base URL of runc's GitHub releases or a mirror with their layout (`v<v>/runc.amd64` and `v<v>/runc.sha256sum`)."))
+        .attribute(version_attr("cni_plugins_version", release::CNI_PLUGINS_VERSION, "Pinned containernetworking/plugins release (source = \"download\")."))
+        .attribute(url_attr("cni_plugins_url", release::CNI_PLUGINS_BASE, "Base URL of containernetworking/plugins' GitHub releases or a mirror with their layout (`v<v>/cni-plugins-linux-amd64-v<v>.tgz` and `.sha256`)."))
+        .attribute(
+            Attribute::string("image_archives")
+                .optional()
+                .description("source = \"download\": a directory on the machine running Terraform with OCI image archives and an `images.txt` (`reference<TAB>file` lines, the bundle's `images/` layout) imported into containerd on every node, for hosts that cannot reach the registries. Unset: kubeadm and the kubelet pull images from their registries."),
         );
     NestedBlock::new("install", Nesting::Single, b)
 }

@@ -4,93 +4,27 @@
 //! an apply after a failure picks up where the last one stopped.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
-use crate::cluster::bundle::{self, BundleFile, layout};
+use crate::cluster::bundle::{self, layout};
 use crate::cluster::kubeadm::{self, JoinCredentials};
 use crate::cluster::node::{self as node_scripts, BUNDLE_DIR, CNI_MANIFEST, INIT_CONFIG, JOIN_CONFIG};
-use crate::cluster::{ClusterSpec, cni, reset};
+use crate::cluster::{ClusterSpec, reset};
+use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
-use crate::framework::{AttributePath, Diagnostic};
 use crate::host::quote::Hostname;
 use crate::shell::quote;
 
 use super::node::{NodeHandle, error};
+use super::payload::{Bytes, Payload, PayloadFile};
 
-/// The air-gapped bundle on the machine running Terraform.
-pub struct LocalBundle {
-    dir: PathBuf,
-    files: Vec<BundleFile>,
-    pub pause_image: String,
-    flannel: String,
-}
-
-fn bundle_path() -> AttributePath {
-    AttributePath::root("install").attr("bundle")
-}
-
-impl LocalBundle {
-    /// Read the bundle's index files and check it holds `version`.
-    pub fn load(dir: &str, version: &str) -> Result<LocalBundle, Diagnostic> {
-        let dir = PathBuf::from(dir);
-        let bad = |m: String| error("Unusable bundle", m, Some(bundle_path()));
-        let read = |rel: &str| {
-            std::fs::read_to_string(dir.join(rel))
-                .map_err(|e| bad(format!("{}: cannot read {rel}: {e}.", dir.display())))
-        };
-        let manifest: serde_json::Value = serde_json::from_str(&read(layout::MANIFEST)?)
-            .map_err(|e| bad(format!("{}: {} is not JSON: {e}.", dir.display(), layout::MANIFEST)))?;
-        let held = manifest.get("kubernetes").and_then(|v| v.as_str()).unwrap_or("");
-        if held != version {
-            return Err(bad(format!(
-                "{}: the bundle holds Kubernetes {held:?}, but `version` is {version:?}.",
-                dir.display()
-            )));
-        }
-        let files =
-            bundle::node_files(&read(layout::SHA256SUMS)?).map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
-        let pause_image = bundle::pause_image(&read(layout::IMAGE_LIST)?).ok_or_else(|| {
-            bad(format!(
-                "{}: {} lists no pause image.",
-                dir.display(),
-                layout::IMAGE_LIST
-            ))
-        })?;
-        let flannel = read(layout::FLANNEL_MANIFEST)?;
-        Ok(LocalBundle {
-            dir,
-            files,
-            pause_image,
-            flannel,
-        })
-    }
-
-    /// The CNI manifest for `spec`, `None` for `cni = "none"`.
-    pub fn cni_manifest(&self, cni_name: &str, spec: &ClusterSpec) -> Result<Option<String>, Diagnostic> {
-        match cni_name {
-            "none" => Ok(None),
-            "flannel" => cni::flannel_manifest(&self.flannel, &spec.pod_cidr)
-                .map(Some)
-                .map_err(|m| error("Unusable bundle", format!("{m}."), Some(bundle_path()))),
-            other => Err(error(
-                "CNI not available",
-                format!(
-                    "cni = {other:?} is not in this provider version's bundle support; use \"flannel\" or \"none\"."
-                ),
-                Some(AttributePath::root("cni")),
-            )),
-        }
-    }
-}
-
-/// Configuration files, prerequisites, binaries and images on `node`
-/// (only the bundle files it lacks are uploaded).
+/// Binaries, configuration files, prerequisites and images on `node`
+/// (only the payload files it lacks are uploaded).
 pub async fn prepare(
     ctx: &Context,
     node: &NodeHandle,
     name: &Hostname,
     spec: &ClusterSpec,
-    bundle: &LocalBundle,
+    payload: &Payload,
 ) -> Result<(), Diagnostic> {
     let label = &node.label;
     tracing::info!(host = %label, "{label}: preparing the node (containerd, kubelet, kubeadm {})", spec.version);
@@ -102,7 +36,82 @@ pub async fn prepare(
         b"",
     )
     .await?;
-    let (write, remove) = node_scripts::files(spec, name, &bundle.pause_image);
+
+    let sums = payload.sums();
+    let present: BTreeSet<String> = node
+        .run(
+            ctx,
+            "checking installed files",
+            &bundle::present_script(BUNDLE_DIR),
+            sums.as_bytes(),
+        )
+        .await?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<&PayloadFile> = payload.files.iter().filter(|f| !present.contains(&f.path)).collect();
+    if !missing.is_empty() {
+        let bytes: u64 = missing.iter().map(|f| f.len()).sum();
+        tracing::info!(host = %label, "{label}: uploading {} files ({} MiB)", missing.len(), bytes >> 20);
+        let dirs: BTreeSet<String> = missing
+            .iter()
+            .filter_map(|f| {
+                f.path
+                    .rsplit_once('/')
+                    .map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}")))
+            })
+            .collect();
+        let dirs: Vec<String> = dirs.into_iter().collect();
+        node.run(
+            ctx,
+            "creating payload directories",
+            &format!("mkdir -p {}", dirs.join(" ")),
+            b"",
+        )
+        .await?;
+        for f in missing {
+            let remote = format!("{BUNDLE_DIR}/{}", f.path);
+            match &f.bytes {
+                Bytes::File(local) => node.upload_file(ctx, local, &remote, 0o644).await?,
+                Bytes::Embedded(text) => node.upload(ctx, &remote, text.as_bytes(), 0o644).await?,
+            }
+        }
+    }
+    node.upload(
+        ctx,
+        &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS),
+        sums.as_bytes(),
+        0o644,
+    )
+    .await?;
+    tracing::info!(host = %label, "{label}: installing binaries and units");
+    node.run(ctx, "installing binaries", &bundle::install_script(BUNDLE_DIR), b"")
+        .await?;
+
+    let pause_image = match &payload.pause_image {
+        Some(p) => p.clone(),
+        None => {
+            let out = node
+                .run(
+                    ctx,
+                    "asking kubeadm for its pause image",
+                    &bundle::pause_query_script(&spec.version.to_string()),
+                    b"",
+                )
+                .await?;
+            valid_image(out.trim()).ok_or_else(|| {
+                error(
+                    "Cluster step failed: pause image",
+                    format!(
+                        "{label}: `kubeadm config images list` named no usable pause image ({:?}).",
+                        out.trim()
+                    ),
+                    Some(node.role.path()),
+                )
+            })?
+        }
+    };
+    let (write, remove) = node_scripts::files(spec, name, &pause_image);
     for f in &write {
         node.upload(ctx, f.path, f.contents.as_bytes(), f.mode).await?;
     }
@@ -118,69 +127,26 @@ pub async fn prepare(
         b"",
     )
     .await?;
-
-    let sums = bundle::node_sums(&bundle.files);
-    let present: BTreeSet<String> = node
-        .run(
-            ctx,
-            "checking bundle files",
-            &bundle::present_script(BUNDLE_DIR),
-            sums.as_bytes(),
-        )
-        .await?
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing: Vec<&BundleFile> = bundle.files.iter().filter(|f| !present.contains(&f.path)).collect();
-    if !missing.is_empty() {
-        let bytes: u64 = missing
-            .iter()
-            .filter_map(|f| std::fs::metadata(bundle.dir.join(&f.path)).ok())
-            .map(|m| m.len())
-            .sum();
-        tracing::info!(host = %label, "{label}: uploading {} bundle files ({} MiB)", missing.len(), bytes >> 20);
-        let dirs: BTreeSet<String> = missing
-            .iter()
-            .filter_map(|f| {
-                f.path
-                    .rsplit_once('/')
-                    .map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}")))
-            })
-            .collect();
-        let dirs: Vec<String> = dirs.into_iter().collect();
-        node.run(
-            ctx,
-            "creating bundle directories",
-            &format!("mkdir -p {}", dirs.join(" ")),
-            b"",
-        )
-        .await?;
-        for f in missing {
-            node.upload_file(
-                ctx,
-                &bundle.dir.join(&f.path),
-                &format!("{BUNDLE_DIR}/{}", f.path),
-                0o644,
-            )
-            .await?;
-        }
-    }
-    node.upload(
-        ctx,
-        &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS),
-        sums.as_bytes(),
-        0o644,
-    )
-    .await?;
-    tracing::info!(host = %label, "{label}: installing binaries and importing images");
+    tracing::info!(host = %label, "{label}: starting containerd, importing images");
     node.run(
         ctx,
-        "installing the bundle",
-        &bundle::install_script(BUNDLE_DIR, &spec.settings.snapshotter),
+        "starting containerd and importing images",
+        &bundle::start_runtime_script(BUNDLE_DIR, &spec.settings.snapshotter),
         b"",
     )
     .await?;
     Ok(())
+}
+
+/// An image reference as kubeadm prints one (it reaches containerd's TOML
+/// through the renderer, which quotes it; this keeps garbage out).
+fn valid_image(s: &str) -> Option<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.contains("/pause:")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b':' | b'@'));
+    ok.then(|| s.to_owned())
 }
 
 /// `kubeadm init` on the control plane.

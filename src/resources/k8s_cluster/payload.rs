@@ -1,0 +1,339 @@
+//! What a node gets installed, in the bundle's node layout, whichever
+//! `install.source` it came from: the air-gapped bundle's files, or the
+//! official release artifacts fetched and checked on this machine (plus
+//! the units and the flannel manifest this provider ships). Assembled
+//! before anything runs on a host, so a bad bundle or a wrong checksum
+//! stops the apply with every host untouched.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::model::InstallModel;
+use super::node::error;
+use crate::cluster::bundle::{self, BundleFile, layout};
+use crate::cluster::release::{self, ReleaseSources, Unpack};
+use crate::cluster::{ClusterSpec, cni};
+use crate::download::{DownloadError, Fetcher, unpack_tar_gz};
+use crate::framework::{AttributePath, Diagnostic};
+
+/// The units as the official packages install them, and flannel's release
+/// manifest (`Documentation/kube-flannel.yml` of flannel v0.28.10).
+const KUBELET_UNIT: &str = include_str!("../../cluster/assets/kubelet.service");
+const KUBEADM_DROP_IN: &str = include_str!("../../cluster/assets/10-kubeadm.conf");
+const CONTAINERD_UNIT: &str = include_str!("../../cluster/assets/containerd.service");
+const FLANNEL_RELEASE_MANIFEST: &str = include_str!("../../cluster/assets/kube-flannel-v0.28.10.yml");
+
+/// Where a payload file's bytes are on this machine.
+#[derive(Clone, Debug)]
+pub enum Bytes {
+    File(PathBuf),
+    Embedded(&'static str),
+}
+
+/// One file for the node: its node-layout path, SHA-256 and bytes.
+#[derive(Clone, Debug)]
+pub struct PayloadFile {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: Bytes,
+}
+
+impl PayloadFile {
+    fn embedded(path: &str, text: &'static str) -> PayloadFile {
+        PayloadFile {
+            path: path.to_owned(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            bytes: Bytes::Embedded(text),
+        }
+    }
+
+    /// Its size, for the progress line.
+    pub fn len(&self) -> u64 {
+        match &self.bytes {
+            Bytes::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Bytes::Embedded(t) => t.len() as u64,
+        }
+    }
+}
+
+/// Everything to install on a node.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    pub files: Vec<PayloadFile>,
+    /// The sandbox image, when the images came as archives (else kubeadm
+    /// on the node says which).
+    pub pause_image: Option<String>,
+}
+
+fn install_path(attr: &str) -> AttributePath {
+    AttributePath::root("install").attr(attr)
+}
+
+impl Payload {
+    /// The payload for `install {}`: the bundle's files, or the release
+    /// artifacts downloaded and checked (`cancel` stops a download).
+    pub async fn assemble(
+        install: &InstallModel,
+        version: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Payload, Diagnostic> {
+        match install.source.as_deref() {
+            Some("bundle") => Payload::from_bundle(install.bundle.as_deref().unwrap_or_default(), version),
+            _ => Payload::download(install, version, cancel).await,
+        }
+    }
+
+    /// Read the bundle's index files and check it holds `version`.
+    pub fn from_bundle(dir: &str, version: &str) -> Result<Payload, Diagnostic> {
+        let dir = PathBuf::from(dir);
+        let bad = |m: String| error("Unusable bundle", m, Some(install_path("bundle")));
+        let read = |rel: &str| {
+            std::fs::read_to_string(dir.join(rel))
+                .map_err(|e| bad(format!("{}: cannot read {rel}: {e}.", dir.display())))
+        };
+        let manifest: serde_json::Value = serde_json::from_str(&read(layout::MANIFEST)?)
+            .map_err(|e| bad(format!("{}: {} is not JSON: {e}.", dir.display(), layout::MANIFEST)))?;
+        let held = manifest.get("kubernetes").and_then(|v| v.as_str()).unwrap_or("");
+        if held != version {
+            return Err(bad(format!(
+                "{}: the bundle holds Kubernetes {held:?}, but `version` is {version:?}.",
+                dir.display()
+            )));
+        }
+        let files =
+            bundle::node_files(&read(layout::SHA256SUMS)?).map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
+        let pause_image = bundle::pause_image(&read(layout::IMAGE_LIST)?).ok_or_else(|| {
+            bad(format!(
+                "{}: {} lists no pause image.",
+                dir.display(),
+                layout::IMAGE_LIST
+            ))
+        })?;
+        Ok(Payload {
+            files: files
+                .into_iter()
+                .map(|BundleFile { path, sha256 }| PayloadFile {
+                    bytes: Bytes::File(dir.join(&path)),
+                    path,
+                    sha256,
+                })
+                .collect(),
+            pause_image: Some(pause_image),
+        })
+    }
+
+    /// Fetch every release artifact, check each against its published
+    /// SHA-256, unpack the tarballs; add the units, and the image archives
+    /// of `install.image_archives` if set.
+    pub async fn download(
+        install: &InstallModel,
+        version: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Payload, Diagnostic> {
+        let pick = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+        let sources = ReleaseSources {
+            kubernetes_version: version.to_owned(),
+            kubernetes_base: pick(&install.base_url, release::KUBERNETES_BASE),
+            containerd_version: pick(&install.containerd_version, release::CONTAINERD_VERSION),
+            containerd_base: pick(&install.containerd_url, release::CONTAINERD_BASE),
+            runc_version: pick(&install.runc_version, release::RUNC_VERSION),
+            runc_base: pick(&install.runc_url, release::RUNC_BASE),
+            cni_plugins_version: pick(&install.cni_plugins_version, release::CNI_PLUGINS_VERSION),
+            cni_plugins_base: pick(&install.cni_plugins_url, release::CNI_PLUGINS_BASE),
+        };
+        let fetcher = Fetcher::new(Fetcher::default_cache_dir()).map_err(|e| download_error(&e, "source"))?;
+        let mut files = Vec::new();
+        for a in release::artifacts(&sources) {
+            let attr = artifact_attr(&a.name);
+            let doc = fetcher
+                .checksum_file(&a.checksum_url, cancel)
+                .await
+                .map_err(|e| download_error(&e, attr))?;
+            let sha = release::checksum_for(&doc, &a.file_name).map_err(|m| {
+                download_error(
+                    &DownloadError::ChecksumFile {
+                        url: a.checksum_url.clone(),
+                        detail: m,
+                    },
+                    attr,
+                )
+            })?;
+            tracing::info!(url = %a.url, sha256 = %sha, "fetching {} (checked against {})", a.name, a.checksum_url);
+            let local = fetcher
+                .verified(&a.url, &a.checksum_url, &sha, cancel)
+                .await
+                .map_err(|e| download_error(&e, attr))?;
+            match a.unpack {
+                Unpack::As(path) => files.push(PayloadFile {
+                    path,
+                    sha256: sha,
+                    bytes: Bytes::File(local),
+                }),
+                Unpack::TarGz { strip, into } => {
+                    let dest = fetcher.cache().join("unpacked").join(&sha);
+                    let unpacked = tokio::task::spawn_blocking(move || unpack_tar_gz(&local, &strip, &into, &dest))
+                        .await
+                        .map_err(|e| download_error(&DownloadError::io("(unpacking task)", e), attr))?
+                        .map_err(|e| download_error(&e, attr))?;
+                    if unpacked.is_empty() {
+                        return Err(error(
+                            "Unusable release archive",
+                            format!(
+                                "{}: the archive holds no files where the release layout puts them.",
+                                a.url
+                            ),
+                            Some(install_path(attr)),
+                        ));
+                    }
+                    files.extend(unpacked.into_iter().map(|u| PayloadFile {
+                        path: u.node_path,
+                        sha256: u.sha256,
+                        bytes: Bytes::File(u.local),
+                    }));
+                }
+            }
+        }
+        files.push(PayloadFile::embedded(layout::KUBELET_UNIT, KUBELET_UNIT));
+        files.push(PayloadFile::embedded(layout::KUBEADM_DROP_IN, KUBEADM_DROP_IN));
+        files.push(PayloadFile::embedded(layout::CONTAINERD_UNIT, CONTAINERD_UNIT));
+        let pause_image = match &install.image_archives {
+            Some(dir) => {
+                let dir = PathBuf::from(dir);
+                let (images, pause) = tokio::task::spawn_blocking(move || image_archives(&dir))
+                    .await
+                    .map_err(|e| {
+                        error(
+                            "Unusable image archives",
+                            e.to_string(),
+                            Some(install_path("image_archives")),
+                        )
+                    })??;
+                files.extend(images);
+                pause
+            }
+            None => {
+                files.push(PayloadFile::embedded(layout::IMAGE_LIST, ""));
+                None
+            }
+        };
+        Ok(Payload { files, pause_image })
+    }
+
+    /// The node's `SHA256SUMS`: exactly the files it gets.
+    pub fn sums(&self) -> String {
+        self.files
+            .iter()
+            .map(|f| format!("{}  {}\n", f.sha256, f.path))
+            .collect()
+    }
+}
+
+/// The CNI manifest for `spec`, `None` for `cni = "none"`: flannel from
+/// the bundle (`manifests/kube-flannel.yml`), or flannel's release manifest
+/// this provider ships, its network set to the pod CIDR.
+pub fn cni_manifest(install: &InstallModel, cni_name: &str, spec: &ClusterSpec) -> Result<Option<String>, Diagnostic> {
+    match cni_name {
+        "none" => Ok(None),
+        "flannel" => {
+            let manifest = match (install.source.as_deref(), &install.bundle) {
+                (Some("bundle"), Some(dir)) => {
+                    let path = Path::new(dir).join(layout::FLANNEL_MANIFEST);
+                    std::fs::read_to_string(&path).map_err(|e| {
+                        error(
+                            "Unusable bundle",
+                            format!("{}: {e}.", path.display()),
+                            Some(install_path("bundle")),
+                        )
+                    })?
+                }
+                _ => FLANNEL_RELEASE_MANIFEST.to_owned(),
+            };
+            cni::flannel_manifest(&manifest, &spec.pod_cidr).map(Some).map_err(|m| {
+                error(
+                    "Unusable flannel manifest",
+                    format!("{m}."),
+                    Some(AttributePath::root("cni")),
+                )
+            })
+        }
+        other => Err(error(
+            "CNI not available",
+            format!("cni = {other:?} is not available in this provider version; use \"flannel\" or \"none\"."),
+            Some(AttributePath::root("cni")),
+        )),
+    }
+}
+
+/// The `install` attribute a download failure points at.
+fn artifact_attr(name: &str) -> &'static str {
+    match name {
+        "containerd" => "containerd_url",
+        "runc" => "runc_url",
+        "CNI plugins" => "cni_plugins_url",
+        _ => "base_url",
+    }
+}
+
+fn download_error(e: &DownloadError, attr: &str) -> Diagnostic {
+    let summary = match e {
+        DownloadError::Checksum { .. } => "Checksum mismatch: download refused",
+        DownloadError::ChecksumFile { .. } => "Unusable checksum file",
+        DownloadError::Cancelled { .. } => "Download cancelled",
+        _ => "Download failed",
+    };
+    error(summary, format!("{e}."), Some(install_path(attr)))
+}
+
+/// The archives `images.txt` in `dir` lists (`reference<TAB>file…`), with
+/// their digests, and the pause image among them.
+fn image_archives(dir: &Path) -> Result<(Vec<PayloadFile>, Option<String>), Diagnostic> {
+    let bad = |m: String| {
+        error(
+            "Unusable image archives",
+            format!("{}: {m}.", dir.display()),
+            Some(install_path("image_archives")),
+        )
+    };
+    let list_path = dir.join("images.txt");
+    let list = std::fs::read_to_string(&list_path).map_err(|e| bad(format!("cannot read images.txt: {e}")))?;
+    let mut files = Vec::new();
+    for line in list.lines().filter(|l| !l.trim().is_empty()) {
+        let mut cols = line.split('\t');
+        let (Some(_reference), Some(file)) = (cols.next(), cols.next()) else {
+            return Err(bad(format!("images.txt line {line:?} is not `reference<TAB>file`")));
+        };
+        let plain = !file.is_empty()
+            && file
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'));
+        if !plain || file.starts_with('.') {
+            return Err(bad(format!(
+                "images.txt names {file:?}, not a plain file name in the directory"
+            )));
+        }
+        let local = dir.join(file);
+        let mut f = std::fs::File::open(&local).map_err(|e| bad(format!("{file}: {e}")))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| bad(format!("{file}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        files.push(PayloadFile {
+            path: format!("{}/{file}", layout::IMAGES),
+            sha256: hex::encode(h.finalize()),
+            bytes: Bytes::File(local),
+        });
+    }
+    files.push(PayloadFile {
+        path: layout::IMAGE_LIST.to_owned(),
+        sha256: hex::encode(Sha256::digest(list.as_bytes())),
+        bytes: Bytes::File(list_path),
+    });
+    Ok((files, bundle::pause_image(&list)))
+}
