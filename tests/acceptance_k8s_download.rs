@@ -19,8 +19,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::k8s::{FRESH_HOST, assert_clean, cluster_config_with, k8s_bed, ready_nodes};
-use support::kube::KubeBed;
+use support::k8s::{FRESH_HOST, assert_clean, cluster_config_with, cluster_kubectl, k8s_bed, ready_nodes};
 use support::release_mirror::ReleaseMirror;
 use support::{Workdir, clis_or_skip};
 
@@ -123,13 +122,7 @@ fn download_source_refuses_a_wrong_checksum_then_bootstraps_from_the_mirror() {
         .collect();
     assert_eq!(on_node.split_whitespace().collect::<Vec<_>>(), served);
 
-    let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
-    let kc_path = wd.path.join("kubeconfig");
-    std::fs::write(&kc_path, &kubeconfig).expect("write kubeconfig");
-    let kc = KubeBed {
-        kubectl: k.kubectl.clone(),
-        kubeconfig: kc_path.display().to_string(),
-    };
+    let kc = cluster_kubectl(&k, &wd);
     let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 1, "{nodes:?}");
     assert!(

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::k8s::{FRESH_HOST, assert_clean, cluster_config, k8s_bed, ready_nodes};
+use support::k8s::{FRESH_HOST, assert_clean, cluster_config, cluster_kubectl, k8s_bed, ready_nodes};
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
 
@@ -129,12 +129,7 @@ fn bare_hosts_to_running_agents_in_one_apply() {
     eprintln!("one apply, bare hosts to running agents: {:.0?}", started.elapsed());
     assert!(!o.output().contains(SECRET), "the secret env reached the TRACE log");
 
-    let kc_path = wd.path.join("kubeconfig");
-    std::fs::write(&kc_path, wd.ok(&["output", "-raw", "kubeconfig"]).stdout).expect("write kubeconfig");
-    let kc = KubeBed {
-        kubectl: k.kubectl.clone(),
-        kubeconfig: kc_path.display().to_string(),
-    };
+    let kc = cluster_kubectl(&k, &wd);
     assert!(ready_nodes(&kc).iter().all(|(_, r)| *r), "{:?}", ready_nodes(&kc));
     let state = wd.show_json(None);
     let dns = state_values(&state, "selfhost_agent.echo")["service_dns"]

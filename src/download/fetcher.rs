@@ -177,21 +177,27 @@ fn network(url: &str, e: &reqwest::Error) -> DownloadError {
 
 async fn hash_file(path: &Path) -> Result<String, DownloadError> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path).map_err(|e| DownloadError::io(&path, e))?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| DownloadError::io(&path, e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
+    tokio::task::spawn_blocking(move || sha256_file(&path).map_err(|e| DownloadError::io(&path, e)))
+        .await
+        .map_err(|e| DownloadError::io("(hashing task)", e))?
+}
+
+/// The SHA-256 (lowercase hex) of a file, read in 64 KiB blocks.
+///
+/// # Errors
+/// The read error.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
         }
-        Ok(hex::encode(h.finalize()))
-    })
-    .await
-    .map_err(|e| DownloadError::io("(hashing task)", e))?
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// `op` up to [`ATTEMPTS`] times while it fails transiently, 1 s, 2 s, 4 s

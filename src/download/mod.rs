@@ -9,5 +9,5 @@ mod fetcher;
 mod unpack;
 
 pub use error::DownloadError;
-pub use fetcher::Fetcher;
+pub use fetcher::{Fetcher, sha256_file};
 pub use unpack::{UnpackedFile, unpack_tar_gz};

@@ -4,8 +4,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::DownloadError;
 use crate::cluster::release::unpacked_path;
 
@@ -74,11 +72,11 @@ pub fn unpack_tar_gz(archive: &Path, strip: &str, into: &str, dest: &Path) -> Re
         let entry = entry.map_err(|e| DownloadError::io(dest, e))?;
         let local = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let bytes = std::fs::read(&local).map_err(|e| DownloadError::io(&local, e))?;
+        let sha256 = super::sha256_file(&local).map_err(|e| DownloadError::io(&local, e))?;
         out.push(UnpackedFile {
             node_path: format!("{into}/{name}"),
             local,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256,
         });
     }
     out.sort_by(|a, b| a.node_path.cmp(&b.node_path));
@@ -87,6 +85,8 @@ pub fn unpack_tar_gz(archive: &Path, strip: &str, into: &str, dest: &Path) -> Re
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
+
     use super::*;
 
     fn tarball(dir: &Path, entries: &[(&str, &[u8])]) -> PathBuf {

@@ -191,6 +191,17 @@ output "kubeconfig" {{
     hcl
 }
 
+/// The real kubectl with the `kubeconfig` output of `wd` (written to its
+/// directory).
+pub fn cluster_kubectl(k: &K8sBed, wd: &super::Workdir) -> KubeBed {
+    let path = wd.path.join("kubeconfig");
+    std::fs::write(&path, wd.ok(&["output", "-raw", "kubeconfig"]).stdout).expect("write kubeconfig");
+    KubeBed {
+        kubectl: k.kubectl.clone(),
+        kubeconfig: path.display().to_string(),
+    }
+}
+
 /// `(name, ready)` of each node, through the real kubectl.
 pub fn ready_nodes(kc: &KubeBed) -> Vec<(String, bool)> {
     let out = kc.ok(&[

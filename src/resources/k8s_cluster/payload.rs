@@ -15,7 +15,7 @@ use super::node::error;
 use crate::cluster::bundle::{self, BundleFile, layout};
 use crate::cluster::release::{self, ReleaseSources, Unpack};
 use crate::cluster::{ClusterSpec, cni};
-use crate::download::{DownloadError, Fetcher, unpack_tar_gz};
+use crate::download::{DownloadError, Fetcher, sha256_file, unpack_tar_gz};
 use crate::framework::{AttributePath, Diagnostic};
 
 /// The units as the official packages install them, and flannel's release
@@ -314,19 +314,10 @@ fn image_archives(dir: &Path) -> Result<(Vec<PayloadFile>, Option<String>), Diag
             )));
         }
         let local = dir.join(file);
-        let mut f = std::fs::File::open(&local).map_err(|e| bad(format!("{file}: {e}")))?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| bad(format!("{file}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
+        let sha256 = sha256_file(&local).map_err(|e| bad(format!("{file}: {e}")))?;
         files.push(PayloadFile {
             path: format!("{}/{file}", layout::IMAGES),
-            sha256: hex::encode(h.finalize()),
+            sha256,
             bytes: Bytes::File(local),
         });
     }
