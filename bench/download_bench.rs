@@ -37,7 +37,10 @@ async fn main() -> Result<(), String> {
         let mut f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
         let mut block = vec![0u8; 1 << 20];
         for i in 0..size_mib {
-            block.iter_mut().enumerate().for_each(|(j, b)| *b = (i as usize * 31 + j) as u8);
+            block
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, b)| *b = (i as usize * 31 + j) as u8);
             f.write_all(&block).map_err(|e| e.to_string())?;
         }
     }
