@@ -13,16 +13,9 @@ use std::time::{Duration, Instant};
 use terraform_provider_selfhost::download::{Fetcher, sha256_file};
 use tokio_util::sync::CancellationToken;
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
+#[path = "rss.rs"]
+mod rss;
+use rss::peak_rss_kib;
 
 #[tokio::main]
 async fn main() -> Result<(), String> {

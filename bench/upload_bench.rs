@@ -10,19 +10,12 @@ use terraform_provider_selfhost::framework::sensitive::Sensitive;
 use terraform_provider_selfhost::ssh::{ConnectSpec, HostKeyPolicy, Pool};
 use tokio_util::sync::CancellationToken;
 
+#[path = "rss.rs"]
+mod rss;
+use rss::peak_rss_kib;
+
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set: run `eval \"$(testbed/testbed env)\"`"))
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::main]
