@@ -685,24 +685,11 @@ mod tests {
         if let Some(slot) = c.attr_mut(secret_store::BLOCK) {
             *slot = secret_block(None, None);
         }
-        let schema = GatewayToken.schema();
         let mut prop = proposed(&c, &state);
         if let Some(slot) = prop.attr_mut(secret_store::BLOCK) {
             *slot = secret_block(Some("token"), stored);
         }
-        let ap = plan_block(&schema.block, &state, &prop, &c);
-        let mut resp = ModifyPlanResponse {
-            planned: ap.planned,
-            requires_replace: ap.requires_replace,
-            private: PrivateState::default(),
-            diagnostics: ap.diagnostics,
-        };
-        let req = ModifyPlanRequest {
-            config: c,
-            prior: state.clone(),
-            prior_private: PrivateState::default(),
-        };
-        GatewayToken.modify_plan(&ctx(), &req, &mut resp).await;
+        let resp = crate::framework::plan::plan_resource(&GatewayToken, &ctx(), &state, &prop, &c).await;
         (state, resp)
     }
 
