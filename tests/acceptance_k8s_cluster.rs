@@ -17,7 +17,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::bed::Host;
-use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, k8s_bed, ready_nodes};
+use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, echo_through_service_dns, k8s_bed, ready_nodes};
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
 
@@ -38,104 +38,6 @@ fn expect_empty_plan(wd: &Workdir, why: &str) {
 
 fn hostname(k: &K8sBed, h: &Host) -> String {
     k.bed.sh(h, "hostname").trim().to_owned()
-}
-
-/// The echo image's Deployment on `worker`, its Service, and a client pod
-/// on the control plane fetching it through the Service's DNS name.
-fn echo_through_service_dns(kc: &KubeBed, worker: &str, cp: &str) {
-    let manifest = format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: echo, namespace: agents}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: echo}}}}
-  template:
-    metadata: {{labels: {{app: echo}}}}
-    spec:
-      nodeSelector: {{kubernetes.io/hostname: {worker}}}
-      containers:
-      - name: echo
-        image: selfhost.test/echo:1
-        imagePullPolicy: Never
-        ports: [{{containerPort: 8080}}]
-        env:
-        - name: POD_NAME
-          valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
-        readinessProbe: {{httpGet: {{path: /ready, port: 8080}}, periodSeconds: 2}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: agents}}
-spec:
-  selector: {{app: echo}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: client, namespace: agents}}
-spec:
-  nodeSelector: {{kubernetes.io/hostname: {cp}}}
-  tolerations: [{{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}}]
-  containers:
-  - name: client
-    image: selfhost.test/client:1
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-"#
-    );
-    kc.apply(&manifest);
-    kc.ok(&["-n", "agents", "rollout", "status", "deployment/echo", "--timeout=180s"]);
-    kc.ok(&[
-        "-n",
-        "agents",
-        "wait",
-        "--for=condition=Ready",
-        "pod/client",
-        "--timeout=180s",
-    ]);
-    let epod = kc.ok(&[
-        "-n",
-        "agents",
-        "get",
-        "pods",
-        "-l",
-        "app=echo",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    ]);
-    let enode = kc.ok(&[
-        "-n",
-        "agents",
-        "get",
-        "pods",
-        "-l",
-        "app=echo",
-        "-o",
-        "jsonpath={.items[0].spec.nodeName}",
-    ]);
-    assert_eq!(enode, worker, "the echo pod runs on the worker");
-    let mut answer = String::new();
-    for _ in 0..30 {
-        let (ok, out, err) = kc.run(
-            &[
-                "-n",
-                "agents",
-                "exec",
-                "client",
-                "--",
-                "fetch",
-                "http://echo.agents.svc.cluster.local/acceptance",
-            ],
-            None,
-        );
-        answer = format!("{}{}", out.trim(), err.trim());
-        if ok {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    assert_eq!(answer, format!("echo from {epod}: GET /acceptance"));
 }
 
 #[test]

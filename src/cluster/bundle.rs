@@ -21,6 +21,8 @@ pub mod layout {
     /// `reference<TAB>file<TAB>digest` per image.
     pub const IMAGE_LIST: &str = "images/images.txt";
     pub const FLANNEL_MANIFEST: &str = "manifests/kube-flannel.yml";
+    /// The k3s binary (the release asset's name) and its checksum file.
+    pub const K3S: &str = "k3s/k3s";
 }
 
 /// The pause image from the bundle's `images.txt` (the sandbox image
@@ -41,9 +43,9 @@ pub struct BundleFile {
     pub sha256: String,
 }
 
-/// Files a node does not need: package provenance, and the control-plane
-/// binaries (they run from the images).
-fn node_needs(path: &str) -> bool {
+/// Whether a kubeadm node needs a bundle file: not the package provenance,
+/// nor the control-plane binaries (they run from the images), nor k3s.
+pub fn kubeadm_node_needs(path: &str) -> bool {
     const SKIP: &[&str] = &[
         "kube-apiserver",
         "kube-controller-manager",
@@ -51,7 +53,7 @@ fn node_needs(path: &str) -> bool {
         "kube-proxy",
         "etcd",
     ];
-    if path.starts_with("debs/") {
+    if path.starts_with("debs/") || path.starts_with("k3s/") {
         return false;
     }
     match path.strip_prefix(layout::KUBE_BIN).and_then(|r| r.strip_prefix('/')) {
@@ -60,13 +62,18 @@ fn node_needs(path: &str) -> bool {
     }
 }
 
-/// The files a node needs, from the text of the bundle's `SHA256SUMS`
+/// Whether a k3s node needs a bundle file: the k3s binary and the images.
+pub fn k3s_node_needs(path: &str) -> bool {
+    path == layout::K3S || path.starts_with("images/")
+}
+
+/// The files a node needs (`needs`), from the text of the bundle's `SHA256SUMS`
 /// (`<hex>  <path>` lines). Paths must be plain relative paths: anything
 /// else makes the bundle invalid.
 ///
 /// # Errors
 /// The offending line, for a line that is not `<64 hex>  <relative path>`.
-pub fn node_files(sha256sums: &str) -> Result<Vec<BundleFile>, String> {
+pub fn node_files(sha256sums: &str, needs: fn(&str) -> bool) -> Result<Vec<BundleFile>, String> {
     let mut out = Vec::new();
     for line in sha256sums.lines().filter(|l| !l.trim().is_empty()) {
         let (hash, path) = line
@@ -81,7 +88,7 @@ pub fn node_files(sha256sums: &str) -> Result<Vec<BundleFile>, String> {
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) || !path_ok {
             return Err(format!("SHA256SUMS line {line:?} is not \"<sha256>  <relative path>\""));
         }
-        if node_needs(path) {
+        if needs(path) {
             out.push(BundleFile {
                 path: path.to_owned(),
                 sha256: hash.to_ascii_lowercase(),
@@ -89,11 +96,6 @@ pub fn node_files(sha256sums: &str) -> Result<Vec<BundleFile>, String> {
         }
     }
     Ok(out)
-}
-
-/// The node's `SHA256SUMS`: exactly the files it gets.
-pub fn node_sums(files: &[BundleFile]) -> String {
-    files.iter().map(|f| format!("{}  {}\n", f.sha256, f.path)).collect()
 }
 
 /// Print the paths under `dir` that already hold the right bytes (the
@@ -181,12 +183,20 @@ mod tests {
     fn a_node_gets_what_it_runs_and_nothing_unsafe() {
         let h = "a".repeat(64);
         let sums = format!(
-            "{h}  kubernetes/bin/linux/amd64/kubeadm\n{h}  kubernetes/bin/linux/amd64/kube-apiserver\n{h}  debs/x.deb\n{h}  images/pause.tar\n"
+            "{h}  kubernetes/bin/linux/amd64/kubeadm\n{h}  kubernetes/bin/linux/amd64/kube-apiserver\n{h}  debs/x.deb\n{h}  images/pause.tar\n{h}  k3s/k3s\n{h}  k3s/sha256sum-amd64.txt\n"
         );
-        let files = node_files(&sums).expect("valid");
-        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["kubernetes/bin/linux/amd64/kubeadm", "images/pause.tar"]);
-        assert_eq!(node_sums(&files).lines().count(), 2);
+        let paths = |needs| -> Vec<String> {
+            node_files(&sums, needs)
+                .expect("valid")
+                .into_iter()
+                .map(|f| f.path)
+                .collect()
+        };
+        assert_eq!(
+            paths(kubeadm_node_needs),
+            ["kubernetes/bin/linux/amd64/kubeadm", "images/pause.tar"]
+        );
+        assert_eq!(paths(k3s_node_needs), ["images/pause.tar", "k3s/k3s"]);
         for bad in [
             format!("{h}  ../etc/passwd"),
             format!("{h}  /etc/passwd"),
@@ -194,7 +204,7 @@ mod tests {
             format!("{h}  $(reboot)"),
             "abc  kubeadm".to_owned(),
         ] {
-            assert!(node_files(&bad).is_err(), "{bad}");
+            assert!(node_files(&bad, kubeadm_node_needs).is_err(), "{bad}");
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod bundle;
 pub mod cni;
 pub mod containerd;
+pub mod k3s;
 pub mod kubeadm;
 pub mod node;
 pub mod release;

@@ -150,8 +150,11 @@ pub struct Probe {
     pub joined: bool,
     /// The control plane's admin kubeconfig exists (kubeadm init ran).
     pub initialized: bool,
-    /// `kubeadm version -o short`, empty when kubeadm is not installed.
-    pub kubeadm_version: String,
+    /// The Kubernetes version installed (`kubeadm version -o short`, or
+    /// k3s's without its `+k3sN`), empty when none is.
+    pub installed_version: String,
+    /// The k3s unit the node runs (`k3s`, `k3s-agent`); empty for kubeadm.
+    pub k3s_unit: String,
     /// The API server's `/readyz` answered "ok" (control plane only).
     pub api_ready: bool,
 }
@@ -195,7 +198,9 @@ pub fn parse_probe(stdout: &str) -> Probe {
             "joined" => p.joined = v == "yes",
             "initialized" => p.initialized = v == "yes",
             "readyz" => p.api_ready = v == "ok",
-            "kubeadm" => p.kubeadm_version = v.to_owned(),
+            "kubeadm" => p.installed_version = v.to_owned(),
+            "k3s" => p.installed_version = super::k3s::kubernetes_version(v).unwrap_or_default(),
+            "service" => p.k3s_unit = v.to_owned(),
             _ => {}
         }
     }
@@ -243,8 +248,9 @@ pub fn kubectl(args: &[&str]) -> String {
     s
 }
 
-/// Drain `node` and delete its Node object (before its host is reset).
-pub fn drain_script(node: &Hostname) -> String {
+/// Drain `node` and delete its Node object (before its host is reset),
+/// with the control plane's `kubectl` (kubeadm's [`kubectl`], or k3s's).
+pub fn drain_script(node: &Hostname, kubectl: fn(&[&str]) -> String) -> String {
     let n = node.as_str();
     format!(
         "set -e\n{}{}",
@@ -291,7 +297,7 @@ mod tests {
             sh_ok(&s);
         }
         let node = validate::hostname("tb-k8s2").expect("name");
-        let d = drain_script(&node);
+        let d = drain_script(&node, kubectl);
         sh_ok(&d);
         assert!(d.contains("'drain' 'tb-k8s2'"), "{d}");
     }
@@ -309,7 +315,8 @@ mod tests {
                 kubelet_active: false,
                 joined: true,
                 initialized: true,
-                kubeadm_version: "v1.36.3".into(),
+                installed_version: "v1.36.3".into(),
+                k3s_unit: String::new(),
                 api_ready: true,
             }
         );

@@ -87,6 +87,36 @@ pub fn cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
 
 /// [`cluster_config`] with another `install {}` block.
 pub fn cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &str) -> String {
+    cluster_config_of(k, workers, "", install, KUBEADM_BED_SETTINGS, extra)
+}
+
+/// A k3s cluster from the bundle (its `k3s/k3s` is the bed's STAND-IN,
+/// testbed/README.md), with the node settings k3s takes.
+pub fn k3s_cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
+    let install = format!(
+        "  install {{\n    source = \"bundle\"\n    bundle = \"{}\"\n  }}",
+        k.bundle
+    );
+    cluster_config_of(
+        k,
+        workers,
+        "  distribution  = \"k3s\"\n",
+        &install,
+        K3S_BED_SETTINGS,
+        extra,
+    )
+}
+
+/// The cluster configuration: hosts `cp` and `workers`, the cluster with
+/// `distribution` (a line, or ""), `install` and `settings` (blocks).
+fn cluster_config_of(
+    k: &K8sBed,
+    workers: &[&str],
+    distribution: &str,
+    install: &str,
+    settings: &str,
+    extra: &str,
+) -> String {
     let host = |name: &str, h: &Host| {
         format!(
             r#"
@@ -128,7 +158,7 @@ provider "selfhost" {{
     hcl.push_str(&format!(
         r#"
 resource "selfhost_k8s_cluster" "main" {{
-  version       = "v1.36.3"
+{distribution}  version       = "v1.36.3"
 {install}
   control_plane = selfhost_vps_host.cp.ssh
   workers       = [{workers}]
@@ -136,36 +166,7 @@ resource "selfhost_k8s_cluster" "main" {{
   service_cidr  = "10.96.0.0/12"
   cni           = "flannel"
 
-  # The test bed's hosts are containers sharing one kernel (cgroup v1, an
-  # overlay root, no module loading): the settings testbed/README.md lists.
-  node_settings {{
-    containerd_snapshotter            = "native"
-    containerd_restrict_oom_score_adj = true
-    containerd_oom_score_adjust       = 0
-    kubelet_cgroup_driver             = "cgroupfs"
-    kubelet_cgroup_root               = "/{{node}}"
-    kubelet_extra_config = jsonencode({{
-      failCgroupV1 = false
-      # TESTBED: the hosts share this machine's disk with everything on it;
-      # the kubelet's image GC (from 85% of that disk) would delete the
-      # bundle's images, which an air-gapped node cannot pull again.
-      imageGCHighThresholdPercent = 100
-      imageGCLowThresholdPercent  = 99
-      evictionHard = {{
-        "memory.available"   = "100Mi"
-        "nodefs.available"   = "2Gi"
-        "nodefs.inodesFree"  = "5%"
-        "imagefs.available"  = "2Gi"
-        "imagefs.inodesFree" = "5%"
-      }}
-    }})
-    kube_proxy_extra_config = jsonencode({{
-      mode      = "iptables"
-      conntrack = {{ maxPerCore = 0, min = 0, tcpEstablishedTimeout = "0s", tcpCloseWaitTimeout = "0s" }}
-    }})
-    ignore_preflight_errors = ["SystemVerification"]
-  }}
-
+{settings}
   namespace {{
     name   = "agents"
     labels = {{ team = "platform" }}
@@ -191,6 +192,62 @@ output "kubeconfig" {{
     hcl
 }
 
+/// The node settings the bed's hosts need with kubeadm (testbed/README.md).
+const KUBEADM_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sharing one kernel (cgroup v1, an
+  # overlay root, no module loading): the settings testbed/README.md lists.
+  node_settings {
+    containerd_snapshotter            = "native"
+    containerd_restrict_oom_score_adj = true
+    containerd_oom_score_adjust       = 0
+    kubelet_cgroup_driver             = "cgroupfs"
+    kubelet_cgroup_root               = "/{node}"
+    kubelet_extra_config = jsonencode({
+      failCgroupV1 = false
+      # TESTBED: the hosts share this machine's disk with everything on it;
+      # the kubelet's image GC (from 85% of that disk) would delete the
+      # bundle's images, which an air-gapped node cannot pull again.
+      imageGCHighThresholdPercent = 100
+      imageGCLowThresholdPercent  = 99
+      evictionHard = {
+        "memory.available"   = "100Mi"
+        "nodefs.available"   = "2Gi"
+        "nodefs.inodesFree"  = "5%"
+        "imagefs.available"  = "2Gi"
+        "imagefs.inodesFree" = "5%"
+      }
+    })
+    kube_proxy_extra_config = jsonencode({
+      mode      = "iptables"
+      conntrack = { maxPerCore = 0, min = 0, tcpEstablishedTimeout = "0s", tcpCloseWaitTimeout = "0s" }
+    })
+    ignore_preflight_errors = ["SystemVerification"]
+  }
+
+"#;
+
+/// The node settings the bed's hosts need with k3s.
+const K3S_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sharing one kernel: what k3s takes
+  # of the settings testbed/README.md lists (k3s writes containerd's
+  # configuration itself; the bed's stand-in sets what containerd needs).
+  node_settings {
+    containerd_snapshotter = "native"
+    kubelet_cgroup_driver  = "cgroupfs"
+    kubelet_cgroup_root    = "/{node}"
+    kubelet_extra_config = jsonencode({
+      failCgroupV1                = false
+      imageGCHighThresholdPercent = 100
+      imageGCLowThresholdPercent  = 99
+      evictionHard = {
+        "memory.available"   = "100Mi"
+        "nodefs.available"   = "2Gi"
+        "nodefs.inodesFree"  = "5%"
+        "imagefs.available"  = "2Gi"
+        "imagefs.inodesFree" = "5%"
+      }
+    })
+  }
+"#;
+
 /// The real kubectl with the `kubeconfig` output of `wd` (written to its
 /// directory).
 pub fn cluster_kubectl(k: &K8sBed, wd: &super::Workdir) -> KubeBed {
@@ -213,4 +270,102 @@ pub fn ready_nodes(kc: &KubeBed) -> Vec<(String, bool)> {
     out.lines()
         .filter_map(|l| l.split_once(' ').map(|(n, r)| (n.to_owned(), r == "True")))
         .collect()
+}
+
+/// The echo image's Deployment on `worker`, its Service, and a client pod
+/// on the control plane fetching it through the Service's DNS name.
+pub fn echo_through_service_dns(kc: &KubeBed, worker: &str, cp: &str) {
+    let manifest = format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: echo, namespace: agents}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: echo}}}}
+  template:
+    metadata: {{labels: {{app: echo}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/hostname: {worker}}}
+      containers:
+      - name: echo
+        image: selfhost.test/echo:1
+        imagePullPolicy: Never
+        ports: [{{containerPort: 8080}}]
+        env:
+        - name: POD_NAME
+          valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
+        readinessProbe: {{httpGet: {{path: /ready, port: 8080}}, periodSeconds: 2}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: agents}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: agents}}
+spec:
+  nodeSelector: {{kubernetes.io/hostname: {cp}}}
+  tolerations: [{{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}}]
+  containers:
+  - name: client
+    image: selfhost.test/client:1
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+"#
+    );
+    kc.apply(&manifest);
+    kc.ok(&["-n", "agents", "rollout", "status", "deployment/echo", "--timeout=180s"]);
+    kc.ok(&[
+        "-n",
+        "agents",
+        "wait",
+        "--for=condition=Ready",
+        "pod/client",
+        "--timeout=180s",
+    ]);
+    let epod = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "pods",
+        "-l",
+        "app=echo",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let enode = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "pods",
+        "-l",
+        "app=echo",
+        "-o",
+        "jsonpath={.items[0].spec.nodeName}",
+    ]);
+    assert_eq!(enode, worker, "the echo pod runs on the worker");
+    let mut answer = String::new();
+    for _ in 0..30 {
+        let (ok, out, err) = kc.run(
+            &[
+                "-n",
+                "agents",
+                "exec",
+                "client",
+                "--",
+                "fetch",
+                "http://echo.agents.svc.cluster.local/acceptance",
+            ],
+            None,
+        );
+        answer = format!("{}{}", out.trim(), err.trim());
+        if ok {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    assert_eq!(answer, format!("echo from {epod}: GET /acceptance"));
 }

@@ -10,6 +10,7 @@
 //! later apply removes it.
 
 mod api;
+mod k3s_steps;
 mod model;
 mod node;
 mod payload;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 
 use crate::cluster::ClusterSpec;
+use crate::cluster::k3s::K3sRole;
 use crate::cluster::node::Probe;
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
@@ -37,7 +39,7 @@ use crate::kube::{Deadline, Kube};
 use crate::resources::provider::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
-use model::{ClusterConfig, NodeModel, Outputs, STATUS_OK};
+use model::{ClusterConfig, Distro, NodeModel, Outputs, STATUS_OK};
 use node::{NodeHandle, Role, error};
 use payload::Payload;
 
@@ -89,14 +91,16 @@ fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &
 /// What this provider version cannot do yet, said at the attribute.
 fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    if config.distribution.as_deref() == Some("k3s") {
-        out.push(error(
-            "k3s not available yet",
-            "distribution = \"k3s\" is not implemented in this provider version; use \"kubeadm\".".to_owned(),
-            Some(AttributePath::root("distribution")),
-        ));
-    }
     let install = config.install();
+    match config.distro() {
+        Distro::K3s => out.extend(k3s_conflicts(config)),
+        Distro::Kubeadm if install.k3s_version.is_some() => out.push(error(
+            "Conflicting install settings",
+            "install.k3s_version is only read with distribution = \"k3s\".".to_owned(),
+            Some(AttributePath::root("install").attr("k3s_version")),
+        )),
+        Distro::Kubeadm => {}
+    }
     match install.source.as_deref() {
         Some("bundle") if install.bundle.is_none() => out.push(error(
             "Missing bundle",
@@ -116,11 +120,66 @@ fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
         )),
         _ => {}
     }
-    if config.cni.as_deref() == Some("calico") {
+    if config.cni.as_deref() == Some("calico") && config.distro() == Distro::Kubeadm {
         out.push(error(
             "calico not available yet",
             "cni = \"calico\" is not implemented in this provider version; use \"flannel\" or \"none\".".to_owned(),
             Some(AttributePath::root("cni")),
+        ));
+    }
+    out
+}
+
+/// Settings k3s does not take from us, said at their attribute (a user
+/// who sets one expects it to apply).
+fn k3s_conflicts(config: &ClusterConfig) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let at = |attr: &str, why: &str| {
+        error(
+            "Not applicable with k3s",
+            format!("node_settings.{attr} is not applied with distribution = \"k3s\": {why}."),
+            Some(AttributePath::root("node_settings").attr(attr)),
+        )
+    };
+    let s = config.node_settings.clone().unwrap_or_default();
+    if s.containerd_restrict_oom_score_adj == Some(true) {
+        out.push(at(
+            "containerd_restrict_oom_score_adj",
+            "k3s writes containerd's configuration itself (its config.toml.tmpl is the way to change it)",
+        ));
+    }
+    if s.containerd_oom_score_adjust.is_some() {
+        out.push(at(
+            "containerd_oom_score_adjust",
+            "k3s runs containerd inside its own unit",
+        ));
+    }
+    if s.kube_proxy_extra_config.is_some() {
+        out.push(at(
+            "kube_proxy_extra_config",
+            "k3s configures kube-proxy from its own flags (kube-proxy-arg)",
+        ));
+    }
+    if s.ignore_preflight_errors.as_ref().is_some_and(|v| !v.is_empty()) {
+        out.push(at("ignore_preflight_errors", "k3s has no kubeadm preflight checks"));
+    }
+    if config.cni.as_deref() == Some("calico") {
+        out.push(error(
+            "Not applicable with k3s",
+            "cni = \"calico\" is not available with distribution = \"k3s\": k3s keeps its built-in flannel and network-policy controller; use \"flannel\" (k3s's) or \"none\".".to_owned(),
+            Some(AttributePath::root("cni")),
+        ));
+    }
+    if let Some(v) = config.install().k3s_version
+        && !v.starts_with(&format!("{}+k3s", config.version))
+    {
+        out.push(error(
+            "Conflicting install settings",
+            format!(
+                "install.k3s_version {v:?} is not a k3s release of version {:?} (expected \"{}+k3sN\").",
+                config.version, config.version
+            ),
+            Some(AttributePath::root("install").attr("k3s_version")),
         ));
     }
     out
@@ -157,9 +216,10 @@ async fn open(
     provider: &ProviderState,
     ssh: &SshObject,
     role: Role,
+    distro: Distro,
 ) -> Result<(NodeHandle, Probe), Diagnostic> {
     let node = NodeHandle::connect(ctx, provider, ssh, role).await?;
-    let probe = node.probe(ctx).await?;
+    let probe = node.probe(ctx, distro).await?;
     Ok((node, probe))
 }
 
@@ -177,12 +237,19 @@ async fn open_all(
             .enumerate()
             .map(|(i, w)| (w.clone(), Role::Worker(i))),
     );
-    join_all(targets.iter().map(|(ssh, role)| open(ctx, provider, ssh, role.clone()))).await
+    let distro = config.distro();
+    join_all(
+        targets
+            .iter()
+            .map(|(ssh, role)| open(ctx, provider, ssh, role.clone(), distro)),
+    )
+    .await
 }
 
 fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_known: bool) -> &'static str {
     match probe {
         None => "unreachable",
+        Some(p) if !p.k3s_unit.is_empty() && !p.kubelet_active => "k3s stopped",
         Some(p) if !p.containerd_active => "containerd stopped",
         Some(p) if !p.kubelet_active => "kubelet stopped",
         Some(p) if !p.joined => "not joined",
@@ -190,6 +257,22 @@ fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_know
         Some(p) if p.initialized && !p.api_ready => "api server not ready",
         Some(_) if api_known && registered.is_none() => "not registered",
         Some(_) => STATUS_OK,
+    }
+}
+
+/// Drain `name` and delete its Node, from the control plane.
+async fn drain(ctx: &Context, distro: Distro, cp: &NodeHandle, name: &Hostname) -> Result<(), Diagnostic> {
+    match distro {
+        Distro::Kubeadm => steps::drain(ctx, cp, name).await,
+        Distro::K3s => k3s_steps::drain(ctx, cp, name).await,
+    }
+}
+
+/// Take Kubernetes off `node` entirely.
+async fn reset(ctx: &Context, distro: Distro, node: &NodeHandle) -> Result<(), Diagnostic> {
+    match distro {
+        Distro::Kubeadm => steps::reset(ctx, node).await,
+        Distro::K3s => k3s_steps::uninstall(ctx, node).await,
     }
 }
 
@@ -306,7 +389,7 @@ impl K8sCluster {
         // (a kubelet restart) needs no mirror.
         let mut payload = None;
         if prior.is_none() {
-            match Payload::assemble(&config.install(), &config.version, &ctx.cancel).await {
+            match Payload::assemble(&config, &ctx.cancel).await {
                 Ok(p) => payload = Some(p),
                 Err(e) => {
                     d.0.push(e);
@@ -420,6 +503,8 @@ impl K8sCluster {
         let Some((cp, cp_probe)) = handles.first() else {
             return (Ok(()), removed.to_vec());
         };
+        let distro = config.distro();
+        let flannel = config.cni.as_deref().unwrap_or("flannel") == "flannel";
         let workers = &handles[1..];
         let mut names = Vec::new();
         for (h, p) in handles {
@@ -434,13 +519,13 @@ impl K8sCluster {
         let mut first_error: Option<Diagnostic> = None;
         for w in removed {
             let r = async {
-                let (h, p) = open(ctx, provider, w, Role::Removed).await?;
+                let (h, p) = open(ctx, provider, w, Role::Removed, distro).await?;
                 if cp_probe.initialized
                     && let Ok(name) = node_name(&h, &p)
                 {
-                    steps::drain(ctx, cp, &name).await?;
+                    drain(ctx, distro, cp, &name).await?;
                 }
-                steps::reset(ctx, &h).await
+                reset(ctx, distro, &h).await
             }
             .await;
             if let Err(e) = r {
@@ -456,22 +541,28 @@ impl K8sCluster {
         let to_prepare: Vec<usize> = handles
             .iter()
             .enumerate()
-            .filter(|(_, (_, p))| p.kubeadm_version != spec.version.to_string() || !p.joined)
+            .filter(|(_, (_, p))| p.installed_version != spec.version.to_string() || !p.joined)
             .map(|(i, _)| i)
             .collect();
         if !to_prepare.is_empty() {
             if payload.is_none() {
-                match Payload::assemble(&config.install(), &config.version, &ctx.cancel).await {
+                match Payload::assemble(config, &ctx.cancel).await {
                     Ok(p) => *payload = Some(p),
                     Err(e) => return (Err(e), still_there),
                 }
             }
             if let Some(payload) = payload.as_ref() {
-                let prepared = join_all(
-                    to_prepare
-                        .iter()
-                        .map(|&i| steps::prepare(ctx, &handles[i].0, &names[i], spec, payload)),
-                )
+                let names = &names;
+                let prepared = join_all(to_prepare.iter().map(|&i| async move {
+                    let (node, name) = (&handles[i].0, &names[i]);
+                    match distro {
+                        Distro::Kubeadm => steps::prepare(ctx, node, name, spec, payload).await,
+                        Distro::K3s => {
+                            let role = if i == 0 { K3sRole::Server } else { K3sRole::Agent };
+                            k3s_steps::prepare(ctx, node, name, spec, payload, role, flannel).await
+                        }
+                    }
+                }))
                 .await;
                 if let Some(e) = prepared.into_iter().find_map(Result::err) {
                     return (Err(e), still_there);
@@ -481,6 +572,19 @@ impl K8sCluster {
 
         // 3. The control plane.
         let step = async {
+            if distro == Distro::K3s {
+                if !cp_probe.initialized {
+                    k3s_steps::start_server(ctx, cp).await?;
+                    kubeconfig.clear();
+                } else if !cp_probe.kubelet_active || !cp_probe.api_ready {
+                    k3s_steps::restart(ctx, cp, K3sRole::Server).await?;
+                }
+                if kubeconfig.is_empty() {
+                    *kubeconfig = k3s_steps::admin_kubeconfig(ctx, cp, spec).await?;
+                }
+                // k3s runs its own flannel (or none): no CNI manifest.
+                return Ok::<(), Diagnostic>(());
+            }
             if cp_probe.initialized {
                 // A restarted kubelet restarts the control plane's static pods.
                 if !cp_probe.kubelet_active || !cp_probe.containerd_active || !cp_probe.api_ready {
@@ -516,11 +620,17 @@ impl K8sCluster {
         // 4. Workers: join, or repair (in parallel).
         let joined = join_all(workers.iter().zip(&names[1..]).map(|((h, p), name)| async move {
             if !p.joined {
-                return steps::join(ctx, cp, h, name, spec).await;
+                return match distro {
+                    Distro::Kubeadm => steps::join(ctx, cp, h, name, spec).await,
+                    Distro::K3s => k3s_steps::join(ctx, cp, h, name, spec).await,
+                };
             }
             if !p.kubelet_active || !p.containerd_active || !registered.contains_key(name.as_str()) {
                 // A restarted kubelet registers its Node again.
-                return steps::start_services(ctx, h).await;
+                return match distro {
+                    Distro::Kubeadm => steps::start_services(ctx, h).await,
+                    Distro::K3s => k3s_steps::restart(ctx, h, K3sRole::Agent).await,
+                };
             }
             Ok(())
         }))
@@ -733,22 +843,23 @@ impl Resource for K8sCluster {
             return d;
         };
         // Workers first: drain (best effort: the API may be down), reset.
+        let distro = config.distro();
         let workers = &handles[1..];
         if cp_probe.initialized {
             for (w, p) in workers {
                 if let Ok(name) = node_name(w, p)
-                    && let Err(e) = steps::drain(ctx, cp, &name).await
+                    && let Err(e) = drain(ctx, distro, cp, &name).await
                 {
                     tracing::warn!("{}: {}", e.summary, e.detail);
                 }
             }
         }
-        let resets = join_all(workers.iter().map(|(w, _)| steps::reset(ctx, w))).await;
+        let resets = join_all(workers.iter().map(|(w, _)| reset(ctx, distro, w))).await;
         if let Some(e) = resets.into_iter().find_map(Result::err) {
             d.0.push(e);
             return d;
         }
-        if let Err(e) = steps::reset(ctx, cp).await {
+        if let Err(e) = reset(ctx, distro, cp).await {
             d.0.push(e);
         }
         d

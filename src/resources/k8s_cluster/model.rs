@@ -23,7 +23,16 @@ pub struct InstallModel {
     pub runc_url: Option<String>,
     pub cni_plugins_version: Option<String>,
     pub cni_plugins_url: Option<String>,
+    pub k3s_version: Option<String>,
+    pub k3s_url: Option<String>,
     pub image_archives: Option<String>,
+}
+
+/// Which distribution bootstraps the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distro {
+    Kubeadm,
+    K3s,
 }
 
 /// `node_settings {}`.
@@ -108,6 +117,20 @@ impl ClusterConfig {
 
     pub fn install(&self) -> InstallModel {
         self.install.clone().unwrap_or_default()
+    }
+
+    pub fn distro(&self) -> Distro {
+        match self.distribution.as_deref() {
+            Some("k3s") => Distro::K3s,
+            _ => Distro::Kubeadm,
+        }
+    }
+
+    /// The k3s release to install: `install.k3s_version`, or `<version>+k3s1`.
+    pub fn k3s_release(&self) -> String {
+        self.install()
+            .k3s_version
+            .unwrap_or_else(|| format!("{}+k3s1", self.version))
     }
 
     pub fn uses_bundle(&self) -> bool {

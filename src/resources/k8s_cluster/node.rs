@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::model::Distro;
 use crate::cluster::node::{Probe, parse_probe, probe_script};
 use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic, Severity};
@@ -61,6 +62,8 @@ pub struct NodeHandle {
     pub role: Role,
     /// `root@10.0.0.1:22`, for messages and logs.
     pub label: String,
+    /// The address it was reached at (`ssh.host`).
+    host: String,
     conn: Arc<Connection>,
 }
 
@@ -99,7 +102,12 @@ impl NodeHandle {
             .connect(&spec, &ctx.cancel)
             .await
             .map_err(|e| ssh_error(&label, &role, &e))?;
-        Ok(NodeHandle { role, label, conn })
+        Ok(NodeHandle {
+            role,
+            label,
+            host: ssh.host.clone(),
+            conn,
+        })
     }
 
     fn failed(&self, what: &str, out: &ExecOutput, show_stdout: bool) -> Diagnostic {
@@ -168,9 +176,18 @@ impl NodeHandle {
             .map_err(|e| ssh_error(&self.label, &self.role, &e))
     }
 
+    /// The address it was reached at.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// What the node runs now.
-    pub async fn probe(&self, ctx: &Context) -> Result<Probe, Diagnostic> {
-        let out = self.run(ctx, "reading the node's state", &probe_script(), b"").await?;
+    pub async fn probe(&self, ctx: &Context, distro: Distro) -> Result<Probe, Diagnostic> {
+        let script = match distro {
+            Distro::Kubeadm => probe_script(),
+            Distro::K3s => crate::cluster::k3s::probe_script(),
+        };
+        let out = self.run(ctx, "reading the node's state", &script, b"").await?;
         let p = parse_probe(&out);
         if p.hostname.is_empty() {
             return Err(error(

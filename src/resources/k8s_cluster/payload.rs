@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::model::InstallModel;
+use super::model::{ClusterConfig, Distro, InstallModel};
 use super::node::error;
 use crate::cluster::bundle::{self, BundleFile, layout};
 use crate::cluster::release::{self, ReleaseSources, Unpack};
-use crate::cluster::{ClusterSpec, cni};
+use crate::cluster::{ClusterSpec, cni, k3s};
 use crate::download::{DownloadError, Fetcher, sha256_file, unpack_tar_gz};
 use crate::framework::{AttributePath, Diagnostic};
 
@@ -74,19 +74,21 @@ fn install_path(attr: &str) -> AttributePath {
 impl Payload {
     /// The payload for `install {}`: the bundle's files, or the release
     /// artifacts downloaded and checked (`cancel` stops a download).
-    pub async fn assemble(
-        install: &InstallModel,
-        version: &str,
-        cancel: &CancellationToken,
-    ) -> Result<Payload, Diagnostic> {
-        match install.source.as_deref() {
-            Some("bundle") => Payload::from_bundle(install.bundle.as_deref().unwrap_or_default(), version),
-            _ => Payload::download(install, version, cancel).await,
+    pub async fn assemble(config: &ClusterConfig, cancel: &CancellationToken) -> Result<Payload, Diagnostic> {
+        let install = config.install();
+        let version = &config.version;
+        match (install.source.as_deref(), config.distro()) {
+            (Some("bundle"), distro) => {
+                Payload::from_bundle(install.bundle.as_deref().unwrap_or_default(), version, distro)
+            }
+            (_, Distro::Kubeadm) => Payload::download(&install, version, cancel).await,
+            (_, Distro::K3s) => Payload::download_k3s(&install, &config.k3s_release(), cancel).await,
         }
     }
 
-    /// Read the bundle's index files and check it holds `version`.
-    pub fn from_bundle(dir: &str, version: &str) -> Result<Payload, Diagnostic> {
+    /// Read the bundle's index files and check it holds `version` (and,
+    /// for k3s, a k3s binary).
+    pub fn from_bundle(dir: &str, version: &str, distro: Distro) -> Result<Payload, Diagnostic> {
         let dir = PathBuf::from(dir);
         let bad = |m: String| error("Unusable bundle", m, Some(install_path("bundle")));
         let read = |rel: &str| {
@@ -102,8 +104,19 @@ impl Payload {
                 dir.display()
             )));
         }
-        let files =
-            bundle::node_files(&read(layout::SHA256SUMS)?).map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
+        let needs = match distro {
+            Distro::Kubeadm => bundle::kubeadm_node_needs,
+            Distro::K3s => bundle::k3s_node_needs,
+        };
+        let files = bundle::node_files(&read(layout::SHA256SUMS)?, needs)
+            .map_err(|m| bad(format!("{}: {m}.", dir.display())))?;
+        if distro == Distro::K3s && !files.iter().any(|f| f.path == layout::K3S) {
+            return Err(bad(format!(
+                "{}: the bundle has no {} (its SHA256SUMS does not list one); distribution = \"k3s\" needs it.",
+                dir.display(),
+                layout::K3S
+            )));
+        }
         let pause_image = bundle::pause_image(&read(layout::IMAGE_LIST)?).ok_or_else(|| {
             bad(format!(
                 "{}: {} lists no pause image.",
@@ -146,70 +159,14 @@ impl Payload {
         let fetcher = Fetcher::new(Fetcher::default_cache_dir()).map_err(|e| download_error(&e, "source"))?;
         let mut files = Vec::new();
         for a in release::artifacts(&sources) {
-            let attr = artifact_attr(&a.name);
-            let doc = fetcher
-                .checksum_file(&a.checksum_url, cancel)
-                .await
-                .map_err(|e| download_error(&e, attr))?;
-            let sha = release::checksum_for(&doc, &a.file_name).map_err(|m| {
-                download_error(
-                    &DownloadError::ChecksumFile {
-                        url: a.checksum_url.clone(),
-                        detail: m,
-                    },
-                    attr,
-                )
-            })?;
-            tracing::info!(url = %a.url, sha256 = %sha, "fetching {} (checked against {})", a.name, a.checksum_url);
-            let local = fetcher
-                .verified(&a.url, &a.checksum_url, &sha, cancel)
-                .await
-                .map_err(|e| download_error(&e, attr))?;
-            match a.unpack {
-                Unpack::As(path) => files.push(PayloadFile {
-                    path,
-                    sha256: sha,
-                    bytes: Bytes::File(local),
-                }),
-                Unpack::TarGz { strip, into } => {
-                    let dest = fetcher.cache().join("unpacked").join(&sha);
-                    let unpacked = tokio::task::spawn_blocking(move || unpack_tar_gz(&local, &strip, &into, &dest))
-                        .await
-                        .map_err(|e| download_error(&DownloadError::io("(unpacking task)", e), attr))?
-                        .map_err(|e| download_error(&e, attr))?;
-                    if unpacked.is_empty() {
-                        return Err(error(
-                            "Unusable release archive",
-                            format!(
-                                "{}: the archive holds no files where the release layout puts them.",
-                                a.url
-                            ),
-                            Some(install_path(attr)),
-                        ));
-                    }
-                    files.extend(unpacked.into_iter().map(|u| PayloadFile {
-                        path: u.node_path,
-                        sha256: u.sha256,
-                        bytes: Bytes::File(u.local),
-                    }));
-                }
-            }
+            files.extend(fetch(&fetcher, &a, cancel).await?);
         }
         files.push(PayloadFile::embedded(layout::KUBELET_UNIT, KUBELET_UNIT));
         files.push(PayloadFile::embedded(layout::KUBEADM_DROP_IN, KUBEADM_DROP_IN));
         files.push(PayloadFile::embedded(layout::CONTAINERD_UNIT, CONTAINERD_UNIT));
         let pause_image = match &install.image_archives {
             Some(dir) => {
-                let dir = PathBuf::from(dir);
-                let (images, pause) = tokio::task::spawn_blocking(move || image_archives(&dir))
-                    .await
-                    .map_err(|e| {
-                        error(
-                            "Unusable image archives",
-                            e.to_string(),
-                            Some(install_path("image_archives")),
-                        )
-                    })??;
+                let (images, pause) = archives_of(dir).await?;
                 files.extend(images);
                 pause
             }
@@ -219,6 +176,32 @@ impl Payload {
             }
         };
         Ok(Payload { files, pause_image })
+    }
+
+    /// Fetch the k3s binary of `k3s_release`, checked against the
+    /// release's `sha256sum-amd64.txt`, and add `install.image_archives`.
+    pub async fn download_k3s(
+        install: &InstallModel,
+        k3s_release: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Payload, Diagnostic> {
+        let base = install.k3s_url.as_deref().unwrap_or(k3s::RELEASE_BASE);
+        let artifact = release::Artifact {
+            name: "k3s".to_owned(),
+            url: k3s::release_url(base, k3s_release, "k3s"),
+            checksum_url: k3s::release_url(base, k3s_release, k3s::RELEASE_SUMS),
+            file_name: "k3s".to_owned(),
+            unpack: Unpack::As(layout::K3S.to_owned()),
+        };
+        let fetcher = Fetcher::new(Fetcher::default_cache_dir()).map_err(|e| download_error(&e, "k3s_url"))?;
+        let mut files = fetch(&fetcher, &artifact, cancel).await?;
+        if let Some(dir) = &install.image_archives {
+            files.extend(archives_of(dir).await?.0);
+        }
+        Ok(Payload {
+            files,
+            pause_image: None,
+        })
     }
 
     /// The node's `SHA256SUMS`: exactly the files it gets.
@@ -266,12 +249,74 @@ pub fn cni_manifest(install: &InstallModel, cni_name: &str, spec: &ClusterSpec) 
     }
 }
 
+/// Fetch one release artifact, checked against its published checksum
+/// (unpacked when it is a tarball): the payload files it makes.
+async fn fetch(
+    fetcher: &Fetcher,
+    a: &release::Artifact,
+    cancel: &CancellationToken,
+) -> Result<Vec<PayloadFile>, Diagnostic> {
+    let attr = artifact_attr(&a.name);
+    let doc = fetcher
+        .checksum_file(&a.checksum_url, cancel)
+        .await
+        .map_err(|e| download_error(&e, attr))?;
+    let sha = release::checksum_for(&doc, &a.file_name).map_err(|m| {
+        download_error(
+            &DownloadError::ChecksumFile {
+                url: a.checksum_url.clone(),
+                detail: m,
+            },
+            attr,
+        )
+    })?;
+    tracing::info!(url = %a.url, sha256 = %sha, "fetching {} (checked against {})", a.name, a.checksum_url);
+    let local = fetcher
+        .verified(&a.url, &a.checksum_url, &sha, cancel)
+        .await
+        .map_err(|e| download_error(&e, attr))?;
+    match &a.unpack {
+        Unpack::As(path) => Ok(vec![PayloadFile {
+            path: path.clone(),
+            sha256: sha,
+            bytes: Bytes::File(local),
+        }]),
+        Unpack::TarGz { strip, into } => {
+            let (strip, into) = (strip.clone(), into.clone());
+            let dest = fetcher.cache().join("unpacked").join(&sha);
+            let unpacked = tokio::task::spawn_blocking(move || unpack_tar_gz(&local, &strip, &into, &dest))
+                .await
+                .map_err(|e| download_error(&DownloadError::io("(unpacking task)", e), attr))?
+                .map_err(|e| download_error(&e, attr))?;
+            if unpacked.is_empty() {
+                return Err(error(
+                    "Unusable release archive",
+                    format!(
+                        "{}: the archive holds no files where the release layout puts them.",
+                        a.url
+                    ),
+                    Some(install_path(attr)),
+                ));
+            }
+            Ok(unpacked
+                .into_iter()
+                .map(|u| PayloadFile {
+                    path: u.node_path,
+                    sha256: u.sha256,
+                    bytes: Bytes::File(u.local),
+                })
+                .collect())
+        }
+    }
+}
+
 /// The `install` attribute a download failure points at.
 fn artifact_attr(name: &str) -> &'static str {
     match name {
         "containerd" => "containerd_url",
         "runc" => "runc_url",
         "CNI plugins" => "cni_plugins_url",
+        "k3s" => "k3s_url",
         _ => "base_url",
     }
 }
@@ -284,6 +329,20 @@ fn download_error(e: &DownloadError, attr: &str) -> Diagnostic {
         _ => "Download failed",
     };
     error(summary, format!("{e}."), Some(install_path(attr)))
+}
+
+/// [`image_archives`] off the async threads (it hashes every archive).
+async fn archives_of(dir: &str) -> Result<(Vec<PayloadFile>, Option<String>), Diagnostic> {
+    let dir = PathBuf::from(dir);
+    tokio::task::spawn_blocking(move || image_archives(&dir))
+        .await
+        .map_err(|e| {
+            error(
+                "Unusable image archives",
+                e.to_string(),
+                Some(install_path("image_archives")),
+            )
+        })?
 }
 
 /// The archives `images.txt` in `dir` lists (`reference<TAB>file…`), with

@@ -99,7 +99,7 @@ fn url_attr(name: &str, default: &str, description: &'static str) -> Attribute {
 
 fn install_block() -> NestedBlock {
     let b = Block::new()
-        .description("Where the binaries and images come from. Changing it after creation has no effect on existing nodes (new workers use it).")
+        .description("Where the binaries and images come from. Changing it after creation has no effect on existing nodes (new workers use it). With distribution = \"k3s\" the node gets the k3s binary (and the image archives, in k3s's air-gap images directory) instead of kubeadm, kubelet, containerd, runc and the CNI plugins.")
         .attribute(
             Attribute::string("source")
                 .optional()
@@ -127,6 +127,29 @@ fn install_block() -> NestedBlock {
         .attribute(url_attr("runc_url", release::RUNC_BASE, "Base URL of runc's GitHub releases or a mirror with their layout (`v<v>/runc.amd64` and `v<v>/runc.sha256sum`)."))
         .attribute(version_attr("cni_plugins_version", release::CNI_PLUGINS_VERSION, "Pinned containernetworking/plugins release (source = \"download\")."))
         .attribute(url_attr("cni_plugins_url", release::CNI_PLUGINS_BASE, "Base URL of containernetworking/plugins' GitHub releases or a mirror with their layout (`v<v>/cni-plugins-linux-amd64-v<v>.tgz` and `.sha256`)."))
+        .attribute(
+            Attribute::string("k3s_version")
+                .optional()
+                .validator(Check::values(
+                    "Invalid version",
+                    "a k3s release such as \"v1.36.3+k3s1\"",
+                    |s| {
+                        let ok = s.split_once("+k3s").is_some_and(|(k8s, n)| {
+                            crate::cluster::Version::parse(k8s).is_ok()
+                                && !n.is_empty()
+                                && n.len() <= 3
+                                && n.bytes().all(|b| b.is_ascii_digit())
+                        });
+                        if ok {
+                            Ok(())
+                        } else {
+                            Err(format!("{s:?} is not a k3s release such as \"v1.36.3+k3s1\""))
+                        }
+                    },
+                ))
+                .description("distribution = \"k3s\": the k3s release of `version` (default `<version>+k3s1`); it must be a release of `version`."),
+        )
+        .attribute(url_attr("k3s_url", crate::cluster::k3s::RELEASE_BASE, "distribution = \"k3s\", source = \"download\": base URL of k3s's GitHub releases or a mirror with their layout (`<release, + as %2B>/k3s` and `sha256sum-amd64.txt`)."))
         .attribute(
             Attribute::string("image_archives")
                 .optional()
@@ -257,7 +280,7 @@ pub fn schema() -> Schema {
                 .default_value("kubeadm")
                 .validator(OneOf(DISTRIBUTIONS))
                 .plan_modifier(RequiresReplace)
-                .description("\"kubeadm\" (default) or \"k3s\"."),
+                .description("\"kubeadm\" (default) or \"k3s\": the k3s binary, `/etc/rancher/k3s/config.yaml`, `k3s.service` on the control plane and `k3s-agent.service` joined with the server's node-token on the workers; k3s runs its own containerd, flannel and network-policy controller. With k3s, `node_settings` takes only the snapshotter and the kubelet settings (k3s writes containerd's configuration and has no preflight checks or kube-proxy configuration file)."),
         )
         .attribute(
             Attribute::string("version")
@@ -300,7 +323,7 @@ pub fn schema() -> Schema {
                 .default_value("flannel")
                 .validator(OneOf(CNIS))
                 .plan_modifier(RequiresReplace)
-                .description("\"flannel\" (default), \"calico\" or \"none\"."),
+                .description("\"flannel\" (default), \"calico\" or \"none\". With k3s: \"flannel\" is k3s's built-in flannel, \"none\" sets `flannel-backend: none` and disables its network-policy controller."),
         )
         .attribute(
             Attribute::string("kubeconfig")

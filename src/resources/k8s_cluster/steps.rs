@@ -37,53 +37,7 @@ pub async fn prepare(
     )
     .await?;
 
-    let sums = payload.sums();
-    let present: BTreeSet<String> = node
-        .run(
-            ctx,
-            "checking installed files",
-            &bundle::present_script(BUNDLE_DIR),
-            sums.as_bytes(),
-        )
-        .await?
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing: Vec<&PayloadFile> = payload.files.iter().filter(|f| !present.contains(&f.path)).collect();
-    if !missing.is_empty() {
-        let bytes: u64 = missing.iter().map(|f| f.len()).sum();
-        tracing::info!(host = %label, "{label}: uploading {} files ({} MiB)", missing.len(), bytes >> 20);
-        let dirs: BTreeSet<String> = missing
-            .iter()
-            .filter_map(|f| {
-                f.path
-                    .rsplit_once('/')
-                    .map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}")))
-            })
-            .collect();
-        let dirs: Vec<String> = dirs.into_iter().collect();
-        node.run(
-            ctx,
-            "creating payload directories",
-            &format!("mkdir -p {}", dirs.join(" ")),
-            b"",
-        )
-        .await?;
-        for f in missing {
-            let remote = format!("{BUNDLE_DIR}/{}", f.path);
-            match &f.bytes {
-                Bytes::File(local) => node.upload_file(ctx, local, &remote, 0o644).await?,
-                Bytes::Embedded(text) => node.upload(ctx, &remote, text.as_bytes(), 0o644).await?,
-            }
-        }
-    }
-    node.upload(
-        ctx,
-        &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS),
-        sums.as_bytes(),
-        0o644,
-    )
-    .await?;
+    upload_payload(ctx, node, payload).await?;
     tracing::info!(host = %label, "{label}: installing binaries and units");
     node.run(ctx, "installing binaries", &bundle::install_script(BUNDLE_DIR), b"")
         .await?;
@@ -133,6 +87,60 @@ pub async fn prepare(
         "starting containerd and importing images",
         &bundle::start_runtime_script(BUNDLE_DIR, &spec.settings.snapshotter),
         b"",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Upload the payload files `node` lacks (by checksum) to the staging
+/// directory, and the node's `SHA256SUMS` of exactly the payload.
+pub async fn upload_payload(ctx: &Context, node: &NodeHandle, payload: &Payload) -> Result<(), Diagnostic> {
+    let label = &node.label;
+    let sums = payload.sums();
+    let present: BTreeSet<String> = node
+        .run(
+            ctx,
+            "checking installed files",
+            &bundle::present_script(BUNDLE_DIR),
+            sums.as_bytes(),
+        )
+        .await?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<&PayloadFile> = payload.files.iter().filter(|f| !present.contains(&f.path)).collect();
+    if !missing.is_empty() {
+        let bytes: u64 = missing.iter().map(|f| f.len()).sum();
+        tracing::info!(host = %label, "{label}: uploading {} files ({} MiB)", missing.len(), bytes >> 20);
+        let dirs: BTreeSet<String> = missing
+            .iter()
+            .filter_map(|f| {
+                f.path
+                    .rsplit_once('/')
+                    .map(|(d, _)| quote(&format!("{BUNDLE_DIR}/{d}")))
+            })
+            .collect();
+        let dirs: Vec<String> = dirs.into_iter().collect();
+        node.run(
+            ctx,
+            "creating payload directories",
+            &format!("mkdir -p {}", dirs.join(" ")),
+            b"",
+        )
+        .await?;
+        for f in missing {
+            let remote = format!("{BUNDLE_DIR}/{}", f.path);
+            match &f.bytes {
+                Bytes::File(local) => node.upload_file(ctx, local, &remote, 0o644).await?,
+                Bytes::Embedded(text) => node.upload(ctx, &remote, text.as_bytes(), 0o644).await?,
+            }
+        }
+    }
+    node.upload(
+        ctx,
+        &format!("{BUNDLE_DIR}/{}", layout::SHA256SUMS),
+        sums.as_bytes(),
+        0o644,
     )
     .await?;
     Ok(())
@@ -241,9 +249,14 @@ pub async fn start_services(ctx: &Context, node: &NodeHandle) -> Result<(), Diag
 /// Drain `name` and delete its Node, from the control plane.
 pub async fn drain(ctx: &Context, cp: &NodeHandle, name: &Hostname) -> Result<(), Diagnostic> {
     tracing::info!(host = %cp.label, "{}: draining and deleting node {}", cp.label, name.as_str());
-    cp.run(ctx, "draining the node", &node_scripts::drain_script(name), b"")
-        .await
-        .map(drop)
+    cp.run(
+        ctx,
+        "draining the node",
+        &node_scripts::drain_script(name, node_scripts::kubectl),
+        b"",
+    )
+    .await
+    .map(drop)
 }
 
 /// Take Kubernetes off `node` entirely.

@@ -1,0 +1,489 @@
+//! k3s on a node, as k3s documents it: the binary at `/usr/local/bin/k3s`,
+//! `/etc/rancher/k3s/config.yaml` (keys = its CLI flags), kubelet drop-ins
+//! in `/etc/rancher/k3s/kubelet.conf.d/` (k3s v1.32+), air-gap images in
+//! `/var/lib/rancher/k3s/agent/images/`, the units the install script
+//! writes (`k3s.service`, `k3s-agent.service`, `Type=notify`), the server
+//! token in `/var/lib/rancher/k3s/server/node-token` and the admin
+//! kubeconfig in `/etc/rancher/k3s/k3s.yaml`. Removal does what
+//! `k3s-killall.sh` and `k3s-uninstall.sh` do. Pure: the resource runs
+//! these over SSH.
+//!
+//! The configuration file is YAML whose keys are fixed here and whose every
+//! value is validated first and written as a JSON string (a YAML
+//! double-quoted scalar), never pasted as plain text.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value, json};
+
+use super::bundle::layout;
+use super::spec::{ClusterSpec, Version, api_endpoint};
+use crate::host::quote::Hostname;
+use crate::shell::quote;
+
+pub const BINARY: &str = "/usr/local/bin/k3s";
+pub const CONFIG: &str = "/etc/rancher/k3s/config.yaml";
+pub const KUBELET_DROP_IN: &str = "/etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf";
+pub const KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
+pub const NODE_TOKEN: &str = "/var/lib/rancher/k3s/server/node-token";
+pub const IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
+/// The address k3s writes into its kubeconfig; the provider hands out the
+/// control plane's reachable address instead.
+pub const LOCAL_SERVER: &str = "https://127.0.0.1:6443";
+/// Where the binary is in the bundle (the k3s release asset's name), and
+/// the release's checksum file.
+pub const BUNDLE_BINARY: &str = layout::K3S;
+pub const RELEASE_SUMS: &str = "sha256sum-amd64.txt";
+/// Official release base (`<base>/<release, '+' as %2B>/k3s`).
+pub const RELEASE_BASE: &str = "https://github.com/k3s-io/k3s/releases/download";
+
+/// What a k3s node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum K3sRole {
+    Server,
+    Agent,
+}
+
+impl K3sRole {
+    pub fn unit_name(self) -> &'static str {
+        match self {
+            K3sRole::Server => "k3s",
+            K3sRole::Agent => "k3s-agent",
+        }
+    }
+
+    pub fn unit_path(self) -> &'static str {
+        match self {
+            K3sRole::Server => "/etc/systemd/system/k3s.service",
+            K3sRole::Agent => "/etc/systemd/system/k3s-agent.service",
+        }
+    }
+
+    fn subcommand(self) -> &'static str {
+        match self {
+            K3sRole::Server => "server",
+            K3sRole::Agent => "agent",
+        }
+    }
+}
+
+/// The k3s release for Kubernetes `version` with release suffix `k3sN`
+/// (`v1.36.3+k3s1`).
+pub fn release(version: &Version, k3s_release: u32) -> String {
+    format!("{version}+k3s{k3s_release}")
+}
+
+/// The release's URL of `file` under `base` (the `+` of the tag escaped as
+/// GitHub's release URLs have it).
+pub fn release_url(base: &str, release: &str, file: &str) -> String {
+    format!("{}/{}/{file}", base.trim_end_matches('/'), release.replace('+', "%2B"))
+}
+
+/// The unit as k3s's install script writes it.
+pub fn unit(role: K3sRole) -> String {
+    format!(
+        r#"# Written by terraform-provider-selfhost (selfhost_k8s_cluster), as k3s's install script writes it.
+[Unit]
+Description=Lightweight Kubernetes
+Documentation=https://k3s.io
+Wants=network-online.target
+After=network-online.target
+
+[Install]
+WantedBy=multi-user.target
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/%N
+EnvironmentFile=-/etc/sysconfig/%N
+EnvironmentFile=-/etc/systemd/system/{name}.service.env
+KillMode=process
+Delegate=yes
+User=root
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart={BINARY} {sub}
+"#,
+        name = role.unit_name(),
+        sub = role.subcommand()
+    )
+}
+
+/// A YAML document of `key: value` lines; every scalar is a JSON string
+/// (a YAML double-quoted scalar), lists are block sequences of them.
+fn yaml(entries: &[(&str, Value)]) -> String {
+    let mut out = String::from("# Written by terraform-provider-selfhost (selfhost_k8s_cluster).\n");
+    for (k, v) in entries {
+        match v {
+            Value::Array(items) => {
+                out.push_str(&format!("{k}:\n"));
+                for i in items {
+                    out.push_str(&format!("  - {i}\n"));
+                }
+            }
+            other => out.push_str(&format!("{k}: {other}\n")),
+        }
+    }
+    out
+}
+
+/// What every node's config has: its name, its address when the SSH host
+/// is one, the snapshotter.
+fn node_entries(spec: &ClusterSpec, node: &Hostname, address: &str) -> Vec<(&'static str, Value)> {
+    let mut e = vec![("node-name", json!(node.as_str()))];
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        e.push(("node-ip", json!(ip.to_string())));
+    }
+    e.push(("snapshotter", json!(spec.settings.snapshotter)));
+    e
+}
+
+/// `config.yaml` of the server `node` reached at `address`; `flannel`
+/// false for `cni = "none"`.
+pub fn server_config(spec: &ClusterSpec, node: &Hostname, address: &str, flannel: bool) -> String {
+    let mut e = node_entries(spec, node, address);
+    e.push(("cluster-cidr", json!(spec.pod_cidr.to_string())));
+    e.push(("service-cidr", json!(spec.service_cidr.to_string())));
+    e.push(("tls-san", json!([spec.endpoint])));
+    e.push(("write-kubeconfig-mode", json!("0600")));
+    if !flannel {
+        e.push(("flannel-backend", json!("none")));
+        e.push(("disable-network-policy", json!(true)));
+    }
+    yaml(&e)
+}
+
+/// `config.yaml` of the agent `node`: the server and its token (secret:
+/// the file is 0600 and goes over stdin).
+pub fn agent_config(spec: &ClusterSpec, node: &Hostname, address: &str, token: &NodeToken) -> String {
+    let mut e = vec![
+        ("server", json!(format!("https://{}", spec.control_plane_endpoint()))),
+        ("token", json!(token.0)),
+    ];
+    e.extend(node_entries(spec, node, address));
+    yaml(&e)
+}
+
+/// The kubelet drop-in: the cgroup settings and the extra fields.
+pub fn kubelet_drop_in(spec: &ClusterSpec, node: &Hostname) -> String {
+    let mut m = Map::new();
+    m.insert("apiVersion".into(), json!("kubelet.config.k8s.io/v1beta1"));
+    m.insert("kind".into(), json!("KubeletConfiguration"));
+    m.insert("cgroupDriver".into(), json!(spec.settings.cgroup_driver.as_str()));
+    if let Some(root) = spec.cgroup_root_for(node) {
+        m.insert("cgroupRoot".into(), json!(root));
+    }
+    for (k, v) in &spec.settings.kubelet_extra {
+        m.insert(k.clone(), v.clone());
+    }
+    format!("{}\n", Value::Object(m))
+}
+
+/// The server's join token, `K10<sha256 of the cluster CA>::server:<secret>`.
+/// Secret: never logged, never in argv.
+pub struct NodeToken(String);
+
+impl NodeToken {
+    pub fn parse(text: &str) -> Result<NodeToken, String> {
+        let t = text.trim();
+        let bad = || "the server's node-token is not `K10<sha256>::server:<secret>`".to_owned();
+        let rest = t.strip_prefix("K10").ok_or_else(bad)?;
+        let (hash, secret) = rest.split_once("::server:").ok_or_else(bad)?;
+        let ok = hash.len() == 64
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && !secret.is_empty()
+            && secret.len() <= 256
+            && secret.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        if ok { Ok(NodeToken(t.to_owned())) } else { Err(bad()) }
+    }
+}
+
+/// The admin kubeconfig k3s wrote, pointed at `endpoint` (the address
+/// Terraform reaches) instead of 127.0.0.1.
+pub fn kubeconfig_for(local: &str, endpoint: &str) -> Result<String, String> {
+    if !local.contains(LOCAL_SERVER) {
+        return Err(format!("{KUBECONFIG} does not name the server {LOCAL_SERVER}"));
+    }
+    Ok(local.replace(LOCAL_SERVER, &format!("https://{}", api_endpoint(endpoint))))
+}
+
+/// The Kubernetes version of `k3s --version`'s first line
+/// (`k3s version v1.36.3+k3s1 (abcdef12)` → `v1.36.3`).
+pub fn kubernetes_version(line: &str) -> Option<String> {
+    let v = line.split_whitespace().nth(2)?;
+    let (k8s, _) = v.split_once("+k3s")?;
+    Version::parse(k8s).ok().map(|v| v.to_string())
+}
+
+/// Install the binary and the image archives from the payload at `dir`
+/// after checking every file, write nothing else. Idempotent.
+pub fn install_script(dir: &str) -> String {
+    format!(
+        r#"set -eu
+cd {dir}
+sha256sum -c --quiet {sums}
+install -m 0755 {bin} {BINARY}
+mkdir -p {IMAGES_DIR} /etc/rancher/k3s/kubelet.conf.d
+if [ -d {images} ]; then
+  for f in {images}/*.tar; do
+    [ -e "$f" ] || continue
+    ln -f "$f" {IMAGES_DIR}/ 2>/dev/null || cp -f "$f" {IMAGES_DIR}/
+  done
+fi
+"#,
+        dir = quote(dir),
+        sums = layout::SHA256SUMS,
+        bin = BUNDLE_BINARY,
+        images = layout::IMAGES,
+    )
+}
+
+/// Enable and start `role`'s unit; `systemctl` returns once k3s reports
+/// ready (`Type=notify`). On failure, the unit's last log lines.
+pub fn start_script(role: K3sRole) -> String {
+    let u = role.unit_name();
+    format!(
+        "systemctl daemon-reload\nif ! systemctl enable --now {u}.service >/dev/null 2>&1 || ! systemctl is-active --quiet {u}.service; then\n  journalctl -u {u}.service -n 20 --no-pager >&2 || true\n  exit 1\nfi\n"
+    )
+}
+
+/// Restart `role`'s unit (a repair: stopped by hand, or after a reboot).
+pub fn restart_script(role: K3sRole) -> String {
+    let u = role.unit_name();
+    format!(
+        "systemctl daemon-reload\nsystemctl enable {u}.service >/dev/null 2>&1\nif ! systemctl restart {u}.service; then\n  journalctl -u {u}.service -n 20 --no-pager >&2 || true\n  exit 1\nfi\n"
+    )
+}
+
+/// One exec that tells a k3s node's state in the `key=value` lines of
+/// [`super::node::parse_probe`]: k3s runs containerd and the kubelet
+/// itself, so both follow its unit.
+pub fn probe_script() -> String {
+    format!(
+        r#"set -u
+echo "hostname=$(hostname)"
+unit=""
+[ -e {agent_unit} ] && unit=k3s-agent
+[ -e {server_unit} ] && unit=k3s
+if [ -n "$unit" ] && systemctl is-active --quiet "$unit"; then s=active; else s=inactive; fi
+echo "containerd=$s"; echo "kubelet=$s"; echo "service=$unit"
+if [ -n "$unit" ] && systemctl is-enabled --quiet "$unit" 2>/dev/null; then echo joined=yes; else echo joined=no; fi
+if [ -e {token} ]; then
+  echo initialized=yes
+  for i in 1 2 3; do
+    r=$({BINARY} kubectl --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+    [ "$r" = ok ] && break
+    sleep 2
+  done
+  echo "readyz=$r"
+else
+  echo initialized=no
+fi
+if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)"; else echo k3s=; fi
+"#,
+        agent_unit = K3sRole::Agent.unit_path(),
+        server_unit = K3sRole::Server.unit_path(),
+        token = NODE_TOKEN,
+    )
+}
+
+/// `k3s kubectl` (the admin kubeconfig k3s wrote), arguments quoted.
+pub fn kubectl(args: &[&str]) -> String {
+    let mut s = format!("{BINARY} kubectl");
+    for a in args {
+        s.push(' ');
+        s.push_str(&quote(a));
+    }
+    s.push('\n');
+    s
+}
+
+/// What `k3s-killall.sh` and `k3s-uninstall.sh` do, plus the payload the
+/// provider staged in `staging`; prints `clean`, or exits 1 naming what is
+/// left.
+pub fn uninstall_script(staging: &str) -> String {
+    format!(
+        r#"set -u
+for u in k3s k3s-agent; do systemctl disable --now "$u.service" >/dev/null 2>&1 || true; done
+# k3s-killall.sh: the shims and their containers, and anything still
+# running from k3s's data directory (KillMode=process leaves them).
+roots=""
+for d in /proc/[0-9]*; do
+  exe=$(readlink "$d/exe" 2>/dev/null) || continue
+  case "$exe" in /var/lib/rancher/k3s/data/*) roots="$roots ${{d#/proc/}}";; esac
+done
+all=""
+while [ -n "$(echo $roots)" ]; do
+  all="$all $roots"
+  kids=""
+  for p in $roots; do kids="$kids $(ps -o pid= --ppid "$p" 2>/dev/null)"; done
+  roots=$(echo $kids)
+done
+[ -z "$(echo $all)" ] || kill -9 $all 2>/dev/null || true
+awk '$2 ~ "^/(run/k3s|var/lib/rancher/k3s|var/lib/kubelet|run/netns/cni-)" {{print $2}}' /proc/mounts | sort -r |
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done
+for l in cni0 flannel.1 flannel-v6.1 kube-ipvs0 flannel-wg flannel-wg-v6; do ip link delete "$l" >/dev/null 2>&1 || true; done
+for t in iptables ip6tables; do
+  if command -v "$t-save" >/dev/null 2>&1; then
+    "$t-save" 2>/dev/null | grep -v KUBE- | grep -v CNI- | grep -iv flannel | "$t-restore" 2>/dev/null || true
+  fi
+done
+# k3s-uninstall.sh
+rm -rf /etc/rancher/k3s /run/k3s /run/flannel /var/lib/rancher/k3s /var/lib/kubelet /var/lib/cni \
+  {BINARY} {server_unit} {agent_unit} /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env \
+  /var/log/pods /var/log/containers {staging}
+rmdir /etc/rancher /var/lib/rancher 2>/dev/null || true
+systemctl daemon-reload
+systemctl reset-failed k3s.service k3s-agent.service >/dev/null 2>&1 || true
+# Check.
+left=""
+for f in /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/kubelet /run/k3s {BINARY} {server_unit} {agent_unit}; do
+  [ ! -e "$f" ] || left="$left $f"
+done
+p=$(pgrep -x 'k3s|k3s-server|k3s-agent|kubelet|kube-apiserver|etcd|kube-proxy|flanneld|coredns|kube-scheduler|kube-controller|containerd|pause' | tr '\n' ' ')
+[ -z "$p" ] || left="$left processes($p)"
+ip -o link show | grep -qE ' (cni0|flannel\.1)[:@]' && left="$left cni-interfaces"
+if [ -n "$left" ]; then echo "left on $(hostname):$left" >&2; exit 1; fi
+echo clean
+"#,
+        server_unit = K3sRole::Server.unit_path(),
+        agent_unit = K3sRole::Agent.unit_path(),
+        staging = quote(staging),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::spec::{ImageSource, NodeSettings};
+    use crate::host::validate;
+
+    fn sh_ok(script: &str) {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .output()
+            .expect("run sh -n");
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn spec(settings: NodeSettings) -> ClusterSpec {
+        ClusterSpec::new(
+            "v1.36.3",
+            "10.77.0.20",
+            "10.244.0.0/16",
+            "10.96.0.0/12",
+            ImageSource::Bundle,
+            settings,
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn configs_are_yaml_with_every_value_quoted() {
+        let node = validate::hostname("tb-k8s1").expect("name");
+        let s = spec(NodeSettings {
+            snapshotter: "native".into(),
+            ..NodeSettings::default()
+        });
+        assert_eq!(
+            server_config(&s, &node, "10.77.0.20", true),
+            "# Written by terraform-provider-selfhost (selfhost_k8s_cluster).\n\
+             node-name: \"tb-k8s1\"\nnode-ip: \"10.77.0.20\"\nsnapshotter: \"native\"\n\
+             cluster-cidr: \"10.244.0.0/16\"\nservice-cidr: \"10.96.0.0/12\"\n\
+             tls-san:\n  - \"10.77.0.20\"\nwrite-kubeconfig-mode: \"0600\"\n"
+        );
+        assert!(server_config(&s, &node, "vps.example.com", false).contains("flannel-backend: \"none\"\n"));
+        assert!(!server_config(&s, &node, "vps.example.com", true).contains("node-ip"));
+        let worker = validate::hostname("tb-k8s2").expect("name");
+        let token = NodeToken::parse(&format!("K10{}::server:s3cr3t\n", "ab".repeat(32))).expect("token");
+        let a = agent_config(&s, &worker, "10.77.0.21", &token);
+        assert!(a.starts_with(&format!(
+            "# Written by terraform-provider-selfhost (selfhost_k8s_cluster).\nserver: \"https://10.77.0.20:6443\"\ntoken: \"K10{}::server:s3cr3t\"\nnode-name: \"tb-k8s2\"\n",
+            "ab".repeat(32)
+        )), "{a}");
+    }
+
+    #[test]
+    fn tokens_are_checked_before_they_reach_a_file() {
+        let hash = "0f".repeat(32);
+        assert!(NodeToken::parse(&format!("K10{hash}::server:abc")).is_ok());
+        for bad in [
+            "".to_owned(),
+            "K10abc::server:x".to_owned(),
+            format!("K10{hash}::node:abc"),
+            format!("K10{hash}::server:"),
+            format!("K10{hash}::server:a\"b"),
+            format!("K10{hash}::server:a b"),
+        ] {
+            assert!(NodeToken::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_kubelet_drop_in_has_the_settings_and_the_node_root() {
+        let node = validate::hostname("n1").expect("name");
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("failCgroupV1".to_owned(), json!(false));
+        let s = spec(NodeSettings {
+            cgroup_driver: crate::cluster::CgroupDriver::Cgroupfs,
+            cgroup_root: Some("/{node}".into()),
+            kubelet_extra: extra,
+            ..NodeSettings::default()
+        });
+        let v: Value = serde_json::from_str(&kubelet_drop_in(&s, &node)).expect("json");
+        assert_eq!(
+            v,
+            json!({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                   "cgroupDriver": "cgroupfs", "cgroupRoot": "/n1", "failCgroupV1": false})
+        );
+    }
+
+    #[test]
+    fn versions_urls_and_kubeconfig() {
+        let v = Version::parse("v1.36.3").expect("v");
+        assert_eq!(release(&v, 1), "v1.36.3+k3s1");
+        assert_eq!(
+            release_url(RELEASE_BASE, "v1.36.3+k3s1", "k3s"),
+            "https://github.com/k3s-io/k3s/releases/download/v1.36.3%2Bk3s1/k3s"
+        );
+        assert_eq!(
+            kubernetes_version("k3s version v1.36.3+k3s1 (0123abcd)").as_deref(),
+            Some("v1.36.3")
+        );
+        assert_eq!(kubernetes_version("k3s version v1.36.3 (x)"), None);
+        assert_eq!(kubernetes_version(""), None);
+        let kc = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n";
+        assert_eq!(
+            kubeconfig_for(kc, "fd00::1").expect("rewritten"),
+            "clusters:\n- cluster:\n    server: https://[fd00::1]:6443\n"
+        );
+        assert!(kubeconfig_for("server: https://10.0.0.1:6443", "x").is_err());
+    }
+
+    #[test]
+    fn scripts_are_valid_sh() {
+        for s in [
+            install_script("/var/lib/selfhost/k8s-bundle"),
+            start_script(K3sRole::Server),
+            restart_script(K3sRole::Agent),
+            probe_script(),
+            uninstall_script("/var/lib/selfhost/k8s-bundle"),
+            kubectl(&["get", "nodes"]),
+        ] {
+            sh_ok(&s);
+        }
+        assert!(unit(K3sRole::Agent).contains("\nExecStart=/usr/local/bin/k3s agent\n"));
+        assert!(unit(K3sRole::Server).contains("\nType=notify\n"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Acceptance test of `selfhost_k8s_cluster` with `distribution = "k3s"`,
+//! driven by a real Terraform CLI through this build of the provider, on
+//! the test bed's Kubernetes-capable hosts, from the bed's bundle.
+//!
+//! STAND-IN: no registry reachable here serves k3s (the Go module proxy
+//! refuses github.com/k3s-io/k3s), so the bundle's `k3s/k3s` is the test
+//! bed's stand-in (testbed/README.md, "The k3s stand-in"): a single
+//! executable that behaves as k3s documents — the paths, `config.yaml`,
+//! the kubelet drop-in directory, the air-gap images directory, the
+//! node-token, `k3s.yaml`, `Type=notify` units, `k3s kubectl` — and runs the
+//! bed's REAL containerd, kubelet and control plane underneath. What this
+//! test proves is the provider's k3s orchestration (install, config, units,
+//! token join, repair, drain, uninstall) against that documented surface,
+//! and a real cluster as its result; it does not prove compatibility with
+//! every detail of the real k3s binary.
+//!
+//! `eval "$(testbed/testbed env)"; cargo test --test acceptance_k3s -- --nocapture`
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::bed::Host;
+use support::k8s::{K8sBed, cluster_kubectl, echo_through_service_dns, k3s_cluster_config, k8s_bed, ready_nodes};
+use support::{Workdir, clis_or_skip, state_values};
+
+const CLUSTER: &str = "selfhost_k8s_cluster.main";
+
+/// Leftovers of an interrupted run (k3s's or kubeadm's) removed with plain
+/// shell, so the scenario starts from hosts that never ran Kubernetes.
+const FRESH_HOST: &str = r#"
+systemctl disable --now k3s k3s-agent kubelet containerd >/dev/null 2>&1
+for d in /proc/[0-9]*; do
+  case "$(readlink "$d/exe" 2>/dev/null)" in /var/lib/rancher/k3s/data/*|*containerd-shim*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
+done
+command -v kubeadm >/dev/null 2>&1 && kubeadm reset -f >/dev/null 2>&1
+awk '$2 ~ "^/(run/k3s|var/lib/rancher|var/lib/kubelet|run/containerd|var/lib/containerd|run/netns)/" {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+rm -rf /etc/rancher /var/lib/rancher /run/k3s /run/flannel /usr/local/bin/k3s /etc/systemd/system/k3s*.service* \
+  /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /var/lib/containerd /run/containerd \
+  /etc/containerd /var/lib/selfhost /etc/systemd/system/kubelet.service* /etc/systemd/system/containerd.service* /usr/bin/kube* \
+  /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/sbin/runc
+ip link delete cni0 2>/dev/null; ip link delete flannel.1 2>/dev/null
+systemctl daemon-reload
+true
+"#;
+
+/// What must not be on a host after destroy or removal, checked with plain
+/// shell: what k3s-uninstall.sh removes, and nothing of kubeadm's either.
+const CLEAN_CHECK: &str = r#"
+left=""
+for f in /usr/local/bin/k3s /etc/rancher /var/lib/rancher /run/k3s /run/flannel /var/lib/kubelet /var/lib/cni \
+         /etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service /var/lib/selfhost/k8s-bundle \
+         /etc/kubernetes /etc/cni /opt/cni /var/lib/containerd /run/containerd /etc/containerd; do
+  [ ! -e "$f" ] || left="$left $f"
+done
+for u in k3s k3s-agent; do systemctl cat "$u.service" >/dev/null 2>&1 && left="$left unit:$u"; done
+for l in cni0 flannel.1; do ip link show "$l" >/dev/null 2>&1 && left="$left link:$l"; done
+p=$(pgrep -f '^/var/lib/rancher|containerd-shim|^/usr/local/bin/k3s' | tr '\n' ' ')
+[ -z "$p" ] || left="$left processes:$p"
+p=$(pgrep -x 'kubelet|containerd|kube-apiserver|etcd|kube-proxy|flanneld|pause|coredns' | tr '\n' ' ')
+[ -z "$p" ] || left="$left processes:$p"
+nft list ruleset 2>/dev/null | grep -qE 'KUBE-|FLANNEL' && left="$left kube-iptables-rules"
+echo "left:$left"
+"#;
+
+fn assert_clean(k: &K8sBed, host: &Host) {
+    let out = k.bed.sh(host, CLEAN_CHECK);
+    assert_eq!(out.trim(), "left:", "{}: k3s leftovers after removal", host.addr);
+}
+
+fn apply(wd: &Workdir) -> support::Outcome {
+    wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
+}
+
+fn expect_empty_plan(wd: &Workdir, why: &str) {
+    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(
+        o.code,
+        Some(0),
+        "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}"
+    );
+}
+
+#[test]
+fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
+    const TEST: &str = "k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean";
+    let Some(k) = k8s_bed(TEST) else { return };
+    if !std::path::Path::new(&k.bundle).join("k3s/k3s").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{TEST}: the bundle has no k3s/k3s stand-in"
+        );
+        eprintln!("\n*** SKIP {TEST}: the bundle has no k3s/k3s (rebuild it: testbed/testbed bundle) ***\n");
+        return;
+    }
+    let clis = clis_or_skip(TEST);
+    let Some(cli) = clis.last() else { return };
+    eprintln!("==== {TEST}: {} ({})", cli.label(), cli.path.display());
+    for h in &k.hosts {
+        k.bed.sh(h, FRESH_HOST);
+    }
+    let names: Vec<String> = k
+        .hosts
+        .iter()
+        .map(|h| k.bed.sh(h, "hostname").trim().to_owned())
+        .collect();
+
+    let mut wd = Workdir::new(cli, "k3s");
+    wd.set_step_timeout(Duration::from_secs(30 * 60));
+    wd.write("main.tf", &k3s_cluster_config(&k, &["w1"], ""));
+    wd.init();
+
+    // 1. ONE apply: two hosts, a k3s server and agent on them, a namespace.
+    let started = Instant::now();
+    let o = wd.run_env(
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &[("TF_LOG", "TRACE")],
+    );
+    assert_eq!(o.code, Some(0), "{o}");
+    eprintln!("create: {:.0?}", started.elapsed());
+    // The server's node-token joined the agent and never reached the log.
+    let token = k.bed.sh(&k.hosts[0], "cat /var/lib/rancher/k3s/server/node-token");
+    let token = token.trim();
+    assert!(token.starts_with("K10"), "the server wrote its node-token: {token:?}");
+    let secret = token.rsplit(':').next().unwrap_or_default();
+    assert!(secret.len() >= 8, "{token:?}");
+    assert!(!o.output().contains(secret), "the node-token's secret reached the log");
+    let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
+    assert!(
+        kubeconfig.contains(&format!("server: https://{}:6443", k.hosts[0].addr)),
+        "the kubeconfig points at the address Terraform reaches, not 127.0.0.1"
+    );
+    let client_key = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-key-data:"))
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(client_key.len() > 40, "the kubeconfig has a client key");
+    assert!(!o.output().contains(&client_key), "the admin key reached the log");
+
+    // Each host as k3s documents it, checked over plain SSH.
+    let files = k.bed.sh(
+        &k.hosts[0],
+        "stat -c '%a %n' /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf /var/lib/rancher/k3s/server/node-token; systemctl is-active k3s; ls /var/lib/rancher/k3s/agent/images | grep -c '\\.tar$'",
+    );
+    let lines: Vec<&str> = files.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "755 /usr/local/bin/k3s",
+            "600 /etc/rancher/k3s/config.yaml",
+            "644 /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf",
+            "600 /var/lib/rancher/k3s/server/node-token"
+        ],
+        "{files}"
+    );
+    assert_eq!(lines[4], "active", "{files}");
+    assert!(
+        lines[5].parse::<u32>().unwrap_or(0) >= 7,
+        "air-gap images in place: {files}"
+    );
+    let agent = k.bed.sh(
+        &k.hosts[1],
+        "stat -c '%a' /etc/rancher/k3s/config.yaml; systemctl is-active k3s-agent; grep -c '^server: \"https://' /etc/rancher/k3s/config.yaml; test -e /etc/systemd/system/k3s.service && echo server-unit || echo no-server-unit",
+    );
+    assert_eq!(
+        agent.split_whitespace().collect::<Vec<_>>(),
+        ["600", "active", "1", "no-server-unit"],
+        "{agent}"
+    );
+
+    let kc = cluster_kubectl(&k, &wd);
+    let nodes = ready_nodes(&kc);
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.iter().all(|(_, ready)| *ready), "both nodes Ready: {nodes:?}");
+    let quota = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "resourcequota",
+        "selfhost-quota",
+        "-o",
+        "jsonpath={.spec.hard.pods}",
+    ]);
+    assert_eq!(quota, "20");
+    let state = wd.show_json(None);
+    let v = state_values(&state, CLUSTER);
+    assert_eq!(v["running_version"], "v1.36.3");
+    assert_eq!(v["distribution"], "k3s");
+    assert_eq!(v["api_server_url"], format!("https://{}:6443", k.hosts[0].addr));
+    echo_through_service_dns(&kc, &names[1], &names[0]);
+    expect_empty_plan(&wd, "after the first apply");
+
+    // 2. A stopped agent is drift; apply repairs it.
+    k.bed.sh(&k.hosts[1], "systemctl stop k3s-agent");
+    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(2), "a stopped k3s agent must show in the plan\n{o}");
+    assert!(o.stdout.contains("k3s stopped"), "{o}");
+    apply(&wd);
+    assert_eq!(k.bed.sh(&k.hosts[1], "systemctl is-active k3s-agent").trim(), "active");
+    expect_empty_plan(&wd, "after the repair");
+
+    // 3. A third host joins as an agent: an in-place update.
+    wd.write("main.tf", &k3s_cluster_config(&k, &["w1", "w2"], ""));
+    let o = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert!(
+        o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"),
+        "{o}"
+    );
+    apply(&wd);
+    let nodes = ready_nodes(&kc);
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().any(|(n, r)| *n == names[2] && *r), "{nodes:?}");
+    expect_empty_plan(&wd, "after adding an agent");
+
+    // 4. Removing it drains it, deletes its Node and uninstalls k3s.
+    wd.write("main.tf", &k3s_cluster_config(&k, &["w1"], ""));
+    apply(&wd);
+    let nodes = ready_nodes(&kc);
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(!nodes.iter().any(|(n, _)| *n == names[2]), "{nodes:?}");
+    assert_clean(&k, &k.hosts[2]);
+    expect_empty_plan(&wd, "after removing an agent");
+
+    // 5. Destroy uninstalls every node, agents first.
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert_clean(&k, &k.hosts[0]);
+    assert_clean(&k, &k.hosts[1]);
+}
+
+/// What k3s does not take from the provider is refused at validate time,
+/// each at its own line, by every CLI; no host is contacted.
+#[test]
+fn k3s_refuses_settings_it_does_not_take_at_their_attribute() {
+    const TEST: &str = "k3s_refuses_settings_it_does_not_take_at_their_attribute";
+    let bad = r#"terraform {
+  required_providers {
+    selfhost = { source = "selfhost/selfhost" }
+  }
+}
+
+resource "selfhost_k8s_cluster" "main" {
+  distribution  = "k3s"
+  version       = "v1.36.3"
+  control_plane = { host = "203.0.113.10", port = 22, user = "root", host_key = "ssh-ed25519 AAAA" }
+  cni           = "calico"
+  install {
+    k3s_version = "v1.35.0+k3s1"
+    k3s_url     = "ftp://mirror"
+  }
+  node_settings {
+    containerd_restrict_oom_score_adj = true
+    kube_proxy_extra_config           = jsonencode({ mode = "ipvs" })
+    ignore_preflight_errors           = ["SystemVerification"]
+  }
+}
+"#;
+    support::for_each_cli(TEST, |cli| {
+        let wd = Workdir::new(cli, "k3s-validate");
+        wd.write("main.tf", bad);
+        wd.init();
+        let o = wd.run(&["validate", "-no-color"]);
+        assert_eq!(o.code, Some(1), "{o}");
+        let out = o.output();
+        // Terraform wraps diagnostic text: compare with whitespace collapsed.
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (needle, message) in [
+            ("cni           =", "k3s keeps its built-in flannel"),
+            ("k3s_version =", "is not a k3s release of version"),
+            ("k3s_url     =", "is not an http:// or https:// URL"),
+            (
+                "containerd_restrict_oom_score_adj =",
+                "k3s writes containerd's configuration itself",
+            ),
+            ("kube_proxy_extra_config           =", "kube-proxy-arg"),
+            ("ignore_preflight_errors           =", "no kubeadm preflight checks"),
+        ] {
+            assert!(flat.contains(message), "{message:?} missing:\n{out}");
+            assert!(
+                out.contains(&format!("main.tf line {}", support::line_of(bad, needle))),
+                "no diagnostic at the line of {needle:?}:\n{out}"
+            );
+        }
+    });
+}
