@@ -21,6 +21,20 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Tests: `sh -n` accepts `script` (it parses; nothing runs).
+#[cfg(test)]
+pub fn assert_valid_sh(script: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-n", "-c", script])
+        .output()
+        .expect("run sh -n");
+    assert!(
+        out.status.success(),
+        "{}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::quote;

@@ -215,13 +215,7 @@ mod tests {
             start_runtime_script("/root/k8s bundle's", "native"),
             pause_query_script("v1.36.3"),
         ] {
-            let out = std::process::Command::new("sh")
-                .arg("-n")
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .expect("run sh -n");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            crate::shell::assert_valid_sh(&script);
         }
         assert!(install_script("/root/k8s bundle's").contains("cd '/root/k8s bundle'\\''s'"));
     }

@@ -365,18 +365,6 @@ mod tests {
     use crate::cluster::spec::{ImageSource, NodeSettings};
     use crate::host::validate;
 
-    fn sh_ok(script: &str) {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", script])
-            .output()
-            .expect("run sh -n");
-        assert!(
-            out.status.success(),
-            "{}\n{script}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     fn spec(settings: NodeSettings) -> ClusterSpec {
         ClusterSpec::new(
             "v1.36.3",
@@ -481,7 +469,7 @@ mod tests {
             uninstall_script("/var/lib/selfhost/k8s-bundle"),
             kubectl(&["get", "nodes"]),
         ] {
-            sh_ok(&s);
+            crate::shell::assert_valid_sh(&s);
         }
         assert!(unit(K3sRole::Agent).contains("\nExecStart=/usr/local/bin/k3s agent\n"));
         assert!(unit(K3sRole::Server).contains("\nType=notify\n"));

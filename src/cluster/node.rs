@@ -272,18 +272,6 @@ mod tests {
     use crate::cluster::spec::{ImageSource, NodeSettings};
     use crate::host::validate;
 
-    fn sh_ok(script: &str) {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", script])
-            .output()
-            .expect("run sh -n");
-        assert!(
-            out.status.success(),
-            "{}\n{script}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     #[test]
     fn scripts_are_valid_sh_and_names_are_quoted() {
         for s in [
@@ -294,11 +282,11 @@ mod tests {
             start_services_script().to_owned(),
             TOKEN_SCRIPT.to_owned(),
         ] {
-            sh_ok(&s);
+            crate::shell::assert_valid_sh(&s);
         }
         let node = validate::hostname("tb-k8s2").expect("name");
         let d = drain_script(&node, kubectl);
-        sh_ok(&d);
+        crate::shell::assert_valid_sh(&d);
         assert!(d.contains("'drain' 'tb-k8s2'"), "{d}");
     }
 
@@ -358,7 +346,7 @@ mod tests {
         assert_eq!(write.len(), 7);
         assert!(remove.is_empty());
         assert!(write[4].contents.contains("root='/n1'\n"), "{}", write[4].contents);
-        sh_ok(&write[4].contents);
+        crate::shell::assert_valid_sh(&write[4].contents);
         assert_eq!(write[6].contents, "{\"cgroupRoot\":\"/n1\"}\n");
     }
 }

@@ -76,11 +76,6 @@ echo clean
 mod tests {
     #[test]
     fn the_reset_script_is_valid_sh() {
-        let script = super::reset_script();
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &script])
-            .output()
-            .expect("run sh -n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        crate::shell::assert_valid_sh(&super::reset_script());
     }
 }

@@ -51,6 +51,11 @@ impl Deadline {
         self.limit
     }
 
+    /// The time left until the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
     /// Sleep `d` between polls of `what`.
     ///
     /// # Errors

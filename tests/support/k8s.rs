@@ -369,3 +369,42 @@ spec:
     }
     assert_eq!(answer, format!("echo from {epod}: GET /acceptance"));
 }
+
+/// `terraform import` of the cluster round-trips: it is removed from the
+/// state, imported back with the control plane's SSH object as the ID
+/// (what `jsonencode(selfhost_vps_host.cp.ssh)` gives an import block), and
+/// the plan after is empty.
+pub fn import_round_trip(wd: &super::Workdir) {
+    let state = wd.show_json(None);
+    let ssh = super::state_values(&state, "selfhost_vps_host.cp")["ssh"].clone();
+    let id = serde_json::to_string(&ssh).expect("json");
+    let kubeconfig_before = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
+    wd.ok(&["state", "rm", "selfhost_k8s_cluster.main"]);
+    // An ID of another form is refused with the expected one.
+    let o = wd.run(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "selfhost_k8s_cluster.main",
+        "root@10.0.0.1",
+    ]);
+    assert_ne!(o.code, Some(0), "{o}");
+    assert!(o.output().contains("Invalid import ID"), "{o}");
+    assert!(o.output().contains("jsonencode(selfhost_vps_host.cp.ssh)"), "{o}");
+    let o = wd.ok(&["import", "-input=false", "-no-color", "selfhost_k8s_cluster.main", &id]);
+    assert!(o.stdout.contains("Import successful"), "{o}");
+    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(0), "the plan after an import must be empty\n{o}");
+    let state = wd.show_json(None);
+    let v = super::state_values(&state, "selfhost_k8s_cluster.main");
+    assert_eq!(v["control_plane"], ssh);
+    assert!(
+        v["nodes"].as_array().is_some_and(|n| !n.is_empty()),
+        "the nodes were read after the import: {v}"
+    );
+    let kubeconfig_after = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
+    assert_eq!(
+        kubeconfig_after, kubeconfig_before,
+        "the imported kubeconfig is the cluster's admin kubeconfig"
+    );
+}

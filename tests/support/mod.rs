@@ -490,6 +490,28 @@ pub fn assert_validate_errors_at(wd: &Workdir, tf: &str, needles: &[&str]) {
 }
 
 /// The 1-based line of the first line of `text` containing `needle`.
+/// `terraform validate` of `hcl` fails on every CLI, and each `message`
+/// is said at the line of its `needle` (Terraform wraps diagnostic text,
+/// so messages are compared with whitespace collapsed).
+pub fn expect_invalid_at(test: &str, workdir: &str, hcl: &str, expected: &[(&str, &str)]) {
+    for_each_cli(test, |cli| {
+        let wd = Workdir::new(cli, workdir);
+        wd.write("main.tf", hcl);
+        wd.init();
+        let o = wd.run(&["validate", "-no-color"]);
+        assert_eq!(o.code, Some(1), "{o}");
+        let out = o.output();
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (needle, message) in expected {
+            assert!(flat.contains(message), "{message:?} missing:\n{out}");
+            assert!(
+                out.contains(&format!("main.tf line {}", line_of(hcl, needle))),
+                "no diagnostic at the line of {needle:?}:\n{out}"
+            );
+        }
+    });
+}
+
 pub fn line_of(text: &str, needle: &str) -> u64 {
     text.lines()
         .position(|l| l.contains(needle))

@@ -40,3 +40,16 @@ resource "selfhost_k8s_cluster" "main" {
 output "api_server_url" {
   value = selfhost_k8s_cluster.main.api_server_url
 }
+
+# k3s instead of kubeadm: the k3s binary, /etc/rancher/k3s/config.yaml,
+# k3s.service on the server and k3s-agent.service (joined with the server's
+# node-token) on the workers; k3s's own flannel and network-policy controller.
+# resource "selfhost_k8s_cluster" "main" {
+#   distribution = "k3s"
+#   version      = "v1.36.3" # installs k3s v1.36.3+k3s1 (install.k3s_version to pin another k3s release of it)
+#   install {
+#     source = "download" # github.com/k3s-io/k3s releases, checked against sha256sum-amd64.txt
+#   }
+#   control_plane = selfhost_vps_host.cp.ssh
+#   workers       = [selfhost_vps_host.w1.ssh]
+# }

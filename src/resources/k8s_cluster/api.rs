@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, ResourceQuota};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, Node, ResourceQuota};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::framework::{AttributePath, Diagnostic};
 use crate::kube::namespace::{LIMITS_NAME, NamespaceSpec, QUOTA_NAME, observe};
@@ -147,4 +148,35 @@ pub async fn observe_namespaces(
         out.push(model_of(observe(&spec_of(m), &ns, quota.as_ref(), limits.as_ref()), m));
     }
     Ok(out)
+}
+
+/// The ConfigMap in kube-system where the resource records the settings it
+/// applied (no secret among them), so `terraform import` can bring back a
+/// configuration that plans empty.
+pub const RECORD_NAME: &str = "selfhost-k8s-cluster";
+const RECORD_NAMESPACE: &str = "kube-system";
+const RECORD_KEY: &str = "settings.json";
+
+/// Write the record (server-side apply: a changed record is repaired).
+pub async fn write_record(kube: &Kube, json: &str, dl: &Deadline) -> Result<(), KubeError> {
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(RECORD_NAME.to_owned()),
+            namespace: Some(RECORD_NAMESPACE.to_owned()),
+            labels: Some(crate::kube::objects::ownership_labels("selfhost_k8s_cluster")),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(RECORD_KEY.to_owned(), json.to_owned())])),
+        ..Default::default()
+    };
+    kube.apply(&cm, dl).await.map(drop)
+}
+
+/// The record, if the cluster has one.
+pub async fn read_record(kube: &Kube, dl: &Deadline) -> Result<Option<String>, KubeError> {
+    Ok(kube
+        .get::<ConfigMap>(RECORD_NAMESPACE, RECORD_NAME, dl)
+        .await?
+        .and_then(|cm| cm.data)
+        .and_then(|mut d| d.remove(RECORD_KEY)))
 }

@@ -61,11 +61,11 @@ pub async fn start_server(ctx: &Context, cp: &NodeHandle) -> Result<(), Diagnost
 
 /// The admin kubeconfig k3s wrote, pointed at the address Terraform
 /// reaches (never logged).
-pub async fn admin_kubeconfig(ctx: &Context, cp: &NodeHandle, spec: &ClusterSpec) -> Result<String, Diagnostic> {
+pub async fn admin_kubeconfig(ctx: &Context, cp: &NodeHandle) -> Result<String, Diagnostic> {
     let local = cp
         .run_secret(ctx, "reading the admin kubeconfig", &format!("cat {}", k3s::KUBECONFIG))
         .await?;
-    k3s::kubeconfig_for(&local, &spec.endpoint).map_err(|m| {
+    k3s::kubeconfig_for(&local, cp.host()).map_err(|m| {
         error(
             "Cluster step failed: kubeconfig",
             format!("{}: {m}.", cp.label),

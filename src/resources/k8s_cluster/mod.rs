@@ -10,6 +10,7 @@
 //! later apply removes it.
 
 mod api;
+mod import;
 mod k3s_steps;
 mod model;
 mod node;
@@ -28,7 +29,8 @@ use crate::cluster::k3s::K3sRole;
 use crate::cluster::node::Probe;
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
-    ApplyRequest, ApplyResponse, Context, ModifyPlanRequest, ModifyPlanResponse, ReadRequest, ReadResponse, Resource,
+    ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
+    ReadResponse, Resource,
 };
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::typed::{decode, from_value, to_value};
@@ -60,7 +62,7 @@ fn limit(value: &Value, op: Operation) -> Duration {
 }
 
 /// The state value: configuration + outputs + `timeouts` from `timeouts_from`.
-fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &mut Diagnostics) -> Value {
+pub(super) fn encode(config: &ClusterConfig, outputs: &Outputs, timeouts_from: &Value, d: &mut Diagnostics) -> Value {
     let merged = match (to_value(config), to_value(outputs)) {
         (Ok(Value::Object(mut a)), Ok(Value::Object(b))) => {
             a.extend(b);
@@ -211,7 +213,7 @@ fn node_name(node: &NodeHandle, probe: &Probe) -> Result<Hostname, Diagnostic> {
 }
 
 /// Connect to and probe one node.
-async fn open(
+pub(super) async fn open(
     ctx: &Context,
     provider: &ProviderState,
     ssh: &SshObject,
@@ -257,6 +259,42 @@ fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_know
         Some(p) if p.initialized && !p.api_ready => "api server not ready",
         Some(_) if api_known && registered.is_none() => "not registered",
         Some(_) => STATUS_OK,
+    }
+}
+
+/// The payload, within what is left of the operation's time limit (a
+/// slow mirror ends like any other step that overruns `timeouts`).
+async fn assemble(config: &ClusterConfig, ctx: &Context, dl: &Deadline) -> Result<Payload, Diagnostic> {
+    let limit = dl.limit();
+    match tokio::time::timeout(dl.remaining(), Payload::assemble(config, &ctx.cancel)).await {
+        Ok(r) => r,
+        Err(_) => Err(error(
+            "Timed out",
+            format!(
+                "Fetching the release artifacts did not finish within the operation's time limit ({}s, `timeouts`); what was fetched and checked stays cached for the next apply.",
+                limit.as_secs()
+            ),
+            Some(AttributePath::root("install")),
+        )),
+    }
+}
+
+/// Record the settings in the cluster for `terraform import`. A failure
+/// is logged, not fatal: the cluster itself is as planned.
+async fn write_record(kube: &Kube, config: &ClusterConfig, planned: &Value, dl: &Deadline) {
+    let record = model::Record {
+        config: config.clone(),
+        timeouts: from_value(planned.attr(timeouts::BLOCK)).unwrap_or_default(),
+    };
+    let written = match serde_json::to_string(&record) {
+        Ok(json) => api::write_record(kube, &json, dl).await.map_err(|e| e.detail()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(m) = written {
+        tracing::warn!(
+            "could not record the cluster's settings for import (kube-system/{}): {m}",
+            api::RECORD_NAME
+        );
     }
 }
 
@@ -389,7 +427,7 @@ impl K8sCluster {
         // (a kubelet restart) needs no mirror.
         let mut payload = None;
         if prior.is_none() {
-            match Payload::assemble(&config, &ctx.cancel).await {
+            match assemble(&config, ctx, &dl).await {
                 Ok(p) => payload = Some(p),
                 Err(e) => {
                     d.0.push(e);
@@ -478,6 +516,11 @@ impl K8sCluster {
             },
             None => prior.as_ref().and_then(|p| p.0.namespace.clone()),
         };
+        if failure.is_none()
+            && let Some(k) = &kube
+        {
+            write_record(k, &recorded, &req.planned, &dl).await;
+        }
         if let Some(f) = failure {
             d.0.push(f);
         }
@@ -546,7 +589,7 @@ impl K8sCluster {
             .collect();
         if !to_prepare.is_empty() {
             if payload.is_none() {
-                match Payload::assemble(config, &ctx.cancel).await {
+                match assemble(config, ctx, dl).await {
                     Ok(p) => *payload = Some(p),
                     Err(e) => return (Err(e), still_there),
                 }
@@ -580,7 +623,7 @@ impl K8sCluster {
                     k3s_steps::restart(ctx, cp, K3sRole::Server).await?;
                 }
                 if kubeconfig.is_empty() {
-                    *kubeconfig = k3s_steps::admin_kubeconfig(ctx, cp, spec).await?;
+                    *kubeconfig = k3s_steps::admin_kubeconfig(ctx, cp).await?;
                 }
                 // k3s runs its own flannel (or none): no CNI manifest.
                 return Ok::<(), Diagnostic>(());
@@ -820,6 +863,10 @@ impl Resource for K8sCluster {
         resp
     }
 
+    async fn import(&self, ctx: &Context, id: &str) -> ImportResponse {
+        import::import(ctx, id).await
+    }
+
     async fn delete(&self, ctx: &Context, state: Value, _private: PrivateState) -> Diagnostics {
         let mut d = Diagnostics::new();
         let Some(config) = decode::<ClusterConfig>(&state, "state", &mut d) else {
@@ -863,5 +910,46 @@ impl Resource for K8sCluster {
             d.0.push(e);
         }
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A mirror that accepts connections and never answers: the
+    /// operation's time limit, not the per-read timeout, ends the fetch.
+    #[tokio::test]
+    async fn fetching_the_payload_ends_at_the_operation_time_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let config: ClusterConfig = serde_json::from_value(serde_json::json!({
+            "distribution": "k3s",
+            "version": "v1.36.3",
+            "control_plane": {"host": "10.0.0.1", "port": 22, "user": "root", "host_key": "ssh-ed25519 AAAA"},
+            "install": {"source": "download", "k3s_url": format!("http://{addr}/k3s")},
+        }))
+        .expect("config");
+        let ctx = Context {
+            cancel: Default::default(),
+            provider_data: None,
+            write_only_supported: true,
+        };
+        let dl = Deadline::new(&ctx.cancel, Duration::from_secs(2));
+        let started = Instant::now();
+        let r = assemble(&config, &ctx, &dl).await;
+        let took = started.elapsed();
+        server.abort();
+        let e = r.expect_err("a mirror that never answers cannot make a payload");
+        assert_eq!(e.summary, "Timed out", "{e:?}");
+        assert!(took < Duration::from_secs(10), "ended after {took:?}");
+        assert_eq!(e.attribute, Some(AttributePath::root("install")));
     }
 }

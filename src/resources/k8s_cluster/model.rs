@@ -94,6 +94,15 @@ pub struct ClusterConfig {
     pub namespace: Option<Vec<NamespaceModel>>,
 }
 
+/// What the cluster records of its configuration (kube-system ConfigMap
+/// [`super::api::RECORD_NAME`]) for `terraform import`: the settings and
+/// the `timeouts` as configured. No secret.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub config: ClusterConfig,
+    pub timeouts: Option<BTreeMap<String, Option<String>>>,
+}
+
 /// The computed attributes (the state is these plus [`ClusterConfig`] and
 /// the raw `timeouts`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
