@@ -22,29 +22,12 @@ use std::time::{Duration, Instant};
 
 use support::bed::Host;
 use support::k8s::{
-    K8sBed, cluster_kubectl, echo_through_service_dns, import_round_trip, k3s_cluster_config, k8s_bed, ready_nodes,
+    FRESH_HOST, K8sBed, cluster_kubectl, echo_through_service_dns, import_round_trip, k3s_cluster_config, k8s_bed,
+    ready_nodes,
 };
 use support::{Workdir, clis_or_skip, state_values};
 
 const CLUSTER: &str = "selfhost_k8s_cluster.main";
-
-/// Leftovers of an interrupted run (k3s's or kubeadm's) removed with plain
-/// shell, so the scenario starts from hosts that never ran Kubernetes.
-const FRESH_HOST: &str = r#"
-systemctl disable --now k3s k3s-agent kubelet containerd >/dev/null 2>&1
-for d in /proc/[0-9]*; do
-  case "$(readlink "$d/exe" 2>/dev/null)" in /var/lib/rancher/k3s/data/*|*containerd-shim*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
-done
-command -v kubeadm >/dev/null 2>&1 && kubeadm reset -f >/dev/null 2>&1
-awk '$2 ~ "^/(run/k3s|var/lib/rancher|var/lib/kubelet|run/containerd|var/lib/containerd|run/netns)/" {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-rm -rf /etc/rancher /var/lib/rancher /run/k3s /run/flannel /usr/local/bin/k3s /etc/systemd/system/k3s*.service* \
-  /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /var/lib/containerd /run/containerd \
-  /etc/containerd /var/lib/selfhost /etc/systemd/system/kubelet.service* /etc/systemd/system/containerd.service* /usr/bin/kube* \
-  /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/sbin/runc
-ip link delete cni0 2>/dev/null; ip link delete flannel.1 2>/dev/null
-systemctl daemon-reload
-true
-"#;
 
 /// What must not be on a host after destroy or removal, checked with plain
 /// shell: what k3s-uninstall.sh removes, and nothing of kubeadm's either.

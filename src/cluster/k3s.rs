@@ -317,7 +317,7 @@ for u in k3s k3s-agent; do systemctl disable --now "$u.service" >/dev/null 2>&1 
 roots=""
 for d in /proc/[0-9]*; do
   exe=$(readlink "$d/exe" 2>/dev/null) || continue
-  case "$exe" in /var/lib/rancher/k3s/data/*) roots="$roots ${{d#/proc/}}";; esac
+  case "$exe" in /var/lib/rancher/k3s/data/*|{BINARY}) roots="$roots ${{d#/proc/}}";; esac
 done
 all=""
 while [ -n "$(echo $roots)" ]; do

@@ -38,16 +38,20 @@ pub fn k8s_bed(test: &str) -> Option<K8sBed> {
     })
 }
 
-/// Leftovers of an earlier, interrupted run are removed with kubeadm's own
-/// reset and the cleanup kubeadm documents, so the scenario starts from
-/// hosts that never ran Kubernetes.
+/// Leftovers of an earlier, interrupted run (kubeadm's or k3s's) are
+/// removed with kubeadm's own reset and plain shell, so the scenario starts
+/// from hosts that never ran Kubernetes.
 pub const FRESH_HOST: &str = r#"
 command -v kubeadm >/dev/null 2>&1 && kubeadm reset -f >/dev/null 2>&1
-systemctl disable --now kubelet containerd >/dev/null 2>&1
-pkill -x 'containerd-shim-runc-v2' 2>/dev/null
-awk '$2 ~ "^/(var/lib/kubelet|run/containerd|var/lib/containerd|run/netns)/" {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /var/lib/containerd /run/containerd /etc/containerd /var/lib/selfhost \
-  /etc/systemd/system/kubelet.service* /etc/systemd/system/containerd.service* /usr/bin/kube* /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/sbin/runc
+systemctl disable --now k3s k3s-agent kubelet containerd >/dev/null 2>&1
+for d in /proc/[0-9]*; do
+  case "$(readlink "$d/exe" 2>/dev/null)" in /var/lib/rancher/k3s/data/*|/usr/local/bin/k3s|*containerd-shim*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
+done
+awk '$2 ~ "^/(run/k3s|var/lib/rancher|var/lib/kubelet|run/containerd|var/lib/containerd|run/netns)/" {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+rm -rf /etc/rancher /var/lib/rancher /run/k3s /run/flannel /usr/local/bin/k3s /etc/systemd/system/k3s*.service* \
+  /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /var/lib/containerd /run/containerd \
+  /etc/containerd /var/lib/selfhost /etc/systemd/system/kubelet.service* /etc/systemd/system/containerd.service* /usr/bin/kube* \
+  /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/sbin/runc
 ip link delete cni0 2>/dev/null; ip link delete flannel.1 2>/dev/null
 systemctl daemon-reload
 true
