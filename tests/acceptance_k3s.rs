@@ -40,6 +40,7 @@ for f in /usr/local/bin/k3s /etc/rancher /var/lib/rancher /run/k3s /run/flannel 
 done
 for u in k3s k3s-agent; do systemctl cat "$u.service" >/dev/null 2>&1 && left="$left unit:$u"; done
 for l in cni0 flannel.1; do ip link show "$l" >/dev/null 2>&1 && left="$left link:$l"; done
+for n in /run/netns/cni-* /run/containerd/s/*; do [ ! -e "$n" ] || left="$left $n"; done
 p=$(pgrep -f '^/var/lib/rancher|containerd-shim|^/usr/local/bin/k3s' | tr '\n' ' ')
 [ -z "$p" ] || left="$left processes:$p"
 p=$(pgrep -x 'kubelet|containerd|kube-apiserver|etcd|kube-proxy|flanneld|pause|coredns' | tr '\n' ' ')

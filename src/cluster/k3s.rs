@@ -329,17 +329,40 @@ done
 [ -z "$(echo $all)" ] || kill -9 $all 2>/dev/null || true
 awk '$2 ~ "^/(run/k3s|var/lib/rancher/k3s|var/lib/kubelet|run/netns/cni-)" {{print $2}}' /proc/mounts | sort -r |
   while read -r m; do umount -l "$m" 2>/dev/null || true; done
+rm -f /run/netns/cni-*
 for l in cni0 flannel.1 flannel-v6.1 kube-ipvs0 flannel-wg flannel-wg-v6; do ip link delete "$l" >/dev/null 2>&1 || true; done
 for t in iptables ip6tables; do
   if command -v "$t-save" >/dev/null 2>&1; then
     "$t-save" 2>/dev/null | grep -v KUBE- | grep -v CNI- | grep -iv flannel | "$t-restore" 2>/dev/null || true
   fi
 done
+# Hosts without the iptables tools: the iptables-nft tables holding those
+# rules, and kube-proxy's own (the firewall's inet table is not touched).
+if command -v nft >/dev/null 2>&1; then
+  nft list tables 2>/dev/null | while read -r _ fam name; do
+    case "$fam/$name" in
+      ip/kube-proxy|ip6/kube-proxy) nft delete table "$fam" "$name" 2>/dev/null;;
+      ip/filter|ip/nat|ip/mangle|ip/raw|ip6/filter|ip6/nat|ip6/mangle|ip6/raw)
+        nft list table "$fam" "$name" 2>/dev/null | grep -qiE 'KUBE-|CNI-|FLANNEL' && nft delete table "$fam" "$name" 2>/dev/null;;
+    esac
+  done
+fi
 # k3s-uninstall.sh
 rm -rf /etc/rancher/k3s /run/k3s /run/flannel /var/lib/rancher/k3s /var/lib/kubelet /var/lib/cni \
   {BINARY} {server_unit} {agent_unit} /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env \
   /var/log/pods /var/log/containers {staging}
-rmdir /etc/rancher /var/lib/rancher 2>/dev/null || true
+# containerd keeps its shims' sockets under /run/containerd/s whatever its
+# state directory, and a killed shim leaves its socket: the ones nothing
+# listens on go (another containerd's live ones stay), then the directory
+# if empty.
+if [ -d /run/containerd/s ]; then
+  live=$(ss -xlH 2>/dev/null | awk '{{print $5}}')
+  for f in /run/containerd/s/*; do
+    [ -S "$f" ] || continue
+    printf '%s\n' "$live" | grep -qxF "$f" || rm -f "$f"
+  done
+fi
+rmdir /etc/rancher /var/lib/rancher /run/containerd/s /run/containerd 2>/dev/null || true
 systemctl daemon-reload
 systemctl reset-failed k3s.service k3s-agent.service >/dev/null 2>&1 || true
 # Check.
@@ -347,9 +370,13 @@ left=""
 for f in /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/kubelet /run/k3s {BINARY} {server_unit} {agent_unit}; do
   [ ! -e "$f" ] || left="$left $f"
 done
-p=$(pgrep -x 'k3s|k3s-server|k3s-agent|kubelet|kube-apiserver|etcd|kube-proxy|flanneld|coredns|kube-scheduler|kube-controller|containerd|pause' | tr '\n' ' ')
+p=""
+for n in k3s k3s-server k3s-agent kubelet kube-apiserver etcd kube-proxy flanneld coredns kube-scheduler kube-controller containerd pause; do
+  p="$p$(pgrep -x "$n" | tr '\n' ' ')"
+done
 [ -z "$p" ] || left="$left processes($p)"
 ip -o link show | grep -qE ' (cni0|flannel\.1)[:@]' && left="$left cni-interfaces"
+if command -v nft >/dev/null 2>&1 && nft list ruleset 2>/dev/null | grep -qiE 'KUBE-|FLANNEL'; then left="$left iptables-rules"; fi
 if [ -n "$left" ]; then echo "left on $(hostname):$left" >&2; exit 1; fi
 echo clean
 "#,
