@@ -326,7 +326,20 @@ while [ -n "$(echo $roots)" ]; do
   for p in $roots; do kids="$kids $(ps -o pid= --ppid "$p" 2>/dev/null)"; done
   roots=$(echo $kids)
 done
-[ -z "$(echo $all)" ] || kill -9 $all 2>/dev/null || true
+# Pod processes whose shim is already gone (the kubelet's cgroups say so).
+for d in /proc/[0-9]*; do
+  grep -q '/kubepods' "$d/cgroup" 2>/dev/null && all="$all ${{d#/proc/}}"
+done
+if [ -n "$(echo $all)" ]; then
+  kill -9 $all 2>/dev/null || true
+  i=0
+  while [ $i -lt 50 ]; do
+    alive=""
+    for p in $all; do [ ! -d "/proc/$p" ] || alive="$alive $p"; done
+    [ -n "$alive" ] || break
+    i=$((i + 1)); sleep 0.2
+  done
+fi
 awk '$2 ~ "^/(run/k3s|var/lib/rancher/k3s|var/lib/kubelet|run/netns/cni-)" {{print $2}}' /proc/mounts | sort -r |
   while read -r m; do umount -l "$m" 2>/dev/null || true; done
 rm -f /run/netns/cni-*
@@ -375,7 +388,7 @@ for n in k3s k3s-server k3s-agent kubelet kube-apiserver etcd kube-proxy flannel
   p="$p$(pgrep -x "$n" | tr '\n' ' ')"
 done
 [ -z "$p" ] || left="$left processes($p)"
-ip -o link show | grep -qE ' (cni0|flannel\.1)[:@]' && left="$left cni-interfaces"
+ip -o link show 2>/dev/null | grep -qE ' (cni0|flannel\.1)[:@]' && left="$left cni-interfaces"
 if command -v nft >/dev/null 2>&1 && nft list ruleset 2>/dev/null | grep -qiE 'KUBE-|FLANNEL'; then left="$left iptables-rules"; fi
 if [ -n "$left" ]; then echo "left on $(hostname):$left" >&2; exit 1; fi
 echo clean

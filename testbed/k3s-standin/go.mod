@@ -1,0 +1,3 @@
+module selfhost.test/k3s-standin
+
+go 1.22
