@@ -14,6 +14,10 @@
 //! and a real cluster as its result; it does not prove compatibility with
 //! every detail of the real k3s binary.
 //!
+//! A third host is added with `install { source = "download" }` against a
+//! SIMULATED upstream: a local HTTP server in k3s's release layout serving
+//! the same stand-in (no release server is reachable here).
+//!
 //! `eval "$(testbed/testbed env)"; cargo test --test acceptance_k3s -- --nocapture`
 
 mod support;
@@ -22,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use support::bed::Host;
 use support::k8s::{
-    FRESH_HOST, K8sBed, cluster_kubectl, echo_through_service_dns, import_round_trip, k3s_cluster_config, k8s_bed,
-    ready_nodes,
+    FRESH_HOST, K8sBed, cluster_kubectl, echo_through_service_dns, import_round_trip, k3s_cluster_config,
+    k3s_cluster_config_with, k8s_bed, ready_nodes,
 };
+use support::release_mirror::ReleaseMirror;
 use support::{Workdir, clis_or_skip, state_values};
 
 const CLUSTER: &str = "selfhost_k8s_cluster.main";
@@ -190,21 +195,66 @@ fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert_eq!(k.bed.sh(&k.hosts[1], "systemctl is-active k3s-agent").trim(), "active");
     expect_empty_plan(&wd, "after the repair");
 
-    // 3. A third host joins as an agent: an in-place update.
-    wd.write("main.tf", &k3s_cluster_config(&k, &["w1", "w2"], ""));
+    // 3. A third host joins as an agent: an in-place update. It gets k3s
+    //    from the DOWNLOAD source (`install` applies to nodes installed
+    //    from now on): a local mirror in k3s's release layout (SIMULATED
+    //    upstream: no release server is reachable here) serving the
+    //    bundle's k3s/k3s. First with bytes that do not match the release's
+    //    sha256sum-amd64.txt: refused before anything runs on the host.
+    let release = "v1.36.3+k3s1";
+    let mirror = ReleaseMirror::start_k3s(&k.bundle, release);
+    let install = format!(
+        "  install {{\n    source         = \"download\"\n    k3s_url        = \"{}/k3s\"\n    image_archives = \"{}/images\"\n  }}",
+        mirror.url, k.bundle
+    );
+    wd.write("main.tf", &k3s_cluster_config_with(&k, &["w1", "w2"], &install, ""));
     let o = wd.run(&["plan", "-input=false", "-no-color"]);
     assert!(
         o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"),
         "{o}"
     );
+    let served = format!("k3s/{release}/k3s");
+    let good = mirror.tamper(&served);
+    let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(1), "a tampered k3s must fail the apply\n{o}");
+    let out = o.output();
+    assert!(out.contains("Checksum mismatch: download refused"), "{out}");
+    assert!(
+        out.contains("k3s_url"),
+        "the diagnostic points at install.k3s_url\n{out}"
+    );
+    assert_eq!(
+        k.bed
+            .sh(
+                &k.hosts[2],
+                "ls -d /usr/local/bin/k3s /var/lib/selfhost/k8s-bundle /etc/rancher 2>/dev/null | wc -l"
+            )
+            .trim(),
+        "0",
+        "the new host was touched"
+    );
+    mirror.restore(&served, &good);
     apply(&wd);
+    let fetched = mirror.requests();
+    assert!(
+        fetched.contains(&"/k3s/v1.36.3%2Bk3s1/k3s".to_owned())
+            && fetched.contains(&"/k3s/v1.36.3%2Bk3s1/sha256sum-amd64.txt".to_owned()),
+        "k3s fetched from the mirror in the release layout: {fetched:?}"
+    );
+    let on_node = k.bed.sh(&k.hosts[2], "sha256sum /usr/local/bin/k3s | cut -d' ' -f1");
+    let expected =
+        std::fs::read_to_string(mirror.root.join(format!("k3s/{release}/sha256sum-amd64.txt"))).expect("sums");
+    assert!(
+        expected.lines().any(|l| l == format!("{}  k3s", on_node.trim())),
+        "the node runs the bytes the mirror served ({on_node})"
+    );
     let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().any(|(n, r)| *n == names[2] && *r), "{nodes:?}");
     expect_empty_plan(&wd, "after adding an agent");
 
     // 4. Removing it drains it, deletes its Node and uninstalls k3s.
-    wd.write("main.tf", &k3s_cluster_config(&k, &["w1"], ""));
+    wd.write("main.tf", &k3s_cluster_config_with(&k, &["w1"], &install, ""));
     apply(&wd);
     let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 2, "{nodes:?}");

@@ -1,4 +1,5 @@
-//! kubeadm clusters on prepared hosts, as data and scripts: no I/O here.
+//! kubeadm and k3s clusters on prepared hosts, as data and scripts: no I/O
+//! here (`k3s` holds k3s's files and scripts; the rest is kubeadm's).
 //!
 //! What `selfhost_k8s_cluster` will run over the SSH layer is decided in
 //! this module from a validated [`ClusterSpec`]: the kubeadm configuration

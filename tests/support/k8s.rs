@@ -44,9 +44,12 @@ pub fn k8s_bed(test: &str) -> Option<K8sBed> {
 pub const FRESH_HOST: &str = r#"
 command -v kubeadm >/dev/null 2>&1 && kubeadm reset -f >/dev/null 2>&1
 systemctl disable --now k3s k3s-agent kubelet containerd >/dev/null 2>&1
+# k3s's processes, the shims, and every pod process (its cgroup says kubepods).
 for d in /proc/[0-9]*; do
   case "$(readlink "$d/exe" 2>/dev/null)" in /var/lib/rancher/k3s/data/*|/usr/local/bin/k3s|*containerd-shim*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
+  grep -q '/kubepods' "$d/cgroup" 2>/dev/null && kill -9 "${d#/proc/}" 2>/dev/null
 done
+sleep 1
 awk '$2 ~ "^/(run/k3s|var/lib/rancher|var/lib/kubelet|run/containerd|var/lib/containerd|run/netns)/" {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 rm -rf /etc/rancher /var/lib/rancher /run/k3s /run/flannel /usr/local/bin/k3s /etc/systemd/system/k3s*.service* \
   /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /var/lib/containerd /run/containerd \
@@ -101,11 +104,16 @@ pub fn k3s_cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
         "  install {{\n    source = \"bundle\"\n    bundle = \"{}\"\n  }}",
         k.bundle
     );
+    k3s_cluster_config_with(k, workers, &install, extra)
+}
+
+/// [`k3s_cluster_config`] with another `install {}` block.
+pub fn k3s_cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &str) -> String {
     cluster_config_of(
         k,
         workers,
         "  distribution  = \"k3s\"\n",
-        &install,
+        install,
         K3S_BED_SETTINGS,
         extra,
     )

@@ -5,7 +5,7 @@
 //! provider fetches from it exactly as it would from upstream, and its
 //! request log shows what was fetched.
 
-#![allow(dead_code)] // used by the download acceptance test only
+#![allow(dead_code)] // used by the download acceptance tests only
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,29 +72,29 @@ tar -czf {cni}/cni-plugins-linux-amd64-v{CNI_PLUGINS}.tgz -C {bcni} .
             bcni = q(&b.join("cni/bin")),
             zeros = "0".repeat(64),
         ));
-        let log = dir.path().join("requests.log");
-        let port = free_port();
-        let server = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(&root)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("python3 -m http.server");
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "the mirror did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        ReleaseMirror {
-            root,
-            url,
-            log,
-            server,
-            _dir: dir,
-        }
+        serve(dir, root)
+    }
+
+    /// Lay out the bundle's `k3s/k3s` as the k3s release `release`
+    /// (`k3s/<release>/k3s` and its `sha256sum-amd64.txt`, which lists other
+    /// assets too, as upstream's does) and serve it.
+    pub fn start_k3s(bundle: &str, release: &str) -> ReleaseMirror {
+        let dir = tempfile::Builder::new()
+            .prefix("release-mirror-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("mirror dir");
+        let root = dir.path().join("www");
+        let rel = root.join(format!("k3s/{release}"));
+        sh(&format!(
+            r#"mkdir -p {rel}
+cp {bin} {rel}/k3s
+(cd {rel} && printf '%s  k3s-airgap-images-amd64.tar.zst\n' {zeros} > sha256sum-amd64.txt && sha256sum k3s >> sha256sum-amd64.txt)
+"#,
+            rel = q(&rel),
+            bin = q(&Path::new(bundle).join("k3s/k3s")),
+            zeros = "0".repeat(64),
+        ));
+        serve(dir, root)
     }
 
     /// The `install {}` attributes pointing at this mirror.
@@ -145,6 +145,34 @@ impl Drop for ReleaseMirror {
     fn drop(&mut self) {
         let _ = self.server.kill();
         let _ = self.server.wait();
+    }
+}
+
+/// Serve `root` (inside `dir`) with `python3 -m http.server` on a free
+/// loopback port, its request log kept.
+fn serve(dir: tempfile::TempDir, root: PathBuf) -> ReleaseMirror {
+    let log = dir.path().join("requests.log");
+    let port = free_port();
+    let server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(&root)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("python3 -m http.server");
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the mirror did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ReleaseMirror {
+        root,
+        url,
+        log,
+        server,
+        _dir: dir,
     }
 }
 

@@ -1,11 +1,12 @@
-//! `selfhost_k8s_cluster`: a kubeadm cluster bootstrapped over SSH on hosts
-//! `selfhost_vps_host` prepared, in the same apply as the workloads that
-//! use its `kubeconfig`.
+//! `selfhost_k8s_cluster`: a kubeadm or k3s cluster bootstrapped over SSH
+//! on hosts `selfhost_vps_host` prepared, in the same apply as the
+//! workloads that use its `kubeconfig`.
 //!
 //! Every apply converges: it probes each node (one exec), then does only
-//! what is missing — prepare, `kubeadm init`, the CNI, `kubeadm join`,
-//! restart stopped services, drain and reset removed workers — and reads
-//! the cluster back. State always holds what exists: a failed join keeps
+//! what is missing — prepare, `kubeadm init` (or the k3s server), the CNI,
+//! `kubeadm join` (or a k3s agent with the node-token), restart stopped
+//! services, drain and reset removed workers — and reads the cluster back
+//! (`steps` are kubeadm's, `k3s_steps` k3s's). State always holds what exists: a failed join keeps
 //! the control plane, a worker whose reset failed stays in state until a
 //! later apply removes it.
 

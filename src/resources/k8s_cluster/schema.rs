@@ -268,7 +268,7 @@ fn output(a: Attribute, description: &str) -> Attribute {
 /// The resource schema.
 pub fn schema() -> Schema {
     let block = Block::new()
-        .description("A Kubernetes cluster bootstrapped over SSH on hosts prepared by `selfhost_vps_host`: containerd, kubelet, `kubeadm init` on the control plane, a CNI, `kubeadm join` for the workers. Its `kubeconfig` feeds the workload resources in the same apply. Adding or removing a worker is an in-place update; a stopped kubelet or containerd, or a node missing from the API, shows as drift that apply repairs.")
+        .description("A Kubernetes cluster bootstrapped over SSH on hosts prepared by `selfhost_vps_host`: containerd, kubelet, `kubeadm init` on the control plane, a CNI, `kubeadm join` for the workers (or, with distribution = \"k3s\", the k3s server and agents). Its `kubeconfig` feeds the workload resources in the same apply. Adding or removing a worker is an in-place update; a stopped kubelet, containerd or k3s unit, or a node missing from the API, shows as drift that apply repairs. Import: `id = jsonencode(selfhost_vps_host.<control plane>.ssh)`.")
         .attribute(output(
             Attribute::string("id"),
             "The cluster's identity: the UID of its kube-system namespace.",
@@ -342,7 +342,7 @@ pub fn schema() -> Schema {
         ))
         .attribute(output(
             Attribute::of_type("nodes", Type::list(node_type())),
-            "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong, which the next apply repairs: \"kubelet stopped\", \"containerd stopped\", \"not joined\", \"not registered\", \"api server not ready\", \"unreachable\").",
+            "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong, which the next apply repairs: \"kubelet stopped\", \"containerd stopped\", \"k3s stopped\", \"not joined\", \"not registered\", \"api server not ready\", \"unreachable\").",
         ))
         .attribute(output(
             Attribute::string("running_version"),
