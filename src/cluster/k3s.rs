@@ -277,13 +277,7 @@ echo "containerd=$s"; echo "kubelet=$s"; echo "service=$unit"
 if [ -n "$unit" ] && systemctl is-enabled --quiet "$unit" 2>/dev/null; then echo joined=yes; else echo joined=no; fi
 if [ -e {token} ]; then
   echo initialized=yes
-  for i in 1 2 3; do
-    r=$({BINARY} kubectl --request-timeout=5s get --raw /readyz 2>/dev/null || true)
-    [ "$r" = ok ] && break
-    sleep 2
-  done
-  echo "readyz=$r"
-else
+{readyz}else
   echo initialized=no
 fi
 if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)"; else echo k3s=; fi
@@ -291,6 +285,7 @@ if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)
         agent_unit = K3sRole::Agent.unit_path(),
         server_unit = K3sRole::Server.unit_path(),
         token = NODE_TOKEN,
+        readyz = super::node::readyz_probe(&format!("{BINARY} kubectl")),
     )
 }
 

@@ -167,21 +167,28 @@ echo "hostname=$(hostname)"
 systemctl is-active --quiet containerd && echo containerd=active || echo containerd=inactive
 systemctl is-active --quiet kubelet && echo kubelet=active || echo kubelet=inactive
 [ -e /etc/kubernetes/kubelet.conf ] && echo joined=yes || echo joined=no
-if [ -e {admin} ]; then
+if [ -e {ADMIN_CONF} ]; then
   echo initialized=yes
-  # A busy API server may miss one answer: three tries before "not ready".
-  for i in 1 2 3; do
-    r=$(kubectl --kubeconfig {admin} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
-    [ "$r" = ok ] && break
-    sleep 2
-  done
-  echo "readyz=$r"
-else
+{readyz}else
   echo initialized=no
 fi
 if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"; else echo kubeadm=; fi
 "#,
-        admin = ADMIN_CONF
+        readyz = readyz_probe(&format!("kubectl --kubeconfig {ADMIN_CONF}"))
+    )
+}
+
+/// The probe's `readyz=` line, asked with `kubectl` (a command prefix). A
+/// busy API server may miss one answer: three tries before "not ready".
+pub fn readyz_probe(kubectl: &str) -> String {
+    format!(
+        r#"  for i in 1 2 3; do
+    r=$({kubectl} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
+    [ "$r" = ok ] && break
+    sleep 2
+  done
+  echo "readyz=$r"
+"#
     )
 }
 

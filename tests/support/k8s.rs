@@ -85,11 +85,16 @@ pub fn assert_clean(k: &K8sBed, host: &Host) {
 /// Hosts `cp` and the `workers` (names among w1, w2) and the cluster on
 /// them with the bed's node settings, then `extra` (more resources).
 pub fn cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
+    cluster_config_with(k, workers, &bundle_install(k), extra)
+}
+
+/// `install {}` from the bed's bundle.
+fn bundle_install(k: &K8sBed) -> String {
     let install = format!(
         "  install {{\n    source = \"bundle\"\n    bundle = \"{}\"\n  }}",
         k.bundle
     );
-    cluster_config_with(k, workers, &install, extra)
+    install
 }
 
 /// [`cluster_config`] with another `install {}` block.
@@ -100,11 +105,7 @@ pub fn cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &
 /// A k3s cluster from the bundle (its `k3s/k3s` is the bed's STAND-IN,
 /// testbed/README.md), with the node settings k3s takes.
 pub fn k3s_cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
-    let install = format!(
-        "  install {{\n    source = \"bundle\"\n    bundle = \"{}\"\n  }}",
-        k.bundle
-    );
-    k3s_cluster_config_with(k, workers, &install, extra)
+    k3s_cluster_config_with(k, workers, &bundle_install(k), extra)
 }
 
 /// [`k3s_cluster_config`] with another `install {}` block.
