@@ -76,6 +76,7 @@ fn expect_empty_plan(wd: &Workdir, why: &str) {
 fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     const TEST: &str = "k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean";
     let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
     if !std::path::Path::new(&k.bundle).join("k3s/k3s").exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -266,6 +267,70 @@ fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     assert_clean(&k, &k.hosts[0]);
     assert_clean(&k, &k.hosts[1]);
+}
+
+/// Removing k3s from a host whose own containerd runs (the design's
+/// `container_runtime = "containerd"`) must succeed and leave that
+/// containerd running, while a containerd of k3s's (run from k3s's data
+/// directory) is stopped. Runs the provider's uninstall script on a real bed
+/// host over real SSH; before the fix any running containerd was reported
+/// as a k3s leftover and removal failed.
+#[test]
+fn k3s_removal_keeps_the_hosts_own_containerd() {
+    const TEST: &str = "k3s_removal_keeps_the_hosts_own_containerd";
+    let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
+    let host = &k.hosts[2];
+    k.bed.sh(host, FRESH_HOST);
+    // The host's own containerd: the bundle's real binary as a systemd unit
+    // with its own state under /run/containerd, as a distribution's package
+    // would run it.
+    let containerd = std::path::Path::new(&k.bundle).join("containerd/bin/containerd");
+    let bin = std::fs::read(&containerd).unwrap_or_else(|e| panic!("{}: {e}", containerd.display()));
+    k.bed.copy_to(host, &bin, "/usr/local/bin/containerd");
+    k.bed.sh(
+        host,
+        r#"set -e
+chmod 755 /usr/local/bin/containerd
+cat > /etc/systemd/system/containerd.service <<'UNIT'
+[Service]
+ExecStart=/usr/local/bin/containerd
+Restart=no
+UNIT
+systemctl daemon-reload
+systemctl start containerd
+for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.2; done
+[ -S /run/containerd/containerd.sock ]
+# A containerd of k3s's own, left running (KillMode=process): a copy of
+# sleep named containerd in k3s's data directory.
+mkdir -p /var/lib/rancher/k3s/data/test/bin
+cp /bin/sleep /var/lib/rancher/k3s/data/test/bin/containerd
+setsid /var/lib/rancher/k3s/data/test/bin/containerd 600 </dev/null >/dev/null 2>&1 &
+sleep 0.5
+pgrep -f '^/var/lib/rancher/k3s/data/test/bin/containerd' >/dev/null
+"#,
+    );
+    let out = k.bed.ssh(
+        host,
+        &terraform_provider_selfhost::cluster::k3s::uninstall_script("/var/lib/selfhost/k8s-bundle"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let after = k.bed.sh(
+        host,
+        "systemctl is-active containerd; pgrep -f '^/var/lib/rancher/k3s/data/' >/dev/null && echo k3s-containerd-alive || echo k3s-containerd-gone",
+    );
+    k.bed.sh(host, FRESH_HOST);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("clean"),
+        "removal must succeed beside the host's own containerd ({}):\n{stdout}{stderr}",
+        out.status
+    );
+    assert_eq!(
+        after.split_whitespace().collect::<Vec<_>>(),
+        ["active", "k3s-containerd-gone"],
+        "the host's containerd keeps running, k3s's is stopped"
+    );
 }
 
 /// What k3s does not take from the provider is refused at validate time,

@@ -21,6 +21,9 @@ use terraform_provider_selfhost::host::spec::{AdminUser, Firewall, Rule, SshHard
 use terraform_provider_selfhost::host::{self, Facts, HostError, HostSpec, facts};
 use tokio_util::sync::CancellationToken;
 
+/// tb-host2 is shared by the tests below that change it: one at a time.
+static HOST2: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn rule(port: &str, sources: &[&str]) -> Rule {
     Rule {
         port: port.into(),
@@ -53,7 +56,7 @@ fn canonical(ops_key: &str) -> HostSpec {
             ],
         }),
         admin_users: Some(vec![AdminUser {
-            name: "ops".into(),
+            name: host::validate::user_name("ops").expect("valid name"),
             authorized_keys: vec![ops_key.into()],
             sudo: true,
             shell: None,
@@ -344,6 +347,7 @@ async fn a_firewall_without_the_session_port_is_refused_before_anything_runs() {
 async fn a_read_only_sysctl_is_persisted_with_a_warning_on_a_real_host() {
     let test = "a_read_only_sysctl_is_persisted_with_a_warning_on_a_real_host";
     let Some(bed) = Bed::from_env(test) else { return };
+    let _host2 = HOST2.lock().await;
     let root = OpenSsh::new(&bed, &bed.host(2), &bed.user);
     sh(&root, host_reset::RESET_HOST).await;
     let current = sh(&root, "cat /proc/sys/kernel/panic").await.trim().to_owned();
@@ -394,4 +398,45 @@ async fn a_read_only_sysctl_is_persisted_with_a_warning_on_a_real_host() {
         .count(),
         2
     );
+}
+
+/// A manifest edited on the host (by someone with root there, or a bug)
+/// names an admin user that is a command. Dropping the users would have
+/// written `rm -f /etc/sudoers.d/selfhost-<name>` with the raw name; now the
+/// manifest is refused, nothing runs, and the error says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_user_name_in_the_manifest_never_reaches_a_shell_on_a_real_host() {
+    let test = "a_hostile_user_name_in_the_manifest_never_reaches_a_shell_on_a_real_host";
+    let Some(bed) = Bed::from_env(test) else { return };
+    let _host2 = HOST2.lock().await;
+    let root = OpenSsh::new(&bed, &bed.host(2), &bed.user);
+    sh(&root, host_reset::RESET_HOST).await;
+    sh(
+        &root,
+        r#"rm -f /tmp/pwned
+mkdir -p /var/lib/selfhost && chmod 700 /var/lib/selfhost
+cat > /var/lib/selfhost/host.json <<'JSON'
+{"format":1,"managed":{"admin_users":[{"name":"x;touch /tmp/pwned;","authorized_keys":[],"sudo":true}]},
+ "backups":{"user:x;touch /tmp/pwned;":null}}
+JSON
+chmod 600 /var/lib/selfhost/host.json"#,
+    )
+    .await;
+    let drop_all = HostSpec {
+        admin_users: Some(vec![]),
+        ..HostSpec::default()
+    };
+    let f = gather(&root, &drop_all).await;
+    let outcome = host::converge(&drop_all, &f);
+    if let Ok(steps) = &outcome {
+        let _ = host::run_steps(&root, steps, &CancellationToken::new()).await;
+    }
+    let pwned = sh(&root, "[ -e /tmp/pwned ] && echo PWNED || echo safe").await;
+    sh(&root, "rm -f /tmp/pwned").await;
+    sh(&root, host_reset::RESET_HOST).await;
+    assert_eq!(pwned.trim(), "safe", "a user name from the manifest ran as a command");
+    match outcome {
+        Err(HostError::Manifest(m)) => assert!(m.contains("user name \"x;touch /tmp/pwned;\" has ';'"), "{m}"),
+        other => panic!("expected the manifest to be refused, got {other:?}"),
+    }
 }

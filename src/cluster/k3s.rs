@@ -379,8 +379,14 @@ for f in /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/kubelet /run/k3s {BINARY
   [ ! -e "$f" ] || left="$left $f"
 done
 p=""
-for n in k3s k3s-server k3s-agent kubelet kube-apiserver etcd kube-proxy flanneld coredns kube-scheduler kube-controller containerd pause; do
+for n in k3s k3s-server k3s-agent kubelet kube-apiserver etcd kube-proxy flanneld coredns kube-scheduler kube-controller pause; do
   p="$p$(pgrep -x "$n" | tr '\n' ' ')"
+done
+# containerd only when it is k3s's own (run from k3s's data directory): the
+# host's own containerd (`container_runtime = "containerd"`) keeps running.
+for d in /proc/[0-9]*; do
+  exe=$(readlink "$d/exe" 2>/dev/null) || continue
+  case "$exe" in /var/lib/rancher/k3s/data/*|{BINARY}*) p="$p${{d#/proc/}} ";; esac
 done
 [ -z "$p" ] || left="$left processes($p)"
 ip -o link show 2>/dev/null | grep -qE ' (cni0|flannel\.1)[:@]' && left="$left cni-interfaces"

@@ -186,12 +186,7 @@ pub(crate) fn query_lines(managed: &HostSpec) -> BTreeSet<String> {
     for p in managed.packages.iter().flatten().filter(|p| v::package_name(p).is_ok()) {
         lines.insert(format!("pkg {p}"));
     }
-    for u in managed
-        .admin_users
-        .iter()
-        .flatten()
-        .filter(|u| v::user_name(&u.name).is_ok())
-    {
+    for u in managed.admin_users.iter().flatten() {
         lines.insert(format!("user {}", u.name));
     }
     for k in managed

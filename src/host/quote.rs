@@ -71,6 +71,22 @@ word_newtype!(
     PublicKey
 );
 
+/// In the on-host manifest a user name is a plain JSON string, and reading
+/// one back validates it again: a manifest edited on the host cannot put a
+/// name that is not a user name into a script.
+impl serde::Serialize for UserName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UserName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::host::validate::user_name(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl SysctlKey {
     /// The key's file under `/proc/sys`, relative: dots become slashes and
     /// slashes (the sysctl(8) spelling of a dot inside a name, e.g. a VLAN

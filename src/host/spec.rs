@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::quote::{PortRange, Protocol};
+use super::quote::{PortRange, Protocol, UserName};
 use super::validate;
 
 /// Desired (or observed) state of the managed aspects of one host.
@@ -78,8 +78,9 @@ pub struct Rule {
 /// An administrator account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminUser {
-    /// POSIX user name.
-    pub name: String,
+    /// POSIX user name, validated wherever it comes from (configuration
+    /// or the on-host manifest), so it can only reach a script as a word.
+    pub name: UserName,
     /// The exact set of keys in `~/.ssh/authorized_keys`.
     #[serde(default)]
     pub authorized_keys: Vec<String>,
@@ -160,7 +161,7 @@ impl HostSpec {
                 let i = i.to_string();
                 check(
                     &["admin_user", &i, "name"],
-                    validate::admin_user_name(&u.name).map(drop),
+                    validate::admin_user_name(u.name.as_str()).map(drop),
                 );
                 if !seen.insert(u.name.as_str()) {
                     check(

@@ -120,27 +120,31 @@ const ORDER: &[&str] = &[
 
 /// Prologue of every step: strict mode, a known PATH and locale, and the
 /// manifest (on stdin) written first, so a step that fails half-way is
-/// still recorded as managed, with its backups.
+/// still recorded as managed, with its backups. The manifest is replaced
+/// atomically (a new file, synced, renamed over the old one) and only by a
+/// JSON object: a truncated stdin leaves the old manifest and fails.
 fn prologue(query: &str) -> String {
     format!(
-        "set -eu\nexport LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\numask 022\nmkdir -p /var/lib/selfhost\nchmod 700 /var/lib/selfhost\n(umask 077; cat > {m}.new)\nmv -f {m}.new {m}\nprintf '%s' {q} > /var/lib/selfhost/query\n",
+        "set -eu\nexport LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\numask 022\nmkdir -p /var/lib/selfhost\nchmod 700 /var/lib/selfhost\n(umask 077; cat > {m}.new)\nif [ \"$(head -c 1 {m}.new)\" != '{{' ] || [ \"$(tail -c 1 {m}.new)\" != '}}' ]; then rm -f {m}.new; echo 'the host manifest sent is not a JSON object: {m} left as it was' >&2; exit 1; fi\nsync {m}.new 2>/dev/null || true\nmv -f {m}.new {m}\nprintf '%s' {q} > /var/lib/selfhost/query\n",
         m = manifest::PATH,
         q = quote(query)
     )
 }
 
-fn step(aspect: &'static str, change: Change, m: &Manifest) -> Step {
+fn step(aspect: &'static str, change: Change, m: &Manifest) -> Result<Step, HostError> {
     let mut query = String::new();
     for l in facts::query_lines(&m.managed) {
         query.push_str(&l);
         query.push('\n');
     }
-    Step {
+    // The manifest holds the revert backups: a step never runs without it.
+    let stdin = serde_json::to_vec_pretty(m).map_err(|e| HostError::Manifest(format!("cannot encode it: {e}")))?;
+    Ok(Step {
         aspect,
         summary: change.summary,
         script: format!("{}{}", prologue(&query), change.script),
-        stdin: serde_json::to_vec_pretty(m).unwrap_or_default(),
-    }
+        stdin,
+    })
 }
 
 /// The steps that bring the host from `facts` to `desired`: one per aspect
@@ -184,7 +188,7 @@ pub fn converge(desired: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostErro
         let change = aspect_change(aspect, desired, &before, facts, &mut m.backups)?;
         set_managed(&mut m.managed, desired, aspect);
         match change {
-            Some(c) => steps.push(step(aspect, c, &m)),
+            Some(c) => steps.push(step(aspect, c, &m)?),
             None if before != m.managed => {
                 // The host already matches but the manifest does not say so
                 // (or it names an aspect no longer configured, which is left
@@ -201,7 +205,7 @@ pub fn converge(desired: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostErro
                         script: String::new(),
                     },
                     &m,
-                ));
+                )?);
             }
             None => {}
         }
@@ -304,7 +308,7 @@ fn aspect_change(
                     .iter()
                     .map(|u| {
                         Ok(ValidUser {
-                            name: validate::admin_user_name(&u.name)?,
+                            name: validate::admin_user_name(u.name.as_str())?,
                             keys: u
                                 .authorized_keys
                                 .iter()

@@ -424,7 +424,7 @@ fn an_admin_user_dropped_from_the_list_loses_sudo_and_the_account_we_created() {
     let steps = converge(&spec, &converged()).unwrap();
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].summary, "admin_users: removed ops");
-    assert!(steps[0].script.contains("rm -f /etc/sudoers.d/selfhost-ops"));
+    assert!(steps[0].script.contains("rm -f '/etc/sudoers.d/selfhost-ops'"));
     assert!(steps[0].script.contains("userdel -r -f 'ops'"));
     let m: super::manifest::Manifest = serde_json::from_slice(&steps[0].stdin).unwrap();
     assert_eq!(m.managed.admin_users, Some(vec![]));
@@ -444,4 +444,46 @@ fn an_aspect_dropped_from_the_configuration_is_left_as_it_is_and_unrecorded() {
     assert!(!steps[0].script.contains("hostname "), "nothing is changed on the host");
     let m: super::manifest::Manifest = serde_json::from_slice(&steps[0].stdin).unwrap();
     assert_eq!(m.managed.hostname, None);
+}
+
+/// A manifest edited on the host cannot smuggle a command in as a user
+/// name: reading it back validates every name again, and converge and
+/// revert refuse the unreadable manifest instead of writing a script.
+#[test]
+fn hostile_user_name_in_the_manifest_is_refused_before_any_script() {
+    let hostile = r#"{"format":1,"managed":{"admin_users":[{"name":"x;touch /tmp/pwned;","authorized_keys":[],"sudo":true}]},"backups":{"user:x;touch /tmp/pwned;":null}}"#;
+    let err = serde_json::from_str::<super::manifest::Manifest>(hostile).expect_err("refused");
+    assert!(
+        err.to_string().contains("user name \"x;touch /tmp/pwned;\" has ';'"),
+        "{err}"
+    );
+    let mut f = converged();
+    f.manifest = Some(serde_json::from_str(hostile).map_err(|e| e.to_string()));
+    let drop_all = HostSpec {
+        admin_users: Some(vec![]),
+        ..HostSpec::default()
+    };
+    assert!(matches!(converge(&drop_all, &f), Err(HostError::Manifest(m)) if m.contains("user name")));
+    assert!(matches!(revert(&drop_all, &f), Err(HostError::Manifest(_))));
+}
+
+/// Every step sends the manifest, and the script only replaces host.json
+/// with a JSON object, by a rename: an empty stdin leaves it as it was.
+#[test]
+fn steps_replace_the_manifest_atomically_and_only_with_json() {
+    let f = parse(FRESH).expect("parse fresh");
+    let spec = HostSpec {
+        hostname: Some("cp-1".into()),
+        ..HostSpec::default()
+    };
+    let steps = converge(&spec, &f).expect("converge");
+    assert_eq!(steps.len(), 1);
+    let s = &steps[0];
+    assert!(s.stdin.starts_with(b"{") && s.stdin.ends_with(b"}"));
+    let check = s.script.find("is not a JSON object").expect("the JSON check");
+    let rename = s
+        .script
+        .find("mv -f /var/lib/selfhost/host.json.new /var/lib/selfhost/host.json")
+        .expect("rename");
+    assert!(check < rename, "checked before it replaces the manifest");
 }

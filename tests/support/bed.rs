@@ -85,27 +85,48 @@ pub fn hosts_lock() -> MutexGuard<'static, ()> {
 }
 
 impl Bed {
-    /// Run `script` on `host` as the bed's user with `sh -s` (script on
-    /// stdin), verifying the host key against the bed's `known_hosts`.
-    pub fn ssh(&self, host: &Host, script: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new("ssh")
-            .args(["-i", &self.key, "-p", &host.port.to_string()])
+    /// `ssh` to `host` as the bed's user running `remote`, verifying the
+    /// host key against the bed's `known_hosts`; stdin is piped.
+    fn command(&self, host: &Host, remote: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(["-i", &self.key, "-p", &host.port.to_string()])
             .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .args(["-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes"])
             .args(["-o", &format!("UserKnownHostsFile={}", self.known_hosts)])
             .args(["-o", "GlobalKnownHostsFile=/dev/null"])
             .arg(format!("{}@{}", self.user, host.addr))
-            .arg("sh -s")
+            .arg(remote)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ssh");
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Run `remote` on `host` with `input` on its stdin.
+    fn run_with_input(&self, host: &Host, remote: &str, input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self.command(host, remote).spawn().expect("run ssh");
         if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(script.as_bytes());
+            let _ = stdin.write_all(input);
         }
         child.wait_with_output().expect("wait for ssh")
+    }
+
+    /// Run `script` on `host` as the bed's user with `sh -s` (script on
+    /// stdin), verifying the host key against the bed's `known_hosts`.
+    pub fn ssh(&self, host: &Host, script: &str) -> Output {
+        self.run_with_input(host, "sh -s", script.as_bytes())
+    }
+
+    /// Write `bytes` to `path` on `host` (through `cat` over SSH).
+    pub fn copy_to(&self, host: &Host, bytes: &[u8], path: &str) {
+        let out = self.run_with_input(host, &format!("cat > '{path}'"), bytes);
+        assert!(
+            out.status.success(),
+            "copy to {}:{path} failed: {}",
+            host.addr,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Run `script` and return its stdout; panics (with both streams) on failure.

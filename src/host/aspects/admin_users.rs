@@ -32,7 +32,7 @@ fn keys_in(text: &str) -> Vec<String> {
 pub(crate) fn observe(want: &[AdminUser], f: &Facts) -> Vec<AdminUser> {
     let mut out = Vec::new();
     for u in want {
-        let Some(uf) = f.users.get(&u.name).filter(|uf| uf.exists()) else {
+        let Some(uf) = f.users.get(u.name.as_str()).filter(|uf| uf.exists()) else {
             continue;
         };
         let found = uf.authorized_keys.as_deref().map(keys_in).unwrap_or_default();
@@ -47,7 +47,7 @@ pub(crate) fn observe(want: &[AdminUser], f: &Facts) -> Vec<AdminUser> {
             sudo: uf
                 .sudoers
                 .as_deref()
-                .is_some_and(|s| s.trim() == sudoers_line(&u.name).trim()),
+                .is_some_and(|s| s.trim() == sudoers_line(u.name.as_str()).trim()),
             shell: u.shell.as_ref().map(|_| uf.shell.clone().unwrap_or_default()),
         });
     }
@@ -140,8 +140,11 @@ pub(crate) fn revert(managed: &[AdminUser], f: &Facts, b: &Backups) -> Option<Ch
     for u in managed {
         let key = format!("user:{}", u.name);
         let Some(before) = b.get(&key) else { continue };
-        let name = quote(&u.name);
-        script.push_str(&format!("rm -f /etc/sudoers.d/selfhost-{}\n", u.name));
+        let name = u.name.word();
+        script.push_str(&format!(
+            "rm -f {}\n",
+            quote(&format!("/etc/sudoers.d/selfhost-{}", u.name))
+        ));
         match before {
             // We created it: remove it with its home (it holds only what we wrote
             // and what its owner put there under this resource).
@@ -149,7 +152,7 @@ pub(crate) fn revert(managed: &[AdminUser], f: &Facts, b: &Backups) -> Option<Ch
                 "if getent passwd {name} >/dev/null; then userdel -r -f {name} 2>/dev/null || userdel -f {name}; fi\n"
             )),
             Some(_) => {
-                if let Some(home) = f.users.get(&u.name).and_then(|uf| uf.home.clone()) {
+                if let Some(home) = f.users.get(u.name.as_str()).and_then(|uf| uf.home.clone()) {
                     let path = format!("{home}/.ssh/authorized_keys");
                     script.push_str(&restore_file(&path, b.get(&format!("file:{path}"))));
                     script.push_str(&format!(

@@ -56,11 +56,22 @@ fn encode(state: &HostState, timeouts_from: &Value, diags: &mut Diagnostics) -> 
     }
 }
 
-/// Turn the host layer's validation failures into attribute diagnostics.
-fn invalid_spec(spec: &HostSpec, diags: &mut Diagnostics) {
-    for (steps, message) in spec.validate() {
-        diags.attribute_error(attribute_path(&steps), "Invalid host setting", format!("{message}."));
+/// The host layer's spec of `model`, or its failures as attribute
+/// diagnostics and `None`; `validate` also runs every check of the host
+/// layer (configuration), without it only the conversion's (state).
+fn spec_of(model: &AspectsModel, validate: bool, diags: &mut Diagnostics) -> Option<HostSpec> {
+    let (spec, invalid) = match model.to_spec() {
+        Ok(spec) if validate => {
+            let invalid = spec.validate();
+            (Some(spec), invalid)
+        }
+        Ok(spec) => (Some(spec), Vec::new()),
+        Err(invalid) => (None, invalid),
+    };
+    for (steps, message) in &invalid {
+        diags.attribute_error(attribute_path(steps), "Invalid host setting", format!("{message}."));
     }
+    spec.filter(|_| invalid.is_empty())
 }
 
 /// The connection as it will be stored: write-only key dropped, the port
@@ -93,11 +104,9 @@ impl VpsHost {
         ) else {
             return resp;
         };
-        let spec = desired.to_spec();
-        invalid_spec(&spec, d);
-        if d.has_error() {
+        let Some(spec) = spec_of(&desired, true, d) else {
             return resp;
-        }
+        };
         // The host key to expect: pinned in configuration, else recorded
         // in state (an update), else the first one seen (a create).
         let prior_conn = if req.prior.is_null() {
@@ -200,7 +209,8 @@ impl Resource for VpsHost {
             let holder = Value::Object([("firewall".to_owned(), firewall.clone())].into_iter().collect());
             if let Ok(aspects) = from_value::<AspectsModel>(&holder)
                 && let Ok(port) = u16::try_from(port)
-                && let Err((steps, message)) = crate::host::check_firewall_keeps_ssh(&aspects.to_spec(), port)
+                && let Ok(spec) = aspects.to_spec()
+                && let Err((steps, message)) = crate::host::check_firewall_keeps_ssh(&spec, port)
             {
                 d.attribute_error(
                     lockout_rule_path(&aspects, port).unwrap_or_else(|| attribute_path(&steps)),
@@ -253,7 +263,9 @@ impl Resource for VpsHost {
             }
         };
         let prior_aspects = prior.aspects();
-        let managed = prior_aspects.to_spec();
+        let Some(managed) = spec_of(&prior_aspects, false, d) else {
+            return resp;
+        };
         let observed = match session.observe(ctx, &managed, imported).await {
             Ok(o) => o,
             Err(diag) => {
@@ -294,7 +306,10 @@ impl Resource for VpsHost {
                 return d;
             }
         };
-        if let Err(diag) = session.revert(ctx, &prior.aspects().to_spec()).await {
+        let Some(managed) = spec_of(&prior.aspects(), false, &mut d) else {
+            return d;
+        };
+        if let Err(diag) = session.revert(ctx, &managed).await {
             d.0.push(diag);
         }
         d

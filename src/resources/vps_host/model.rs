@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::framework::{AttributePath, Value};
-use crate::host::spec::{AdminUser, Firewall, HostSpec, Rule, SshHardening};
+use crate::host::spec::{AdminUser, Firewall, HostSpec, Invalid, Rule, SshHardening};
+use crate::host::validate;
 use crate::resources::connection::{ConnectionConfig, DEFAULT_PORT};
 
 /// `ssh_hardening {}`.
@@ -167,9 +168,30 @@ impl HostState {
 }
 
 impl AspectsModel {
-    /// The desired spec, with the schema's defaults applied.
-    pub fn to_spec(&self) -> HostSpec {
-        HostSpec {
+    /// The desired spec, with the schema's defaults applied; the values a
+    /// spec holds as validated types (user names) are checked here, each
+    /// failure with its path.
+    pub fn to_spec(&self) -> Result<HostSpec, Vec<Invalid>> {
+        let mut invalid = Vec::new();
+        let admin_users = self.admin_user.as_ref().filter(|u| !u.is_empty()).map(|users| {
+            users
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| match validate::user_name(&u.name) {
+                    Ok(name) => Some(AdminUser {
+                        name,
+                        authorized_keys: u.authorized_keys.clone(),
+                        sudo: u.sudo.unwrap_or(false),
+                        shell: None,
+                    }),
+                    Err(m) => {
+                        invalid.push((vec!["admin_user".to_owned(), i.to_string(), "name".to_owned()], m));
+                        None
+                    }
+                })
+                .collect()
+        });
+        let spec = HostSpec {
             hostname: self.hostname.clone(),
             timezone: self.timezone.clone(),
             packages: self.packages.clone(),
@@ -195,19 +217,10 @@ impl AspectsModel {
                     })
                     .collect(),
             }),
-            admin_users: self.admin_user.as_ref().filter(|u| !u.is_empty()).map(|users| {
-                users
-                    .iter()
-                    .map(|u| AdminUser {
-                        name: u.name.clone(),
-                        authorized_keys: u.authorized_keys.clone(),
-                        sudo: u.sudo.unwrap_or(false),
-                        shell: None,
-                    })
-                    .collect()
-            }),
+            admin_users,
             container_runtime: self.container_runtime.clone(),
-        }
+        };
+        if invalid.is_empty() { Ok(spec) } else { Err(invalid) }
     }
 
     /// The state's view of an observed spec. `like` is the configuration
@@ -254,7 +267,7 @@ impl AspectsModel {
                     .iter()
                     .flatten()
                     .map(|u| AdminUserModel {
-                        name: u.name.clone(),
+                        name: u.name.to_string(),
                         authorized_keys: u.authorized_keys.clone(),
                         sudo: Some(u.sudo),
                     })
