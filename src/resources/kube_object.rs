@@ -78,27 +78,37 @@ pub fn parse_import_id(id: &str) -> Result<(String, String), Diagnostics> {
     }
 }
 
-/// The kubeconfig an import uses: the file `KUBECONFIG` names (its first
-/// path), since an import has no configuration to take it from.
-///
-/// # Errors
-/// A diagnostic saying how to provide it.
+/// The kubeconfig file an import reads, as kubectl finds it: the first
+/// non-empty entry of `KUBECONFIG` (a list, `:`-separated), else
+/// `~/.kube/config`. `None` when neither is set.
+fn kubeconfig_path(kubeconfig_env: Option<&str>, home: Option<&str>) -> Option<String> {
+    kubeconfig_env
+        .and_then(|v| v.split(':').map(str::trim).find(|p| !p.is_empty()))
+        .map(str::to_owned)
+        .or_else(|| home.filter(|h| !h.is_empty()).map(|h| format!("{h}/.kube/config")))
+}
+
+/// An import has no configuration to take `kubeconfig` from: every
+/// importable Kubernetes resource reads it the way kubectl does
+/// ([`kubeconfig_path`]).
 pub fn import_kubeconfig() -> Result<String, Diagnostics> {
     let mut d = Diagnostics::new();
-    let path = std::env::var("KUBECONFIG")
-        .ok()
-        .and_then(|v| v.split(':').find(|p| !p.is_empty()).map(str::to_owned));
-    let Some(path) = path else {
+    let env = std::env::var("KUBECONFIG").ok();
+    let home = std::env::var("HOME").ok();
+    let Some(path) = kubeconfig_path(env.as_deref(), home.as_deref()) else {
         d.error(
             "No kubeconfig for the import",
-            "An import has no configuration to take `kubeconfig` from: set the KUBECONFIG environment variable to the kubeconfig file the resource's `kubeconfig` attribute reads (e.g. KUBECONFIG=./cluster.kubeconfig terraform import ...).",
+            "An import reads the kubeconfig as kubectl does, and neither KUBECONFIG nor HOME is set: set KUBECONFIG to the kubeconfig file the resource's `kubeconfig` attribute reads (e.g. KUBECONFIG=./cluster.kubeconfig terraform import ...).",
         );
         return Err(d);
     };
     std::fs::read_to_string(&path).map_err(|e| {
         d.error(
             "No kubeconfig for the import",
-            format!("Could not read the kubeconfig file {path:?} named by KUBECONFIG: {e}."),
+            format!(
+                "Could not read the kubeconfig file {path:?} ({}): {e}. Set KUBECONFIG to the file the resource's `kubeconfig` attribute reads.",
+                if env.is_some() { "named by KUBECONFIG" } else { "~/.kube/config, as KUBECONFIG is not set" }
+            ),
         );
         d
     })
@@ -188,6 +198,24 @@ pub fn drift_value(lines: Vec<String>) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn import_finds_the_kubeconfig_as_kubectl_does() {
+        assert_eq!(
+            kubeconfig_path(Some(":/a/kc:/b/kc"), Some("/root")).as_deref(),
+            Some("/a/kc")
+        );
+        assert_eq!(
+            kubeconfig_path(Some(""), Some("/root")).as_deref(),
+            Some("/root/.kube/config")
+        );
+        assert_eq!(
+            kubeconfig_path(None, Some("/home/u")).as_deref(),
+            Some("/home/u/.kube/config")
+        );
+        assert_eq!(kubeconfig_path(None, None), None);
+    }
+
     use super::*;
 
     #[test]

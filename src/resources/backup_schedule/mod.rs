@@ -21,6 +21,7 @@ use crate::framework::timeouts::{self, Operation};
 use crate::framework::typed::{decode, from_value, to_value_as};
 use crate::framework::{Diagnostics, Schema, Value};
 use crate::kube::{Deadline, KubeError};
+use crate::resources::kube_object::import_kubeconfig;
 
 use cluster::{ImportError, Status};
 use model::Config;
@@ -130,19 +131,6 @@ async fn apply(ctx: &Context, req: &ApplyRequest, op: Operation) -> ApplyRespons
         }
     }
     resp
-}
-
-/// The kubeconfig an import uses: the first file of `$KUBECONFIG`, else
-/// `~/.kube/config`, as kubectl finds it.
-fn import_kubeconfig() -> Result<String, String> {
-    let path = match std::env::var("KUBECONFIG") {
-        Ok(v) if !v.trim().is_empty() => v.split(':').next().unwrap_or_default().to_owned(),
-        _ => match std::env::var("HOME") {
-            Ok(home) => format!("{home}/.kube/config"),
-            Err(_) => return Err("neither KUBECONFIG nor HOME is set".to_owned()),
-        },
-    };
-    std::fs::read_to_string(&path).map_err(|e| format!("cannot read the kubeconfig {path}: {e}"))
 }
 
 #[async_trait]
@@ -257,11 +245,8 @@ impl Resource for BackupSchedule {
         };
         let kubeconfig = match import_kubeconfig() {
             Ok(k) => k,
-            Err(e) => {
-                resp.diagnostics.error(
-                    "No kubeconfig for the import",
-                    format!("Import reads the kubeconfig as kubectl does: {e}. Set KUBECONFIG to the file the configuration's `kubeconfig` holds."),
-                );
+            Err(d) => {
+                resp.diagnostics = d;
                 return resp;
             }
         };

@@ -2,11 +2,13 @@
 //! provider's `ssh {}` defaults, and turning both into an SSH connection
 //! spec for the pool.
 
+mod diagnostic;
 mod exec;
 mod model;
 mod resolve;
 mod schema;
 
+pub use diagnostic::{cancelled, ssh_diagnostic};
 pub use exec::SshExec;
 pub use model::{BastionConfig, ConnectionConfig, SshDefaults};
 pub use resolve::{DEFAULT_CONNECT_TIMEOUT, resolve_connection};

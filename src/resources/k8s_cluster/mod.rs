@@ -280,14 +280,29 @@ async fn assemble(config: &ClusterConfig, ctx: &Context, dl: &Deadline) -> Resul
     }
 }
 
-/// Record the settings in the cluster for `terraform import`. A failure
-/// is logged, not fatal: the cluster itself is as planned.
-async fn write_record(kube: &Kube, config: &ClusterConfig, planned: &Value, dl: &Deadline) {
-    let record = model::Record {
+/// What is recorded in the cluster for `terraform import`: the settings
+/// and the planned `timeouts`. A `timeouts` block that does not decode is
+/// an error at the attribute, never silently "no timeouts".
+fn record_of(config: &ClusterConfig, planned: &Value) -> Result<model::Record, Diagnostic> {
+    let timeouts = from_value(planned.attr(timeouts::BLOCK)).map_err(|e| {
+        error(
+            "Invalid timeouts",
+            format!(
+                "The `timeouts` block did not decode ({e}); this is a bug in the provider or the CLI, please report it."
+            ),
+            Some(AttributePath::root(timeouts::BLOCK)),
+        )
+    })?;
+    Ok(model::Record {
         config: config.clone(),
-        timeouts: from_value(planned.attr(timeouts::BLOCK)).unwrap_or_default(),
-    };
-    let written = match serde_json::to_string(&record) {
+        timeouts,
+    })
+}
+
+/// Record the settings in the cluster for `terraform import`. A failure
+/// to write is logged, not fatal: the cluster itself is as planned.
+async fn write_record(kube: &Kube, record: &model::Record, dl: &Deadline) {
+    let written = match serde_json::to_string(record) {
         Ok(json) => api::write_record(kube, &json, dl).await.map_err(|e| e.detail()),
         Err(e) => Err(e.to_string()),
     };
@@ -520,7 +535,10 @@ impl K8sCluster {
         if failure.is_none()
             && let Some(k) = &kube
         {
-            write_record(k, &recorded, &req.planned, &dl).await;
+            match record_of(&recorded, &req.planned) {
+                Ok(record) => write_record(k, &record, &dl).await,
+                Err(e) => failure = Some(e),
+            }
         }
         if let Some(f) = failure {
             d.0.push(f);
@@ -658,7 +676,12 @@ impl K8sCluster {
             Ok(k) => k,
             Err(e) => return (Err(api::kube_diagnostic(&e, None)), still_there),
         };
-        let registered = api::nodes(&kube, dl).await.unwrap_or_default();
+        // A failed list is an error (after the client's retries), never
+        // "no nodes": that would restart every worker's kubelet.
+        let registered = match api::nodes(&kube, dl).await {
+            Ok(r) => r,
+            Err(e) => return (Err(api::kube_diagnostic(&e, None)), still_there),
+        };
         let registered = &registered;
 
         // 4. Workers: join, or repair (in parallel).
@@ -952,5 +975,42 @@ mod tests {
         assert_eq!(e.summary, "Timed out", "{e:?}");
         assert!(took < Duration::from_secs(10), "ended after {took:?}");
         assert_eq!(e.attribute, Some(AttributePath::root("install")));
+    }
+
+    fn small_config() -> ClusterConfig {
+        serde_json::from_value(serde_json::json!({
+            "version": "v1.36.3",
+            "control_plane": {"host": "10.0.0.1", "port": 22, "user": "root", "host_key": "ssh-ed25519 AAAA"},
+        }))
+        .expect("config")
+    }
+
+    /// The record keeps the planned `timeouts` for import; one that does not
+    /// decode is a diagnostic at `timeouts`, not a record without them.
+    #[test]
+    fn the_import_record_keeps_timeouts_or_says_why_not() {
+        let planned = Value::Object(
+            [(
+                "timeouts".to_owned(),
+                Value::Object(
+                    [("create".to_owned(), Value::String("45m".into()))]
+                        .into_iter()
+                        .collect(),
+                ),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let record = record_of(&small_config(), &planned).expect("record");
+        let create = record
+            .timeouts
+            .as_ref()
+            .and_then(|t| t.get("create").cloned().flatten());
+        assert_eq!(create.as_deref(), Some("45m"));
+
+        let malformed = Value::Object([("timeouts".to_owned(), Value::Bool(true))].into_iter().collect());
+        let e = record_of(&small_config(), &malformed).expect_err("refused");
+        assert_eq!(e.summary, "Invalid timeouts");
+        assert_eq!(e.attribute, Some(AttributePath::root("timeouts")));
     }
 }

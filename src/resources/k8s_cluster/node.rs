@@ -8,8 +8,7 @@ use super::model::Distro;
 use crate::cluster::node::{Probe, parse_probe, probe_script};
 use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic, Severity};
-use crate::logging::error_chain;
-use crate::resources::connection::{ConnectionConfig, resolve_connection};
+use crate::resources::connection::{ConnectionConfig, resolve_connection, ssh_diagnostic};
 use crate::resources::provider::ProviderState;
 use crate::resources::vps_host::SshObject;
 use crate::ssh::{Connection, ExecOutput, HostKeyPolicy, SshError};
@@ -204,21 +203,5 @@ impl NodeHandle {
 }
 
 fn ssh_error(label: &str, role: &Role, e: &SshError) -> Diagnostic {
-    match e {
-        SshError::Cancelled => error(
-            "Cancelled",
-            format!("{label}: stopped by Ctrl-C or the operation's timeout; what exists is recorded in state."),
-            None,
-        ),
-        SshError::HostKeyMismatch { .. } | SshError::HostKeyFormat { .. } => error(
-            "SSH host key mismatch",
-            format!("{label}: {e}."),
-            Some(role.path().attr("host_key")),
-        ),
-        other => error(
-            "Cannot reach the node",
-            format!("{label}: {}.", error_chain(other)),
-            Some(role.path()),
-        ),
-    }
+    ssh_diagnostic(label, &role.path(), e)
 }

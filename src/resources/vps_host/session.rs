@@ -10,7 +10,7 @@ use crate::host::facts::Facts;
 use crate::host::spec::HostSpec;
 use crate::host::{self, HostError, Step};
 use crate::logging::error_chain;
-use crate::resources::connection::{ConnectionConfig, SshExec, resolve_connection};
+use crate::resources::connection::{self, ConnectionConfig, SshExec, cancelled, resolve_connection};
 use crate::resources::provider::{ProviderState, provider_state};
 use crate::ssh::{HostKeyPolicy, SshError};
 
@@ -117,34 +117,8 @@ fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diagnost
     }
 }
 
-/// The diagnostic for an SSH failure, pointing at the attribute to fix.
 fn ssh_diagnostic(label: &str, e: &SshError) -> Diagnostic {
-    let conn = AttributePath::root("ssh_connection");
-    match e {
-        SshError::HostKeyMismatch { .. } | SshError::HostKeyFormat { .. } => error(
-            "SSH host key mismatch",
-            format!("{label}: {e}."),
-            Some(conn.attr("host_key")),
-        ),
-        SshError::Auth { .. }
-        | SshError::NoCredentials { .. }
-        | SshError::KeyFormat { .. }
-        | SshError::Agent { .. } => error("SSH authentication failed", format!("{label}: {e}."), Some(conn)),
-        SshError::Cancelled => cancelled(label),
-        other => error(
-            "Cannot reach the host",
-            format!("{label}: {}.", error_chain(other)),
-            Some(conn.attr("host")),
-        ),
-    }
-}
-
-fn cancelled(label: &str) -> Diagnostic {
-    error(
-        "Cancelled",
-        format!("{label}: stopped by Ctrl-C or the operation's timeout; what was done so far is recorded in state."),
-        None,
-    )
+    connection::ssh_diagnostic(label, &AttributePath::root("ssh_connection"), e)
 }
 
 /// The diagnostic for a host-layer failure.
