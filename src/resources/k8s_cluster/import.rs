@@ -103,7 +103,7 @@ pub async fn import(ctx: &Context, id: &str) -> ImportResponse {
                 node.label,
                 recorded.host,
                 recorded.port,
-                record.config.distribution.as_deref().unwrap_or("kubeadm")
+                record.config.distro().as_str()
             ),
         );
         return r;

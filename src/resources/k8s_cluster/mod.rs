@@ -42,7 +42,7 @@ use crate::kube::{Deadline, Kube};
 use crate::resources::provider::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
-use model::{ClusterConfig, Distro, NodeModel, Outputs, STATUS_OK};
+use model::{ClusterConfig, Cni, Distro, NodeModel, Outputs, STATUS_OK};
 use node::{NodeHandle, Role, error};
 use payload::Payload;
 
@@ -123,7 +123,7 @@ fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
         )),
         _ => {}
     }
-    if config.cni.as_deref() == Some("calico") && config.distro() == Distro::Kubeadm {
+    if config.cni() == Cni::Calico && config.distro() == Distro::Kubeadm {
         out.push(error(
             "calico not available yet",
             "cni = \"calico\" is not implemented in this provider version; use \"flannel\" or \"none\".".to_owned(),
@@ -166,7 +166,7 @@ fn k3s_conflicts(config: &ClusterConfig) -> Vec<Diagnostic> {
     if s.ignore_preflight_errors.as_ref().is_some_and(|v| !v.is_empty()) {
         out.push(at("ignore_preflight_errors", "k3s has no kubeadm preflight checks"));
     }
-    if config.cni.as_deref() == Some("calico") {
+    if config.cni() == Cni::Calico {
         out.push(error(
             "Not applicable with k3s",
             "cni = \"calico\" is not available with distribution = \"k3s\": k3s keeps its built-in flannel and network-policy controller; use \"flannel\" (k3s's) or \"none\".".to_owned(),
@@ -566,7 +566,7 @@ impl K8sCluster {
             return (Ok(()), removed.to_vec());
         };
         let distro = config.distro();
-        let flannel = config.cni.as_deref().unwrap_or("flannel") == "flannel";
+        let flannel = config.cni() == Cni::Flannel;
         let workers = &handles[1..];
         let mut names = Vec::new();
         for (h, p) in handles {
@@ -661,9 +661,7 @@ impl K8sCluster {
             if kubeconfig.is_empty() {
                 *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
             }
-            if let Some(manifest) =
-                payload::cni_manifest(&config.install(), config.cni.as_deref().unwrap_or("flannel"), spec)?
-            {
+            if let Some(manifest) = payload::cni_manifest(&config.install(), config.cni(), spec)? {
                 steps::apply_cni(ctx, cp, &manifest).await?;
             }
             Ok::<(), Diagnostic>(())
@@ -737,26 +735,24 @@ impl K8sCluster {
     }
 }
 
-/// The attributes a user sets (everything but the outputs).
-const SETTINGS: &[&str] = &[
-    "distribution",
-    "version",
-    "control_plane",
-    "workers",
-    "pod_cidr",
-    "service_cidr",
-    "cni",
-    "install",
-    "node_settings",
-    "namespace",
-    "timeouts",
-];
+/// The attributes a user sets (everything but the outputs) and the
+/// blocks, from the schema: a new setting cannot be left out.
+fn settings() -> Vec<String> {
+    let block = schema::schema().block;
+    block
+        .attributes
+        .iter()
+        .filter(|a| a.required || a.optional)
+        .map(|a| a.name.clone())
+        .chain(block.blocks.iter().map(|b| b.name.clone()))
+        .collect()
+}
 
 /// Whether the plan must show `nodes` as changing: any update (apply reads
 /// the nodes again, and they may have moved on since the refresh), which
 /// includes a worker added or removed and a node that needs repair.
 fn nodes_change(planned: &Value, config: &Value, prior: &Value) -> bool {
-    if SETTINGS.iter().any(|a| planned.attr(a) != prior.attr(a)) {
+    if settings().iter().any(|a| planned.attr(a) != prior.attr(a)) {
         return true;
     }
     if !config.attr("workers").is_wholly_known() {
@@ -975,6 +971,38 @@ mod tests {
         assert_eq!(e.summary, "Timed out", "{e:?}");
         assert!(took < Duration::from_secs(10), "ended after {took:?}");
         assert_eq!(e.attribute, Some(AttributePath::root("install")));
+    }
+
+    /// What the list held when it was written by hand: the schema gives
+    /// the same, plus whatever a later attribute adds.
+    #[test]
+    fn settings_are_every_attribute_a_user_sets() {
+        let got: std::collections::BTreeSet<String> = settings().into_iter().collect();
+        for a in [
+            "distribution",
+            "version",
+            "control_plane",
+            "workers",
+            "pod_cidr",
+            "service_cidr",
+            "cni",
+            "install",
+            "node_settings",
+            "namespace",
+            "timeouts",
+        ] {
+            assert!(got.contains(a), "{a} missing from {got:?}");
+        }
+        for output in [
+            "id",
+            "kubeconfig",
+            "api_server_url",
+            "ca_certificate",
+            "nodes",
+            "running_version",
+        ] {
+            assert!(!got.contains(output), "{output} is an output");
+        }
     }
 
     fn small_config() -> ClusterConfig {

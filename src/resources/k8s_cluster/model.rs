@@ -28,11 +28,44 @@ pub struct InstallModel {
     pub image_archives: Option<String>,
 }
 
-/// Which distribution bootstraps the cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which distribution bootstraps the cluster (`distribution`). Parsed once
+/// when the plan or state is decoded: a value this provider does not know
+/// fails the decode, it never falls back to kubeadm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Distro {
     Kubeadm,
     K3s,
+}
+
+impl Distro {
+    /// The attribute's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Distro::Kubeadm => "kubeadm",
+            Distro::K3s => "k3s",
+        }
+    }
+}
+
+/// The pod network (`cni`), parsed once like [`Distro`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cni {
+    Flannel,
+    Calico,
+    None,
+}
+
+impl Cni {
+    /// The attribute's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cni::Flannel => "flannel",
+            Cni::Calico => "calico",
+            Cni::None => "none",
+        }
+    }
 }
 
 /// `node_settings {}`.
@@ -82,13 +115,13 @@ impl NodeModel {
 /// The configuration's (and the state's) user-set attributes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClusterConfig {
-    pub distribution: Option<String>,
+    pub distribution: Option<Distro>,
     pub version: String,
     pub control_plane: SshObject,
     pub workers: Option<Vec<SshObject>>,
     pub pod_cidr: Option<String>,
     pub service_cidr: Option<String>,
-    pub cni: Option<String>,
+    pub cni: Option<Cni>,
     pub install: Option<InstallModel>,
     pub node_settings: Option<NodeSettingsModel>,
     pub namespace: Option<Vec<NamespaceModel>>,
@@ -128,11 +161,14 @@ impl ClusterConfig {
         self.install.clone().unwrap_or_default()
     }
 
+    /// `distribution`, or its default.
     pub fn distro(&self) -> Distro {
-        match self.distribution.as_deref() {
-            Some("k3s") => Distro::K3s,
-            _ => Distro::Kubeadm,
-        }
+        self.distribution.unwrap_or(Distro::Kubeadm)
+    }
+
+    /// `cni`, or its default.
+    pub fn cni(&self) -> Cni {
+        self.cni.unwrap_or(Cni::Flannel)
     }
 
     /// The k3s release to install: `install.k3s_version`, or `<version>+k3s1`.
@@ -231,6 +267,27 @@ fn path_of(steps: &[String]) -> AttributePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::k8s_cluster::schema::{CNIS, DISTRIBUTIONS};
+
+    /// The schema's accepted values are the enums' spellings, and serde
+    /// reads each back as itself; anything else fails the decode.
+    #[test]
+    fn settings_parse_into_their_enums_or_fail() {
+        for name in DISTRIBUTIONS {
+            let d: Distro = serde_json::from_value(serde_json::json!(name)).expect("a distribution");
+            assert_eq!(d.as_str(), *name);
+        }
+        for name in CNIS {
+            let c: Cni = serde_json::from_value(serde_json::json!(name)).expect("a CNI");
+            assert_eq!(c.as_str(), *name);
+        }
+        let mut v = serde_json::to_value(config()).expect("encode");
+        v["distribution"] = serde_json::json!("rke2");
+        assert!(
+            serde_json::from_value::<ClusterConfig>(v).is_err(),
+            "an unknown distribution is not kubeadm"
+        );
+    }
 
     fn config() -> ClusterConfig {
         ClusterConfig {

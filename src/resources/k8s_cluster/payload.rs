@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::model::{ClusterConfig, Distro, InstallModel};
+use super::model::{ClusterConfig, Cni, Distro, InstallModel};
 use super::node::error;
 use crate::cluster::bundle::{self, BundleFile, layout};
 use crate::cluster::release::{self, ReleaseSources, Unpack};
@@ -216,10 +216,10 @@ impl Payload {
 /// The CNI manifest for `spec`, `None` for `cni = "none"`: flannel from
 /// the bundle (`manifests/kube-flannel.yml`), or flannel's release manifest
 /// this provider ships, its network set to the pod CIDR.
-pub fn cni_manifest(install: &InstallModel, cni_name: &str, spec: &ClusterSpec) -> Result<Option<String>, Diagnostic> {
-    match cni_name {
-        "none" => Ok(None),
-        "flannel" => {
+pub fn cni_manifest(install: &InstallModel, cni: Cni, spec: &ClusterSpec) -> Result<Option<String>, Diagnostic> {
+    match cni {
+        Cni::None => Ok(None),
+        Cni::Flannel => {
             let manifest = match (install.source.as_deref(), &install.bundle) {
                 (Some("bundle"), Some(dir)) => {
                     let path = Path::new(dir).join(layout::FLANNEL_MANIFEST);
@@ -241,9 +241,9 @@ pub fn cni_manifest(install: &InstallModel, cni_name: &str, spec: &ClusterSpec) 
                 )
             })
         }
-        other => Err(error(
+        Cni::Calico => Err(error(
             "CNI not available",
-            format!("cni = {other:?} is not available in this provider version; use \"flannel\" or \"none\"."),
+            "cni = \"calico\" is not available in this provider version; use \"flannel\" or \"none\".".to_owned(),
             Some(AttributePath::root("cni")),
         )),
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::model::{Cni, Distro};
 use crate::cluster::release;
 use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
 use crate::framework::timeouts::{self, Operation};
@@ -20,8 +21,8 @@ pub const TIMEOUTS: [(Operation, Duration); 4] = [
     (Operation::Delete, Duration::from_secs(20 * 60)),
 ];
 
-pub const DISTRIBUTIONS: &[&str] = &["kubeadm", "k3s"];
-pub const CNIS: &[&str] = &["flannel", "calico", "none"];
+pub const DISTRIBUTIONS: &[&str] = &[Distro::Kubeadm.as_str(), Distro::K3s.as_str()];
+pub const CNIS: &[&str] = &[Cni::Flannel.as_str(), Cni::Calico.as_str(), Cni::None.as_str()];
 pub const SOURCES: &[&str] = &["download", "bundle"];
 pub const CGROUP_DRIVERS: &[&str] = &["systemd", "cgroupfs"];
 
