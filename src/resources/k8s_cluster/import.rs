@@ -14,7 +14,7 @@ use crate::resources::vps_host::SshObject;
 
 use super::model::{Distro, Outputs, Record};
 use super::node::Role;
-use super::{READ_API_LIMIT, api, encode, k3s_steps, open, steps};
+use super::{READ_API_LIMIT, api, encode, open};
 
 const USAGE: &str = "The ID is the control plane's SSH object as JSON: in an import block `id = jsonencode(selfhost_vps_host.cp.ssh)`, or on the command line `terraform import selfhost_k8s_cluster.main '{\"host\":\"203.0.113.10\",\"port\":22,\"user\":\"root\",\"host_key\":\"ssh-ed25519 AAAA...\"}'`";
 
@@ -60,11 +60,7 @@ pub async fn import(ctx: &Context, id: &str) -> ImportResponse {
         );
         return r;
     }
-    let kubeconfig = match distro {
-        Distro::K3s => k3s_steps::admin_kubeconfig(ctx, &node).await,
-        Distro::Kubeadm => steps::admin_kubeconfig(ctx, &node).await,
-    };
-    let kubeconfig = match kubeconfig {
+    let kubeconfig = match super::distribution::of(distro).admin_kubeconfig(ctx, &node).await {
         Ok(k) => k,
         Err(e) => {
             d.0.push(e);

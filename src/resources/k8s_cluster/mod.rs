@@ -11,11 +11,14 @@
 //! later apply removes it.
 
 mod api;
+mod converge;
+mod distribution;
 mod import;
 mod k3s_steps;
 mod model;
 mod node;
 mod payload;
+mod plan;
 mod schema;
 mod steps;
 
@@ -26,7 +29,6 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 
 use crate::cluster::ClusterSpec;
-use crate::cluster::k3s::K3sRole;
 use crate::cluster::node::Probe;
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
@@ -42,6 +44,7 @@ use crate::kube::{Deadline, Kube};
 use crate::resources::provider::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
+use converge::NodeConvergence;
 use model::{ClusterConfig, Cni, Distro, NodeModel, Outputs, STATUS_OK};
 use node::{NodeHandle, Role, error};
 use payload::Payload;
@@ -314,22 +317,6 @@ async fn write_record(kube: &Kube, record: &model::Record, dl: &Deadline) {
     }
 }
 
-/// Drain `name` and delete its Node, from the control plane.
-async fn drain(ctx: &Context, distro: Distro, cp: &NodeHandle, name: &Hostname) -> Result<(), Diagnostic> {
-    match distro {
-        Distro::Kubeadm => steps::drain(ctx, cp, name).await,
-        Distro::K3s => k3s_steps::drain(ctx, cp, name).await,
-    }
-}
-
-/// Take Kubernetes off `node` entirely.
-async fn reset(ctx: &Context, distro: Distro, node: &NodeHandle) -> Result<(), Diagnostic> {
-    match distro {
-        Distro::Kubeadm => steps::reset(ctx, node).await,
-        Distro::K3s => k3s_steps::uninstall(ctx, node).await,
-    }
-}
-
 /// The outputs as the nodes and the API server tell them now.
 async fn observe(
     ctx: &Context,
@@ -476,18 +463,8 @@ impl K8sCluster {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (outcome, still_there) = self
-                .converge_nodes(
-                    ctx,
-                    &provider,
-                    &config,
-                    &spec,
-                    &mut payload,
-                    &handles,
-                    &removed,
-                    &mut kubeconfig,
-                    &dl,
-                )
+            let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)
+                .run(&mut payload, &handles, &removed, &mut kubeconfig)
                 .await;
             let mut workers = config.workers().to_vec();
             workers.extend(still_there);
@@ -545,169 +522,6 @@ impl K8sCluster {
         }
         resp.state = encode(&recorded, &outputs, &req.planned, d);
         resp
-    }
-
-    /// The node part of converging. Returns the outcome and the removed
-    /// workers that could not be reset (they stay in state).
-    #[allow(clippy::too_many_arguments)]
-    async fn converge_nodes(
-        &self,
-        ctx: &Context,
-        provider: &ProviderState,
-        config: &ClusterConfig,
-        spec: &ClusterSpec,
-        payload: &mut Option<Payload>,
-        handles: &[(NodeHandle, Probe)],
-        removed: &[SshObject],
-        kubeconfig: &mut String,
-        dl: &Deadline,
-    ) -> (Result<(), Diagnostic>, Vec<SshObject>) {
-        let Some((cp, cp_probe)) = handles.first() else {
-            return (Ok(()), removed.to_vec());
-        };
-        let distro = config.distro();
-        let flannel = config.cni() == Cni::Flannel;
-        let workers = &handles[1..];
-        let mut names = Vec::new();
-        for (h, p) in handles {
-            match node_name(h, p) {
-                Ok(n) => names.push(n),
-                Err(e) => return (Err(e), removed.to_vec()),
-            }
-        }
-
-        // 1. Removed workers: drain from the control plane, then reset.
-        let mut still_there = Vec::new();
-        let mut first_error: Option<Diagnostic> = None;
-        for w in removed {
-            let r = async {
-                let (h, p) = open(ctx, provider, w, Role::Removed, distro).await?;
-                if cp_probe.initialized
-                    && let Ok(name) = node_name(&h, &p)
-                {
-                    drain(ctx, distro, cp, &name).await?;
-                }
-                reset(ctx, distro, &h).await
-            }
-            .await;
-            if let Err(e) = r {
-                still_there.push(w.clone());
-                first_error = first_error.or(Some(e));
-            }
-        }
-        if let Some(e) = first_error {
-            return (Err(e), still_there);
-        }
-
-        // 2. Prepare every node that lacks this version (in parallel).
-        let to_prepare: Vec<usize> = handles
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, p))| p.installed_version != spec.version.to_string() || !p.joined)
-            .map(|(i, _)| i)
-            .collect();
-        if !to_prepare.is_empty() {
-            if payload.is_none() {
-                match assemble(config, ctx, dl).await {
-                    Ok(p) => *payload = Some(p),
-                    Err(e) => return (Err(e), still_there),
-                }
-            }
-            if let Some(payload) = payload.as_ref() {
-                let names = &names;
-                let prepared = join_all(to_prepare.iter().map(|&i| async move {
-                    let (node, name) = (&handles[i].0, &names[i]);
-                    match distro {
-                        Distro::Kubeadm => steps::prepare(ctx, node, name, spec, payload).await,
-                        Distro::K3s => {
-                            let role = if i == 0 { K3sRole::Server } else { K3sRole::Agent };
-                            k3s_steps::prepare(ctx, node, name, spec, payload, role, flannel).await
-                        }
-                    }
-                }))
-                .await;
-                if let Some(e) = prepared.into_iter().find_map(Result::err) {
-                    return (Err(e), still_there);
-                }
-            }
-        }
-
-        // 3. The control plane.
-        let step = async {
-            if distro == Distro::K3s {
-                if !cp_probe.initialized {
-                    k3s_steps::start_server(ctx, cp).await?;
-                    kubeconfig.clear();
-                } else if !cp_probe.kubelet_active || !cp_probe.api_ready {
-                    k3s_steps::restart(ctx, cp, K3sRole::Server).await?;
-                }
-                if kubeconfig.is_empty() {
-                    *kubeconfig = k3s_steps::admin_kubeconfig(ctx, cp).await?;
-                }
-                // k3s runs its own flannel (or none): no CNI manifest.
-                return Ok::<(), Diagnostic>(());
-            }
-            if cp_probe.initialized {
-                // A restarted kubelet restarts the control plane's static pods.
-                if !cp_probe.kubelet_active || !cp_probe.containerd_active || !cp_probe.api_ready {
-                    steps::start_services(ctx, cp).await?;
-                }
-            } else {
-                steps::init(ctx, cp, &names[0], spec).await?;
-                kubeconfig.clear();
-            }
-            // Read once per cluster: an update returns the kubeconfig the
-            // plan promised (workloads planned with it).
-            if kubeconfig.is_empty() {
-                *kubeconfig = steps::admin_kubeconfig(ctx, cp).await?;
-            }
-            if let Some(manifest) = payload::cni_manifest(&config.install(), config.cni(), spec)? {
-                steps::apply_cni(ctx, cp, &manifest).await?;
-            }
-            Ok::<(), Diagnostic>(())
-        }
-        .await;
-        if let Err(e) = step {
-            return (Err(e), still_there);
-        }
-        let kube = match kube_clients(ctx).client(kubeconfig).await {
-            Ok(k) => k,
-            Err(e) => return (Err(api::kube_diagnostic(&e, None)), still_there),
-        };
-        // A failed list is an error (after the client's retries), never
-        // "no nodes": that would restart every worker's kubelet.
-        let registered = match api::nodes(&kube, dl).await {
-            Ok(r) => r,
-            Err(e) => return (Err(api::kube_diagnostic(&e, None)), still_there),
-        };
-        let registered = &registered;
-
-        // 4. Workers: join, or repair (in parallel).
-        let joined = join_all(workers.iter().zip(&names[1..]).map(|((h, p), name)| async move {
-            if !p.joined {
-                return match distro {
-                    Distro::Kubeadm => steps::join(ctx, cp, h, name, spec).await,
-                    Distro::K3s => k3s_steps::join(ctx, cp, h, name, spec).await,
-                };
-            }
-            if !p.kubelet_active || !p.containerd_active || !registered.contains_key(name.as_str()) {
-                // A restarted kubelet registers its Node again.
-                return match distro {
-                    Distro::Kubeadm => steps::start_services(ctx, h).await,
-                    Distro::K3s => k3s_steps::restart(ctx, h, K3sRole::Agent).await,
-                };
-            }
-            Ok(())
-        }))
-        .await;
-        if let Some(e) = joined.into_iter().find_map(Result::err) {
-            return (Err(e), still_there);
-        }
-
-        // 5. Every node Ready.
-        let all: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-        let ready = api::wait_ready(&kube, &all, dl).await;
-        (ready.map_err(|e| api::kube_diagnostic(&e, None)), still_there)
     }
 
     async fn converge_namespaces(
@@ -910,23 +724,23 @@ impl Resource for K8sCluster {
             return d;
         };
         // Workers first: drain (best effort: the API may be down), reset.
-        let distro = config.distro();
+        let dist = distribution::of(config.distro());
         let workers = &handles[1..];
         if cp_probe.initialized {
             for (w, p) in workers {
                 if let Ok(name) = node_name(w, p)
-                    && let Err(e) = drain(ctx, distro, cp, &name).await
+                    && let Err(e) = dist.drain(ctx, cp, &name).await
                 {
                     tracing::warn!("{}: {}", e.summary, e.detail);
                 }
             }
         }
-        let resets = join_all(workers.iter().map(|(w, _)| reset(ctx, distro, w))).await;
+        let resets = join_all(workers.iter().map(|(w, _)| dist.reset(ctx, w))).await;
         if let Some(e) = resets.into_iter().find_map(Result::err) {
             d.0.push(e);
             return d;
         }
-        if let Err(e) = reset(ctx, distro, cp).await {
+        if let Err(e) = dist.reset(ctx, cp).await {
             d.0.push(e);
         }
         d

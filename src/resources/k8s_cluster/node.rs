@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::model::Distro;
-use crate::cluster::node::{Probe, parse_probe, probe_script};
+use crate::cluster::node::{Probe, parse_probe};
 use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic, Severity};
 use crate::resources::connection::{ConnectionConfig, resolve_connection, ssh_diagnostic};
@@ -182,10 +182,7 @@ impl NodeHandle {
 
     /// What the node runs now.
     pub async fn probe(&self, ctx: &Context, distro: Distro) -> Result<Probe, Diagnostic> {
-        let script = match distro {
-            Distro::Kubeadm => probe_script(),
-            Distro::K3s => crate::cluster::k3s::probe_script(),
-        };
+        let script = super::distribution::of(distro).probe_script();
         let out = self.run(ctx, "reading the node's state", &script, b"").await?;
         let p = parse_probe(&out);
         if p.hostname.is_empty() {
