@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use terraform_provider_selfhost::logging::error_chain;
 use terraform_provider_selfhost::plugin::{self, PluginEnv, ServeOptions};
 use terraform_provider_selfhost::{logging, resources};
 
@@ -83,15 +84,4 @@ fn docs(args: &[&str]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line each.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    text
 }

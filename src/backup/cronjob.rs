@@ -21,9 +21,12 @@ use crate::kube::objects::ownership_labels;
 
 /// The label on every object (and pod) of one backup schedule.
 pub const BACKUP_LABEL: &str = "selfhost.dev/backup";
-/// The annotation holding the schedule's non-secret configuration (JSON),
-/// so `terraform import namespace/name` can rebuild the state.
-pub const CONFIG_ANNOTATION: &str = "selfhost.dev/backup-config";
+/// The annotation holding the schedule's non-secret configuration (JSON):
+/// the one every Kubernetes resource of this provider uses.
+pub use crate::kube::LAST_APPLIED as CONFIG_ANNOTATION;
+/// Where earlier builds kept it; an import still reads it (an apply
+/// removes it: server-side apply drops what the manager no longer sets).
+pub const LEGACY_CONFIG_ANNOTATION: &str = "selfhost.dev/backup-config";
 /// Default image of the restic container (the official image, pinned).
 pub const DEFAULT_IMAGE: &str = "docker.io/restic/restic:0.18.1";
 /// Default image of the `dump` container (pg_dump; it must be at least the

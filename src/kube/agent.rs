@@ -30,7 +30,7 @@ pub const AGENT_LABEL: &str = "selfhost.dev/agent";
 pub const DEFAULT_UID: i64 = 65532;
 /// The Deployment annotation holding the last applied configuration (no
 /// secrets), as kubectl's last-applied annotation: import reads it back.
-pub const LAST_APPLIED: &str = "selfhost.dev/last-applied";
+pub use super::LAST_APPLIED;
 /// Pod template annotation: a digest of the secret env and config files, so
 /// a change of either rolls the pods (env and files are read at start).
 pub const INPUTS_DIGEST: &str = "selfhost.dev/inputs-digest";

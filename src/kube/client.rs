@@ -172,21 +172,15 @@ pub struct Kube {
     pub(super) client: kube::Client,
 }
 
-/// What the namespaced typed operations need of an object type.
-pub trait Namespaced:
-    kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
+/// What the typed operations need of an object type of scope `S`
+/// (namespaced or cluster-scoped): one definition for both.
+pub trait Object<S>:
+    kube::Resource<Scope = S, DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static
 {
 }
 
-impl<K> Namespaced for K where
-    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+impl<K, S> Object<S> for K where
+    K: kube::Resource<Scope = S, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Serialize
@@ -196,6 +190,11 @@ impl<K> Namespaced for K where
         + 'static
 {
 }
+
+/// A namespaced object type.
+pub trait Namespaced: Object<NamespaceResourceScope> {}
+
+impl<K: Object<NamespaceResourceScope>> Namespaced for K {}
 
 /// "Secret gateway/gateway-token": how operations name an object.
 pub fn describe<K: Namespaced>(namespace: &str, name: &str) -> String {

@@ -2,41 +2,17 @@
 //! retries, deadlines and field manager as the namespaced ones in
 //! [`super::client`].
 
-use std::fmt::Debug;
-
 use k8s_openapi::ClusterResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::FIELD_MANAGER;
-use super::client::{Deadline, Kube};
+use super::client::{Deadline, Kube, Object};
 use super::error::KubeError;
 
-/// What the cluster-scoped typed operations need of an object type.
-pub trait ClusterScoped:
-    kube::Resource<Scope = ClusterResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
-}
+/// A cluster-scoped object type.
+pub trait ClusterScoped: Object<ClusterResourceScope> {}
 
-impl<K> ClusterScoped for K where
-    K: kube::Resource<Scope = ClusterResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
+impl<K: Object<ClusterResourceScope>> ClusterScoped for K {}
 
 /// "Namespace agents": how operations name a cluster-scoped object.
 pub fn describe_cluster<K: ClusterScoped>(name: &str) -> String {

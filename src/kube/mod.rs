@@ -25,3 +25,9 @@ pub use error::KubeError;
 /// The field manager of every server-side apply this provider makes, and
 /// the value of the `app.kubernetes.io/managed-by` label on what it creates.
 pub const FIELD_MANAGER: &str = "terraform-provider-selfhost";
+
+/// The annotation holding what the provider applied, without secrets or
+/// computed values (JSON), on the main object of every resource it
+/// manages in Kubernetes: `terraform import namespace/name` rebuilds the
+/// configuration from it.
+pub const LAST_APPLIED: &str = "selfhost.dev/last-applied";

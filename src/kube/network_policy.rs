@@ -21,7 +21,7 @@ use crate::host::validate::{cidr, port_range};
 /// The label every namespace carries with its own name (set by the API server).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The annotation holding the last applied configuration (import reads it).
-pub const LAST_APPLIED: &str = "selfhost.dev/last-applied";
+pub use super::LAST_APPLIED;
 
 /// One allowed port or port range of one protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use serde::Serialize;
 
-use crate::backup::cronjob::{BackupObjects, CONFIG_ANNOTATION, render, secret_name};
+use crate::backup::cronjob::{BackupObjects, CONFIG_ANNOTATION, LEGACY_CONFIG_ANNOTATION, render, secret_name};
 use crate::framework::resource::Context;
 use crate::kube::client::{Namespaced, describe};
 use crate::kube::drift::drift_paths;
@@ -143,7 +143,11 @@ pub async fn adopt(
     let Some(cj) = kube.get::<CronJob>(namespace, name, dl).await? else {
         return Err(ImportError::NotFound(describe::<CronJob>(namespace, name)));
     };
-    let annotation = cj.metadata.annotations.as_ref().and_then(|a| a.get(CONFIG_ANNOTATION));
+    let annotation = cj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CONFIG_ANNOTATION).or_else(|| a.get(LEGACY_CONFIG_ANNOTATION)));
     let Some(config) = annotation.and_then(|a| serde_json::from_str::<Config>(a).ok()) else {
         return Err(ImportError::NotOurs(format!(
             "{} has no readable {CONFIG_ANNOTATION} annotation: it was not made by selfhost_backup_schedule",
