@@ -176,17 +176,7 @@ fn import_round_trip(cli: &'static Cli, config: &str, original: &Json) {
         ],
         &[("SELFHOST_ACC_IMPORT_TOKEN", token)],
     );
-    if o.code != Some(0) {
-        let text = o.output();
-        if text.contains("Import not supported") || text.contains("cannot be imported") {
-            eprintln!(
-                "[{}] NOTE: import step SKIPPED: {GW} does not support import\n{o}",
-                cli.label()
-            );
-            return;
-        }
-        panic!("import failed: {o}");
-    }
+    assert_eq!(o.code, Some(0), "every resource supports import: {o}");
     let imported = wd.show_json(None);
     let got = state_values(&imported, GW);
     let want = original.as_object().expect("state values are an object");

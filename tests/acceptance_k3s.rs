@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use support::bed::Host;
 use support::k8s::{
-    FRESH_HOST, K8sBed, cluster_kubectl, echo_through_service_dns, import_round_trip, k3s_cluster_config,
-    k3s_cluster_config_with, k8s_bed, ready_nodes,
+    FRESH_HOST, K8sBed, cluster_kubectl, destroy_workers_first, echo_through_service_dns, import_round_trip,
+    k3s_cluster_config, k3s_cluster_config_with, k8s_bed, ready_nodes,
 };
 use support::release_mirror::ReleaseMirror;
 use support::{Workdir, clis_or_skip, state_values};
@@ -263,8 +263,8 @@ fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert_clean(&k, &k.hosts[2]);
     expect_empty_plan(&wd, "after removing an agent");
 
-    // 5. Destroy uninstalls every node, agents first.
-    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    // 5. Destroy uninstalls every node, agents first (checked in the provider's log).
+    destroy_workers_first(&k, &wd, &k.hosts[0], &[&k.hosts[1]], "removing k3s");
     assert_clean(&k, &k.hosts[0]);
     assert_clean(&k, &k.hosts[1]);
 }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use support::bed::Host;
 use support::k8s::{
-    FRESH_HOST, K8sBed, assert_clean, cluster_config, echo_through_service_dns, import_round_trip, k8s_bed, ready_nodes,
+    FRESH_HOST, K8sBed, assert_clean, cluster_config, destroy_workers_first, echo_through_service_dns,
+    import_round_trip, k8s_bed, ready_nodes,
 };
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
@@ -179,8 +180,8 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     assert_clean(&k, &k.hosts[2]);
     expect_empty_plan(&wd, "after removing a worker");
 
-    // 5. Destroy resets every node, workers first.
-    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    // 5. Destroy resets every node, workers first (checked in the provider's log).
+    destroy_workers_first(&k, &wd, &k.hosts[0], &[&k.hosts[1]], "kubeadm reset");
     assert_clean(&k, &k.hosts[0]);
     assert_clean(&k, &k.hosts[1]);
 }

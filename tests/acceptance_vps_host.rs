@@ -185,13 +185,17 @@ fn vps_host_canonical_lifecycle_drift_and_import() {
     for_each_cli(test, |cli| {
         reset_host(&bed, &host);
         let wd = Workdir::new(cli, "host-canonical");
-        wd.write("main.tf", &canonical_host(&bed, &host, ""));
+        let config = canonical_host(&bed, &host, "");
+        wd.write("main.tf", &config);
         wd.init();
         let o = apply(&wd);
-        // The bed's hosts cannot load modules: a warning on that attribute, not a failure.
+        // The bed's hosts cannot load modules: a warning on that attribute
+        // (its line in main.tf), not a failure.
+        let out = o.output();
+        let at = format!("main.tf line {}", line_of(&config, "kernel_modules ="));
         assert!(
-            o.output().contains("kernel_modules") || o.output().contains("Not applied"),
-            "{o}"
+            out.contains("Warning: Not applied on this host") && out.contains(&at),
+            "the kernel_modules warning at {at}:\n{o}"
         );
         expect_empty_plan(&wd);
         assert_host_is_canonical(&bed, &host);
@@ -345,7 +349,11 @@ resource "selfhost_vps_host" "h" {{
                 line_of(&bad, needle)
             );
         }
-        assert!(out.contains("PRIVATE KEY") || out.contains("private key"), "{o}");
+        // The validator's own words, not the configuration's snippet.
+        assert!(
+            out.contains("this is a PRIVATE key; authorized_keys takes the public key"),
+            "{o}"
+        );
     });
 }
 
@@ -735,14 +743,14 @@ resource "selfhost_vps_host" "h" {{
             false
         })
     };
-    let started = Instant::now();
     let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    let took = started.elapsed();
     assert!(killer.join().unwrap_or(false), "the packages step never started\n{o}");
-    assert_ne!(o.code, Some(0), "apply must fail when sshd dies under it\n{o}");
-    assert!(
-        took < Duration::from_secs(240),
-        "apply must fail within its timeout, took {took:?}"
+    // Exit 1: the CLI ended the apply itself with an error (a run killed at
+    // the step's time limit has no exit code).
+    assert_eq!(
+        o.code,
+        Some(1),
+        "apply must fail by itself when sshd dies under it\n{o}"
     );
     let out = o.output();
     assert!(!out.contains("panic") && !out.contains("plugin did not respond"), "{o}");

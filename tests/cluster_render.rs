@@ -13,21 +13,16 @@ use terraform_provider_selfhost::cluster::spec::ImageSource;
 use terraform_provider_selfhost::cluster::{CgroupDriver, ClusterSpec, NodeSettings};
 use terraform_provider_selfhost::host::validate;
 
+#[path = "support/required.rs"]
+mod required;
+
 fn kubeadm(test: &str) -> Option<PathBuf> {
-    match std::env::var("SELFHOST_TEST_K8S_BUNDLE") {
-        Ok(b) if !b.is_empty() => Some(PathBuf::from(b).join("kubernetes/bin/linux/amd64/kubeadm")),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "{test}: SELFHOST_TEST_K8S_BUNDLE is not set; CI must run with the test bed's bundle (scripts/test does)"
-            )
-        }
-        _ => {
-            eprintln!(
-                "\n*** SKIP {test}: SELFHOST_TEST_K8S_BUNDLE is not set (`testbed/testbed bundle`, `testbed env`) ***\n"
-            );
-            None
-        }
-    }
+    let bundle = required::required_var(
+        test,
+        "SELFHOST_TEST_K8S_BUNDLE",
+        "Build it: `testbed/testbed bundle`, then `eval \"$(testbed/testbed env)\"`",
+    )?;
+    Some(PathBuf::from(bundle).join("kubernetes/bin/linux/amd64/kubeadm"))
 }
 
 fn validate_with(kubeadm: &PathBuf, text: &str) -> Result<(), String> {

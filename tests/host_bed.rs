@@ -13,6 +13,8 @@
 mod host_reset;
 #[path = "support/openssh_exec.rs"]
 mod openssh_exec;
+#[path = "support/required.rs"]
+mod required;
 
 use std::collections::BTreeSet;
 

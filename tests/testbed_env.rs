@@ -6,20 +6,11 @@
 
 use std::process::Command;
 
-/// The variable's value, or `None` after a loud SKIP (a panic under CI).
+#[path = "support/required.rs"]
+mod required;
+
 fn bed_var(test: &str, name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{test}: {name} is not set; CI must run with the test bed up (scripts/test does)")
-        }
-        _ => {
-            eprintln!(
-                "\n*** SKIP {test}: {name} is not set. Run `testbed/testbed up` and `eval \"$(testbed/testbed env)\"` ***\n"
-            );
-            None
-        }
-    }
+    required::required_var(test, name, required::BED_HINT)
 }
 
 fn ssh(host: &str, key: &str, user: &str, known_hosts: &str, command: &str) -> std::process::Output {

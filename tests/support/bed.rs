@@ -29,18 +29,7 @@ pub struct Bed {
 
 /// The variable's value, or `None` after a loud SKIP (a panic under CI).
 pub fn bed_var(test: &str, name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{test}: {name} is not set; CI must run with the test bed up (scripts/test does)")
-        }
-        _ => {
-            eprintln!(
-                "\n*** SKIP {test}: {name} is not set. Run `testbed/testbed up` and `eval \"$(testbed/testbed env)\"` ***\n"
-            );
-            None
-        }
-    }
+    super::required::required_var(test, name, super::required::BED_HINT)
 }
 
 /// `addr:port` words (as `testbed env` prints them) as hosts.

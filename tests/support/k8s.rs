@@ -421,3 +421,33 @@ pub fn import_round_trip(wd: &super::Workdir) {
         "the imported kubeconfig is the cluster's admin kubeconfig"
     );
 }
+
+/// Destroy the cluster with the provider's INFO logs on, and check from
+/// them the order destroy promises: every worker is clean before the
+/// control plane's removal starts (`cp_removal` is the step's log message,
+/// "kubeadm reset" or "removing k3s").
+pub fn destroy_workers_first(k: &K8sBed, wd: &super::Workdir, cp: &Host, workers: &[&Host], cp_removal: &str) {
+    let log = std::env::temp_dir().join(format!("selfhost-destroy-{}.log", std::process::id()));
+    let log_path = log.to_string_lossy().into_owned();
+    let o = wd.run_env(
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+        &[("TF_LOG_PROVIDER", "INFO"), ("TF_LOG_PATH", &log_path)],
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(o.code, Some(0), "destroy failed: {o}");
+    let label = |h: &Host| format!("{}@{}:{}", k.bed.user, h.addr, h.port);
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in the provider's destroy log:\n{text}"))
+    };
+    let cp_starts = at(&format!("{}: {cp_removal}", label(cp)));
+    for w in workers {
+        let clean = at(&format!("{}: clean", label(w)));
+        assert!(
+            clean < cp_starts,
+            "worker {} must be clean before the control plane's removal starts",
+            w.addr
+        );
+    }
+}

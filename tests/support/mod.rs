@@ -16,6 +16,7 @@ pub mod k8s;
 pub mod kube;
 pub mod netpol;
 pub mod release_mirror;
+pub mod required;
 
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};

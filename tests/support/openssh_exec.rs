@@ -28,18 +28,7 @@ pub struct Bed {
 impl Bed {
     /// The bed, or `None` after a loud SKIP (a panic under CI).
     pub fn from_env(test: &str) -> Option<Bed> {
-        let var = |name: &str| match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => Some(v),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("{test}: {name} is not set; CI must run with the test bed up (scripts/test does)")
-            }
-            _ => {
-                eprintln!(
-                    "\n*** SKIP {test}: {name} is not set. Run `testbed/testbed up` and `eval \"$(testbed/testbed env)\"` ***\n"
-                );
-                None
-            }
-        };
+        let var = |name: &str| super::required::required_var(test, name, super::required::BED_HINT);
         Some(Bed {
             hosts: var("SELFHOST_TEST_HOSTS")?
                 .split_whitespace()
