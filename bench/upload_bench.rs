@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use terraform_provider_selfhost::framework::sensitive::Sensitive;
+use terraform_provider_selfhost::sensitive::Sensitive;
 use terraform_provider_selfhost::ssh::{ConnectSpec, HostKeyPolicy, Pool};
 use tokio_util::sync::CancellationToken;
 

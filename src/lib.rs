@@ -11,5 +11,6 @@ pub mod kube;
 pub mod logging;
 pub mod plugin;
 pub mod resources;
+pub mod sensitive;
 pub mod shell;
 pub mod ssh;

@@ -29,7 +29,7 @@
 //!
 //! Secrets: the formatter writes whatever fields it is given, so values that
 //! must not be logged are wrapped in
-//! [`Sensitive`](crate::framework::sensitive::Sensitive) or left out of spans
+//! [`Sensitive`](crate::sensitive::Sensitive) or left out of spans
 //! (`#[instrument(skip(...))]`).
 
 use std::fmt;
@@ -213,7 +213,7 @@ mod tests {
     use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
-    use crate::framework::sensitive::Sensitive;
+    use crate::sensitive::Sensitive;
 
     /// Collects what the layer writes.
     #[derive(Clone, Default)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sshd::{Agent, Options, Sshd, keygen, ssh_keygen_fingerprint};
-use terraform_provider_selfhost::framework::sensitive::Sensitive;
+use terraform_provider_selfhost::sensitive::Sensitive;
 use terraform_provider_selfhost::ssh::{ConnectSpec, HostKeyPolicy, Pool, SshError};
 use tokio_util::sync::CancellationToken;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sshd::{Sshd, ssh_keygen_fingerprint};
-use terraform_provider_selfhost::framework::sensitive::Sensitive;
+use terraform_provider_selfhost::sensitive::Sensitive;
 use terraform_provider_selfhost::ssh::{ConnectSpec, Pool};
 use tokio_util::sync::CancellationToken;
 

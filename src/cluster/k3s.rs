@@ -214,14 +214,6 @@ pub fn kubeconfig_for(local: &str, endpoint: &str) -> Result<String, String> {
     Ok(local.replace(LOCAL_SERVER, &format!("https://{}", api_endpoint(endpoint))))
 }
 
-/// The Kubernetes version of `k3s --version`'s first line
-/// (`k3s version v1.36.3+k3s1 (abcdef12)` → `v1.36.3`).
-pub fn kubernetes_version(line: &str) -> Option<String> {
-    let v = line.split_whitespace().nth(2)?;
-    let (k8s, _) = v.split_once("+k3s")?;
-    Version::parse(k8s).ok().map(|v| v.to_string())
-}
-
 /// Install the binary and the image archives from the payload at `dir`
 /// after checking every file, write nothing else. Idempotent.
 pub fn install_script(dir: &str) -> String {
@@ -263,7 +255,7 @@ pub fn restart_script(role: K3sRole) -> String {
 }
 
 /// One exec that tells a k3s node's state in the `key=value` lines of
-/// [`super::node::parse_probe`]: k3s runs containerd and the kubelet
+/// [`super::probe::parse_probe`]: k3s runs containerd and the kubelet
 /// itself, so both follow its unit.
 pub fn probe_script() -> String {
     format!(
@@ -285,7 +277,7 @@ if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)
         agent_unit = K3sRole::Agent.unit_path(),
         server_unit = K3sRole::Server.unit_path(),
         token = NODE_TOKEN,
-        readyz = super::node::readyz_probe(&format!("{BINARY} kubectl")),
+        readyz = super::probe::readyz_probe(&format!("{BINARY} kubectl")),
     )
 }
 
@@ -487,11 +479,14 @@ mod tests {
             "https://github.com/k3s-io/k3s/releases/download/v1.36.3%2Bk3s1/k3s"
         );
         assert_eq!(
-            kubernetes_version("k3s version v1.36.3+k3s1 (0123abcd)").as_deref(),
+            crate::cluster::probe::k3s_kubernetes_version("k3s version v1.36.3+k3s1 (0123abcd)").as_deref(),
             Some("v1.36.3")
         );
-        assert_eq!(kubernetes_version("k3s version v1.36.3 (x)"), None);
-        assert_eq!(kubernetes_version(""), None);
+        assert_eq!(
+            crate::cluster::probe::k3s_kubernetes_version("k3s version v1.36.3 (x)"),
+            None
+        );
+        assert_eq!(crate::cluster::probe::k3s_kubernetes_version(""), None);
         let kc = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n";
         assert_eq!(
             kubeconfig_for(kc, "fd00::1").expect("rewritten"),

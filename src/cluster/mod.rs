@@ -19,6 +19,7 @@ pub mod containerd;
 pub mod k3s;
 pub mod kubeadm;
 pub mod node;
+pub mod probe;
 pub mod release;
 pub mod reset;
 pub mod spec;

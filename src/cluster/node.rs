@@ -4,6 +4,7 @@
 
 use super::containerd;
 use super::kubeadm;
+pub use super::probe::{Probe, parse_probe, readyz_probe};
 use super::spec::ClusterSpec;
 use crate::host::quote::Hostname;
 
@@ -140,25 +141,6 @@ pub fn prerequisites_script() -> String {
     )
 }
 
-/// What a refresh learns about a node in one exec.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Probe {
-    pub hostname: String,
-    pub containerd_active: bool,
-    pub kubelet_active: bool,
-    /// kubeadm joined (or initialised) this node: it has kubelet.conf.
-    pub joined: bool,
-    /// The control plane's admin kubeconfig exists (kubeadm init ran).
-    pub initialized: bool,
-    /// The Kubernetes version installed (`kubeadm version -o short`, or
-    /// k3s's without its `+k3sN`), empty when none is.
-    pub installed_version: String,
-    /// The k3s unit the node runs (`k3s`, `k3s-agent`); empty for kubeadm.
-    pub k3s_unit: String,
-    /// The API server's `/readyz` answered "ok" (control plane only).
-    pub api_ready: bool,
-}
-
 /// One exec that tells a node's state as `key=value` lines.
 pub fn probe_script() -> String {
     format!(
@@ -176,42 +158,6 @@ if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o s
 "#,
         readyz = readyz_probe(&format!("kubectl --kubeconfig {ADMIN_CONF}"))
     )
-}
-
-/// The probe's `readyz=` line, asked with `kubectl` (a command prefix). A
-/// busy API server may miss one answer: three tries before "not ready".
-pub fn readyz_probe(kubectl: &str) -> String {
-    format!(
-        r#"  for i in 1 2 3; do
-    r=$({kubectl} --request-timeout=5s get --raw /readyz 2>/dev/null || true)
-    [ "$r" = ok ] && break
-    sleep 2
-  done
-  echo "readyz=$r"
-"#
-    )
-}
-
-/// Read [`probe_script`]'s output.
-pub fn parse_probe(stdout: &str) -> Probe {
-    let mut p = Probe::default();
-    for line in stdout.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let v = v.trim();
-        match k {
-            "hostname" => p.hostname = v.to_owned(),
-            "containerd" => p.containerd_active = v == "active",
-            "kubelet" => p.kubelet_active = v == "active",
-            "joined" => p.joined = v == "yes",
-            "initialized" => p.initialized = v == "yes",
-            "readyz" => p.api_ready = v == "ok",
-            "kubeadm" => p.installed_version = v.to_owned(),
-            "k3s" => p.installed_version = super::k3s::kubernetes_version(v).unwrap_or_default(),
-            "service" => p.k3s_unit = v.to_owned(),
-            _ => {}
-        }
-    }
-    p
 }
 
 /// Start what a node runs (after a reboot, or stopped by hand).

@@ -9,7 +9,6 @@ pub mod plan_modifier;
 pub mod private;
 pub mod resource;
 pub mod schema;
-pub mod sensitive;
 pub mod server;
 pub mod timeouts;
 pub mod typed;

@@ -20,99 +20,19 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use sha2::{Digest, Sha256};
 
-pub use super::agent_parts::{IngressSpec, TolerationSpec};
-use super::agent_parts::{Probe, Storage};
+pub use super::agent_spec::{
+    AgentSpec, DEFAULT_UID, IngressSpec, Port, Probe, Resources, Security, Storage, TolerationSpec,
+};
 use super::objects::ownership_labels;
 
 /// The label that selects an agent's pods.
 pub const AGENT_LABEL: &str = "selfhost.dev/agent";
-/// The user and group the pod runs as unless told otherwise (non-root).
-pub const DEFAULT_UID: i64 = 65532;
 /// The Deployment annotation holding the last applied configuration (no
 /// secrets), as kubectl's last-applied annotation: import reads it back.
 pub use super::LAST_APPLIED;
 /// Pod template annotation: a digest of the secret env and config files, so
 /// a change of either rolls the pods (env and files are read at start).
 pub const INPUTS_DIGEST: &str = "selfhost.dev/inputs-digest";
-
-/// One named port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Port {
-    pub name: String,
-    pub port: i32,
-    /// "TCP" or "UDP".
-    pub protocol: String,
-}
-
-/// Requests and limits as Kubernetes quantities ("250m", "512Mi").
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Resources {
-    pub cpu_request: Option<String>,
-    pub cpu_limit: Option<String>,
-    pub memory_request: Option<String>,
-    pub memory_limit: Option<String>,
-}
-
-/// The isolation settings; [`Security::default`] is the secure default,
-/// each overridable explicitly.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Security {
-    pub run_as_non_root: bool,
-    pub run_as_user: Option<i64>,
-    pub read_only_root_filesystem: bool,
-    pub drop_all_capabilities: bool,
-    pub allow_privilege_escalation: bool,
-    pub seccomp_runtime_default: bool,
-    pub automount_service_account_token: bool,
-}
-
-impl Default for Security {
-    fn default() -> Self {
-        Security {
-            run_as_non_root: true,
-            run_as_user: Some(DEFAULT_UID),
-            read_only_root_filesystem: true,
-            drop_all_capabilities: true,
-            allow_privilege_escalation: false,
-            seccomp_runtime_default: true,
-            automount_service_account_token: false,
-        }
-    }
-}
-
-/// What an agent is, as validated configuration.
-#[derive(Clone, Debug, Default)]
-pub struct AgentSpec {
-    pub namespace: String,
-    pub name: String,
-    pub image: String,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    /// `None`: left to whoever else manages it (an autoscaler).
-    pub replicas: Option<i32>,
-    pub env: BTreeMap<String, String>,
-    /// Names only here; values go to the Secret, never to the Deployment.
-    pub secret_env: BTreeMap<String, String>,
-    /// Write-only secret env: known at apply only (empty when judging
-    /// drift, so only `secret_env` keys are compared).
-    pub secret_env_wo: BTreeMap<String, String>,
-    /// Set with `secret_env_wo`: its changes roll the pods.
-    pub secret_env_wo_version: Option<i64>,
-    pub ports: Vec<Port>,
-    pub resources: Resources,
-    pub security: Security,
-    /// File name → content, mounted read-only at `config_path`.
-    pub config_files: BTreeMap<String, String>,
-    pub config_path: String,
-    pub storage: Option<Storage>,
-    pub readiness_probe: Option<Probe>,
-    pub liveness_probe: Option<Probe>,
-    pub node_selector: BTreeMap<String, String>,
-    pub tolerations: Vec<TolerationSpec>,
-    pub ingress: Option<IngressSpec>,
-    /// The value of the [`LAST_APPLIED`] annotation.
-    pub last_applied: Option<String>,
-}
 
 /// The objects to apply for an agent.
 pub struct AgentObjects {

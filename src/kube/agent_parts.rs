@@ -14,24 +14,11 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::agent::{AgentSpec, Port};
+use super::agent_spec::{AgentSpec, Port};
+pub use super::agent_spec::{IngressSpec, Probe, Storage, TolerationSpec};
 
 /// The annotation cert-manager reads to obtain an Ingress's certificate.
 pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
-
-/// A readiness or liveness check: a command, an HTTP GET, or a TCP connect.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Probe {
-    /// Run this command (exit 0 = healthy).
-    pub command: Vec<String>,
-    /// GET this path on `port`.
-    pub http_path: Option<String>,
-    /// A port name or number; the agent's first port when unset.
-    pub port: Option<String>,
-    pub initial_delay_seconds: Option<i32>,
-    pub period_seconds: Option<i32>,
-    pub failure_threshold: Option<i32>,
-}
 
 impl Probe {
     /// The container probe; `ports` supply the default port.
@@ -73,16 +60,6 @@ impl Probe {
     }
 }
 
-/// A persistent volume claimed for the agent and mounted at `mount_path`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Storage {
-    /// A quantity, e.g. "5Gi".
-    pub size: String,
-    pub mount_path: String,
-    /// The cluster's default class when unset.
-    pub storage_class: Option<String>,
-}
-
 impl Storage {
     /// The claim (ReadWriteOnce) of `agent`.
     pub fn claim(&self, agent: &AgentSpec) -> PersistentVolumeClaim {
@@ -102,17 +79,6 @@ impl Storage {
     }
 }
 
-/// A toleration of node taints.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TolerationSpec {
-    pub key: Option<String>,
-    /// "Equal" or "Exists".
-    pub operator: Option<String>,
-    pub value: Option<String>,
-    /// "NoSchedule", "PreferNoSchedule" or "NoExecute"; all when unset.
-    pub effect: Option<String>,
-}
-
 impl From<&TolerationSpec> for Toleration {
     fn from(t: &TolerationSpec) -> Self {
         Toleration {
@@ -123,19 +89,6 @@ impl From<&TolerationSpec> for Toleration {
             ..Toleration::default()
         }
     }
-}
-
-/// HTTP(S) routing from outside the cluster to the agent's first port.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngressSpec {
-    pub host: String,
-    pub path: String,
-    /// Serve TLS with a certificate in the Secret `<name>-tls` (obtained by
-    /// cert-manager when `issuer` is set).
-    pub tls: bool,
-    pub class: Option<String>,
-    /// A cert-manager ClusterIssuer.
-    pub issuer: Option<String>,
 }
 
 impl IngressSpec {

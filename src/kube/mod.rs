@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod agent_parts;
+pub mod agent_spec;
 pub mod client;
 pub mod cluster_scoped;
 pub mod drift;

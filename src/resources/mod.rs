@@ -9,6 +9,7 @@ mod k8s_cluster;
 mod kube_object;
 mod network_policy;
 mod provider;
+pub(crate) mod state;
 mod vps_host;
 
 pub use provider::{SelfhostProvider, provider};

@@ -24,7 +24,7 @@ use crate::resources::kube_object::{
     DRIFT, common_attributes, diagnose, drift_lines, drift_value, from_last_applied, import_kubeconfig, last_applied,
     parse_import_id, set,
 };
-use crate::resources::provider::kube_clients;
+use crate::resources::state::kube_clients;
 
 const LIMIT: Duration = Duration::from_secs(120);
 const NOT_ANNOTATED: &[&str] = &["kubeconfig", DRIFT];

@@ -11,6 +11,7 @@ use super::gateway_token::{GatewayToken, GatewayTokenEphemeral};
 use super::host_facts::HostFacts;
 use super::k8s_cluster::K8sCluster;
 use super::network_policy::NetworkPolicy;
+use super::state::ProviderState;
 use super::vps_host::VpsHost;
 use crate::framework::resource::{Context, DataSource, EphemeralResource, Provider, ProviderData, Resource};
 use crate::framework::typed::from_value;
@@ -19,32 +20,10 @@ use crate::framework::{Block, Diagnostics, Schema, Value};
 /// The provider.
 pub struct SelfhostProvider;
 
-/// What `configure` hands to every resource: the configured defaults and
-/// the clients shared by all resources of this provider process.
-pub struct ProviderState {
-    pub ssh_defaults: SshDefaults,
-    /// One SSH connection per host for this provider process.
-    pub ssh_pool: crate::ssh::Pool,
-    /// One Kubernetes client per distinct kubeconfig for this provider process.
-    pub kube_clients: crate::kube::Clients,
-}
-
 /// The provider's configuration.
 #[derive(serde::Deserialize)]
 struct ProviderConfig {
     ssh: Option<SshDefaults>,
-}
-
-/// The provider state a resource was configured with; `None` when the CLI
-/// did not configure the provider (validation-only calls).
-pub fn provider_state(ctx: &Context) -> Option<Arc<ProviderState>> {
-    ctx.provider_data.clone()?.downcast::<ProviderState>().ok()
-}
-
-/// The provider's shared Kubernetes clients; a fresh cache when the provider
-/// was not configured (unit tests, validation-only calls).
-pub fn kube_clients(ctx: &Context) -> crate::kube::Clients {
-    provider_state(ctx).map_or_else(crate::kube::Clients::new, |s| s.kube_clients.clone())
 }
 
 #[async_trait]

@@ -10,8 +10,8 @@ use russh::keys::PublicKey;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::dial::ClientHandler;
 use super::error::SshError;
+use super::handler::ClientHandler;
 use super::spec::{ConnectSpec, fingerprint, openssh_line, same_key};
 use crate::shell::quote;
 

@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use russh::Preferred;
-use russh::client::{Config, Handle, Handler};
+use russh::client::{Config, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::Connection;
 use super::error::SshError;
-use super::pool::Pool;
-use super::spec::{ConnectSpec, fingerprint, parse_private_key, same_key};
+use super::handler::ClientHandler;
+use super::spec::{ConnectSpec, fingerprint, parse_private_key};
 
 /// First pause between attempts; doubled each time up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
@@ -30,34 +30,14 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(4);
 /// See [`KEEPALIVE_INTERVAL`].
 pub const KEEPALIVE_MAX: usize = 2;
 
-/// The russh handler: records the key the server presented and accepts it
-/// only when it equals the expected one (or when none is expected yet).
-pub(crate) struct ClientHandler {
-    expected: Option<PublicKey>,
-    /// A std Mutex: locked only for a store/take, never across an await.
-    seen: Arc<Mutex<Option<PublicKey>>>,
-}
-
-impl Handler for ClientHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(&mut self, presented: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        let key = match presented {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            // We trust keys, not CAs: a certificate is judged by its key.
-            PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
-        };
-        let ok = self.expected.as_ref().is_none_or(|e| same_key(e, &key));
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(key);
-        }
-        Ok(ok)
-    }
-}
-
-/// Connect to `spec` (through its bastion, taken from `pool`), retrying
-/// transient failures until `spec.retry_for` has passed.
-pub(crate) async fn dial(pool: &Pool, spec: &ConnectSpec, cancel: &CancellationToken) -> Result<Connection, SshError> {
+/// Connect to `spec`, retrying transient failures until `spec.retry_for`
+/// has passed. `jump` gives the bastion's connection (or none) for each
+/// attempt: the pool hands out the live one, re-dialing it if it died.
+pub(crate) async fn dial<J, F>(spec: &ConnectSpec, cancel: &CancellationToken, jump: J) -> Result<Connection, SshError>
+where
+    J: Fn() -> F,
+    F: Future<Output = Result<Option<Arc<Connection>>, SshError>>,
+{
     let target = spec.target();
     // Everything that can be checked offline is checked before the first
     // packet, so a bad key fails at once instead of after the retries.
@@ -74,10 +54,7 @@ pub(crate) async fn dial(pool: &Pool, spec: &ConnectSpec, cancel: &CancellationT
     loop {
         // The jump host first, outside this attempt's time limit: it has its
         // own retries, and the pool re-dials it if it died.
-        let jump = match &spec.bastion {
-            Some(b) => Some(Box::pin(pool.connect(b, cancel)).await?),
-            None => None,
-        };
+        let jump = jump().await?;
         let remaining = spec.retry_for.saturating_sub(started.elapsed());
         let limit = spec.connect_timeout.min(remaining).max(Duration::from_millis(100));
         let one = tokio::time::timeout(limit, attempt(spec, &target, expected.as_ref(), key.clone(), jump));

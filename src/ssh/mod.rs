@@ -21,6 +21,7 @@
 mod connection;
 mod dial;
 mod error;
+mod handler;
 mod pool;
 mod spec;
 

@@ -76,7 +76,13 @@ impl Pool {
             tracing::info!(host = %spec.target(), "connection to {} was lost; reconnecting", spec.target());
             *guard = None;
         }
-        let conn = Arc::new(dial(self, spec, cancel).await?);
+        let jump = || async {
+            match &spec.bastion {
+                Some(b) => Ok(Some(Box::pin(self.connect(b, cancel)).await?)),
+                None => Ok(None),
+            }
+        };
+        let conn = Arc::new(dial(spec, cancel, jump).await?);
         *guard = Some(conn.clone());
         Ok(conn)
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 use super::error::SshError;
-use crate::framework::sensitive::Sensitive;
+use crate::sensitive::Sensitive;
 
 /// How long one TCP connect plus SSH handshake may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -29,7 +29,7 @@ use crate::kube::{Deadline, Kube};
 use crate::resources::kube_object::{
     DRIFT, diagnose, drift_value, from_last_applied, import_kubeconfig, last_applied, parse_import_id, set,
 };
-use crate::resources::provider::kube_clients;
+use crate::resources::state::kube_clients;
 use cluster::Failure;
 use model::AgentModel;
 

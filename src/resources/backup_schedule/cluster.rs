@@ -13,7 +13,7 @@ use crate::framework::resource::Context;
 use crate::kube::client::{Namespaced, describe};
 use crate::kube::drift::drift_paths;
 use crate::kube::{Deadline, Kube, KubeError};
-use crate::resources::provider::kube_clients;
+use crate::resources::state::kube_clients;
 
 use super::model::{Config, Rendered};
 

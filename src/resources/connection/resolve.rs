@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crate::framework::AttributePath;
-use crate::framework::sensitive::Sensitive;
 use crate::framework::validator::parse_duration;
+use crate::sensitive::Sensitive;
 use crate::ssh::{Auth, ConnectSpec, DEFAULT_CONNECT_TIMEOUT as ATTEMPT_TIMEOUT, HostKeyPolicy};
 
 use super::model::{BastionConfig, ConnectionConfig, SshDefaults};

@@ -14,7 +14,7 @@ use crate::framework::{Attribute, AttributePath, Block, Diagnostics};
 use crate::kube::names::{check_data_key, check_label, check_subdomain};
 use crate::kube::objects::{data_fingerprint, data_keys_owned_by_others, release_body, token_secret};
 use crate::kube::{Deadline, KubeError};
-use crate::resources::provider::kube_clients;
+use crate::resources::state::kube_clients;
 
 /// The block's name.
 pub const BLOCK: &str = "secret";

@@ -19,7 +19,7 @@ use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
 use crate::host::quote::Hostname;
 use crate::kube::Deadline;
-use crate::resources::provider::{ProviderState, kube_clients};
+use crate::resources::state::{ProviderState, kube_clients};
 use crate::resources::vps_host::SshObject;
 
 /// One apply's node convergence: what it works on and with.

@@ -9,7 +9,7 @@ use crate::framework::timeouts;
 use crate::framework::typed::to_value;
 use crate::framework::{Diagnostics, Value};
 use crate::kube::Deadline;
-use crate::resources::provider::{kube_clients, provider_state};
+use crate::resources::state::{kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
 use super::model::{Distro, Outputs, Record};

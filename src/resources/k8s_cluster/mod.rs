@@ -41,7 +41,7 @@ use crate::framework::{AttributePath, Diagnostic, Diagnostics, Schema, Value};
 use crate::host::quote::Hostname;
 use crate::host::validate;
 use crate::kube::{Deadline, Kube};
-use crate::resources::provider::{ProviderState, kube_clients, provider_state};
+use crate::resources::state::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
 use converge::NodeConvergence;

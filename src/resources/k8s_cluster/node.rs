@@ -9,7 +9,7 @@ use crate::cluster::node::{Probe, parse_probe};
 use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic, Severity};
 use crate::resources::connection::{ConnectionConfig, resolve_connection, ssh_diagnostic};
-use crate::resources::provider::ProviderState;
+use crate::resources::state::ProviderState;
 use crate::resources::vps_host::SshObject;
 use crate::ssh::{Connection, ExecOutput, HostKeyPolicy, SshError};
 

@@ -22,7 +22,7 @@ use crate::framework::typed::{decode, from_value, to_value_as};
 use crate::framework::{Diagnostics, Schema, Value};
 use crate::host::spec::HostSpec;
 use crate::resources::connection::{ConnectionConfig, DEFAULT_PORT};
-use crate::resources::provider::provider_state;
+use crate::resources::state::provider_state;
 
 use model::{AspectsModel, HostState, attribute_path, timeouts_of};
 pub(crate) use model::{FactsModel, SshObject};

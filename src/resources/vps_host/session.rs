@@ -11,7 +11,7 @@ use crate::host::spec::HostSpec;
 use crate::host::{self, HostError, Step};
 use crate::logging::error_chain;
 use crate::resources::connection::{self, ConnectionConfig, SshExec, cancelled, resolve_connection};
-use crate::resources::provider::{ProviderState, provider_state};
+use crate::resources::state::{ProviderState, provider_state};
 use crate::ssh::{HostKeyPolicy, SshError};
 
 use super::model::{FactsModel, SshObject};

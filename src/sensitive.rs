@@ -8,7 +8,7 @@ use std::fmt;
 /// [`Sensitive::into_inner`], at the place that really needs it.
 ///
 /// ```
-/// use terraform_provider_selfhost::framework::sensitive::Sensitive;
+/// use terraform_provider_selfhost::sensitive::Sensitive;
 /// let token = Sensitive::new("hunter2".to_owned());
 /// assert_eq!(format!("{token:?} {token}"), "(sensitive value) (sensitive value)");
 /// assert_eq!(token.expose(), "hunter2");
