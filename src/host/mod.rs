@@ -7,6 +7,7 @@
 //! Every value that reaches a host shell is a validated newtype
 //! ([`validate`]) turned into one quoted word ([`quote::quote`]).
 
+pub mod aspect;
 pub(crate) mod aspects;
 pub mod facts;
 pub mod manifest;
@@ -14,6 +15,7 @@ pub mod observe;
 pub mod quote;
 pub mod spec;
 pub mod steps;
+mod valid_spec;
 pub mod validate;
 
 #[cfg(test)]

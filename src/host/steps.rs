@@ -4,11 +4,13 @@
 //! [`crate::host::Exec`], in order.
 
 use super::HostError;
-use super::aspects::{self, Change, admin_users::ValidUser, firewall::ValidRule};
+use super::aspect::Aspect;
+use super::aspects::{self, Change, admin_users::ValidUser};
 use super::facts::{self, Facts};
 use super::manifest::{self, Manifest};
 use super::quote::quote;
 use super::spec::{AdminUser, HostSpec};
+use super::valid_spec::ValidSpec;
 use super::validate;
 
 /// One idempotent script for one aspect.
@@ -83,40 +85,13 @@ fn invalid(errs: Vec<(Vec<String>, String)>) -> Result<(), HostError> {
 }
 
 /// Copy `aspect`'s field from `from` to `to` (also how a resource records
-/// that one step of an interrupted apply finished).
+/// that one step of an interrupted apply finished); `aspect` is a step's
+/// name, anything else is ignored.
 pub fn set_managed(to: &mut HostSpec, from: &HostSpec, aspect: &str) {
-    match aspect {
-        "hostname" => to.hostname = from.hostname.clone(),
-        "timezone" => to.timezone = from.timezone.clone(),
-        "packages" => to.packages = from.packages.clone(),
-        "unattended_upgrades" => to.unattended_upgrades = from.unattended_upgrades,
-        "swap" => to.swap = from.swap,
-        "kernel_modules" => to.kernel_modules = from.kernel_modules.clone(),
-        "sysctl" => to.sysctl = from.sysctl.clone(),
-        "ssh_hardening" => to.ssh_hardening = from.ssh_hardening.clone(),
-        "firewall" => to.firewall = from.firewall.clone(),
-        "admin_users" | "admin_user" => to.admin_users = from.admin_users.clone(),
-        "container_runtime" => to.container_runtime = from.container_runtime.clone(),
-        _ => {}
+    if let Some(a) = Aspect::from_name(aspect) {
+        a.copy(to, from);
     }
 }
-
-/// Order matters: packages before the things that use them; users and
-/// their keys before sshd stops accepting passwords; sshd before the
-/// firewall; the firewall last but one (the runtime's apt run is the slowest).
-const ORDER: &[&str] = &[
-    "hostname",
-    "timezone",
-    "packages",
-    "unattended_upgrades",
-    "admin_users",
-    "ssh_hardening",
-    "swap",
-    "kernel_modules",
-    "sysctl",
-    "firewall",
-    "container_runtime",
-];
 
 /// Prologue of every step: strict mode, a known PATH and locale, and the
 /// manifest (on stdin) written first, so a step that fails half-way is
@@ -158,6 +133,7 @@ fn step(aspect: &'static str, change: Change, m: &Manifest) -> Result<Step, Host
 pub fn converge(desired: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostError> {
     check_supported(facts)?;
     invalid(desired.validate())?;
+    let valid = ValidSpec::parse(desired)?;
     let mut m = match &facts.manifest {
         Some(Ok(m)) => m.clone(),
         Some(Err(e)) => return Err(HostError::Manifest(e.clone())),
@@ -183,23 +159,24 @@ pub fn converge(desired: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostErro
         }
     }
     let mut steps = Vec::new();
-    for &aspect in ORDER {
+    for aspect in Aspect::ORDER {
         let before = m.managed.clone();
-        let change = aspect_change(aspect, desired, &before, facts, &mut m.backups)?;
-        set_managed(&mut m.managed, desired, aspect);
+        let change = aspect_change(aspect, &valid, desired, &before, facts, &mut m.backups);
+        aspect.copy(&mut m.managed, desired);
+        let name = aspect.name();
         match change {
-            Some(c) => steps.push(step(aspect, c, &m)?),
+            Some(c) => steps.push(step(name, c, &m)?),
             None if before != m.managed => {
                 // The host already matches but the manifest does not say so
                 // (or it names an aspect no longer configured, which is left
                 // as it is): record that, so an import sees the truth.
-                let summary = if !aspect_set(&m.managed, aspect) {
-                    format!("{aspect}: no longer managed (left as it is)")
+                let summary = if aspect.is_managed_by(&m.managed) {
+                    format!("{name}: recorded as managed")
                 } else {
-                    format!("{aspect}: recorded as managed")
+                    format!("{name}: no longer managed (left as it is)")
                 };
                 steps.push(step(
-                    aspect,
+                    name,
                     Change {
                         summary,
                         script: String::new(),
@@ -213,147 +190,101 @@ pub fn converge(desired: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostErro
     Ok(steps)
 }
 
-/// Whether `spec` manages `aspect`.
-fn aspect_set(spec: &HostSpec, aspect: &str) -> bool {
-    let mut probe = HostSpec::default();
-    set_managed(&mut probe, spec, aspect);
-    probe != HostSpec::default()
-}
-
+/// What `aspect` needs on the host, from the validated values `v` (and
+/// `d`, the same spec, for the aspects without any); `before` is what the
+/// manifest said was managed.
 fn aspect_change(
-    aspect: &str,
+    aspect: Aspect,
+    v: &ValidSpec,
     d: &HostSpec,
     before: &HostSpec,
     f: &Facts,
     b: &mut manifest::Backups,
-) -> Result<Option<Change>, HostError> {
-    let bad = |path: &str, e: String| HostError::Invalid(vec![(vec![path.to_owned()], e)]);
-    Ok(match aspect {
-        "hostname" => match &d.hostname {
-            Some(h) => aspects::hostname::converge(&validate::hostname(h).map_err(|e| bad(aspect, e))?, f, b),
-            None => None,
-        },
-        "timezone" => match &d.timezone {
-            Some(t) => aspects::timezone::converge(&validate::time_zone(t).map_err(|e| bad(aspect, e))?, f, b),
-            None => None,
-        },
-        "packages" => match &d.packages {
-            Some(p) => {
-                let names = p
-                    .iter()
-                    .map(|n| validate::package_name(n))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad(aspect, e))?;
-                aspects::packages::converge(&names, f)
-            }
-            None => None,
-        },
-        "unattended_upgrades" => d
+) -> Option<Change> {
+    match aspect {
+        Aspect::Hostname => v.hostname.as_ref().and_then(|h| aspects::hostname::converge(h, f, b)),
+        Aspect::Timezone => v.timezone.as_ref().and_then(|t| aspects::timezone::converge(t, f, b)),
+        Aspect::Packages => v.packages.as_deref().and_then(|p| aspects::packages::converge(p, f)),
+        Aspect::UnattendedUpgrades => d
             .unattended_upgrades
             .and_then(|u| aspects::unattended_upgrades::converge(u, f, b)),
-        "swap" => d.swap.and_then(|s| aspects::swap::converge(s, f, b)),
-        "kernel_modules" => match &d.kernel_modules {
-            Some(ms) => {
-                let names = ms
-                    .iter()
-                    .map(|n| validate::module_name(n))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad(aspect, e))?;
-                aspects::kernel_modules::converge(&names, f, b)
-            }
-            None => None,
-        },
-        "sysctl" => match &d.sysctl {
-            Some(s) => {
-                let kv = s
-                    .iter()
-                    .map(|(k, v)| Ok((validate::sysctl_key(k)?, validate::sysctl_value(k, v)?)))
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(|e| bad(aspect, e))?;
-                aspects::sysctl::converge(&kv, f, b)
-            }
-            None => None,
-        },
-        "ssh_hardening" => d
+        Aspect::Swap => d.swap.and_then(|s| aspects::swap::converge(s, f, b)),
+        Aspect::KernelModules => v
+            .kernel_modules
+            .as_deref()
+            .and_then(|m| aspects::kernel_modules::converge(m, f, b)),
+        Aspect::Sysctl => v.sysctl.as_deref().and_then(|kv| aspects::sysctl::converge(kv, f, b)),
+        Aspect::SshHardening => d
             .ssh_hardening
             .as_ref()
             .and_then(|s| aspects::ssh_hardening::converge(s, f, b)),
-        "firewall" => match &d.firewall {
-            Some(fw) => {
-                let rules = fw
-                    .allow
-                    .iter()
-                    .map(|r| {
-                        let (port, protocol) = r.parsed()?;
-                        let sources = r
-                            .sources
-                            .iter()
-                            .map(|s| validate::cidr(s))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        Ok(ValidRule {
-                            port,
-                            protocol,
-                            sources,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(|e| bad(aspect, e))?;
-                aspects::firewall::converge(fw, &rules, f)
-            }
-            None => None,
+        Aspect::Firewall => match (&d.firewall, &v.firewall) {
+            (Some(fw), Some(rules)) => aspects::firewall::converge(fw, rules, f),
+            _ => None,
         },
-        "admin_users" => match &d.admin_users {
-            Some(us) => {
-                let users = us
-                    .iter()
-                    .map(|u| {
-                        Ok(ValidUser {
-                            name: validate::admin_user_name(u.name.as_str())?,
-                            keys: u
-                                .authorized_keys
-                                .iter()
-                                .map(|k| validate::public_key(k))
-                                .collect::<Result<_, _>>()?,
-                            sudo: u.sudo,
-                            shell: u.shell.clone(),
-                            spec: u.clone(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(|e| bad(aspect, e))?;
-                let mut change = aspects::admin_users::converge(&users, f, b);
-                // Accounts dropped from the configuration lose what we gave
-                // them (keys, sudo), and go if we created them: an admin
-                // removed from the list must not keep root.
-                let dropped: Vec<AdminUser> = before
-                    .admin_users
-                    .iter()
-                    .flatten()
-                    .filter(|old| !us.iter().any(|u| u.name == old.name))
-                    .cloned()
-                    .collect();
-                if let Some(r) = aspects::admin_users::revert(&dropped, f, b) {
-                    let names: Vec<&str> = dropped.iter().map(|u| u.name.as_str()).collect();
-                    let c = change.get_or_insert_with(|| Change {
-                        summary: "admin_users:".into(),
-                        script: String::new(),
-                    });
-                    c.summary.push_str(&format!(" removed {}", names.join(", ")));
-                    c.script.push_str(&r.script);
-                    for u in &dropped {
-                        b.remove(&format!("user:{}", u.name));
-                    }
-                }
-                change
-            }
-            None => None,
+        Aspect::AdminUsers => match (&d.admin_users, &v.admin_users) {
+            (Some(us), Some(users)) => admin_users_change(us, users, before, f, b),
+            _ => None,
         },
-        "container_runtime" => d
+        Aspect::ContainerRuntime => d
             .container_runtime
             .as_deref()
             .and_then(|c| aspects::container_runtime::converge(c, f, b)),
-        _ => None,
-    })
+    }
+}
+
+/// The listed users converged, and the ones dropped from the list since
+/// `before` lose what we gave them (keys, sudo), and go if we created them:
+/// an admin removed from the list must not keep root.
+fn admin_users_change(
+    us: &[AdminUser],
+    users: &[ValidUser],
+    before: &HostSpec,
+    f: &Facts,
+    b: &mut manifest::Backups,
+) -> Option<Change> {
+    let mut change = aspects::admin_users::converge(users, f, b);
+    let dropped: Vec<AdminUser> = before
+        .admin_users
+        .iter()
+        .flatten()
+        .filter(|old| !us.iter().any(|u| u.name == old.name))
+        .cloned()
+        .collect();
+    if let Some(r) = aspects::admin_users::revert(&dropped, f, b) {
+        let names: Vec<&str> = dropped.iter().map(|u| u.name.as_str()).collect();
+        let c = change.get_or_insert_with(|| Change {
+            summary: "admin_users:".into(),
+            script: String::new(),
+        });
+        c.summary.push_str(&format!(" removed {}", names.join(", ")));
+        c.script.push_str(&r.script);
+        for u in &dropped {
+            b.remove(&format!("user:{}", u.name));
+        }
+    }
+    change
+}
+
+/// What undoes `aspect` on the host: what this provider wrote removed,
+/// the manifest's backups put back. Packages stay installed.
+fn revert_change(aspect: Aspect, managed: &HostSpec, facts: &Facts, b: &manifest::Backups) -> Option<Change> {
+    match aspect {
+        Aspect::ContainerRuntime => aspects::container_runtime::revert(b),
+        Aspect::Firewall => aspects::firewall::revert(facts),
+        Aspect::Sysctl => aspects::sysctl::revert(facts, b),
+        Aspect::KernelModules => aspects::kernel_modules::revert(b),
+        Aspect::Swap => aspects::swap::revert(facts, b),
+        Aspect::SshHardening => aspects::ssh_hardening::revert(facts, b),
+        Aspect::AdminUsers => managed
+            .admin_users
+            .as_deref()
+            .and_then(|users| aspects::admin_users::revert(users, facts, b)),
+        Aspect::UnattendedUpgrades => aspects::unattended_upgrades::revert(b),
+        Aspect::Timezone => aspects::timezone::revert(b),
+        Aspect::Hostname => aspects::hostname::revert(b),
+        Aspect::Packages => None,
+    }
 }
 
 /// The steps that remove what this provider wrote for the aspects of
@@ -371,37 +302,12 @@ pub fn revert(managed: &HostSpec, facts: &Facts) -> Result<Vec<Step>, HostError>
         None => Manifest::default(),
     };
     let b = &m.backups;
-    let mut changes: Vec<(&'static str, Option<Change>)> = Vec::new();
-    if managed.container_runtime.is_some() {
-        changes.push(("container_runtime", aspects::container_runtime::revert(b)));
-    }
-    if managed.firewall.is_some() {
-        changes.push(("firewall", aspects::firewall::revert(facts)));
-    }
-    if managed.sysctl.is_some() {
-        changes.push(("sysctl", aspects::sysctl::revert(facts, b)));
-    }
-    if managed.kernel_modules.is_some() {
-        changes.push(("kernel_modules", aspects::kernel_modules::revert(b)));
-    }
-    if managed.swap.is_some() {
-        changes.push(("swap", aspects::swap::revert(facts, b)));
-    }
-    if managed.ssh_hardening.is_some() {
-        changes.push(("ssh_hardening", aspects::ssh_hardening::revert(facts, b)));
-    }
-    if let Some(users) = &managed.admin_users {
-        changes.push(("admin_users", aspects::admin_users::revert(users, facts, b)));
-    }
-    if managed.unattended_upgrades.is_some() {
-        changes.push(("unattended_upgrades", aspects::unattended_upgrades::revert(b)));
-    }
-    if managed.timezone.is_some() {
-        changes.push(("timezone", aspects::timezone::revert(b)));
-    }
-    if managed.hostname.is_some() {
-        changes.push(("hostname", aspects::hostname::revert(b)));
-    }
+    // In the reverse of the converge order.
+    let changes = Aspect::ORDER
+        .into_iter()
+        .rev()
+        .filter(|a| a.is_managed_by(managed))
+        .map(|a| (a.name(), revert_change(a, managed, facts, b)));
     let mut steps: Vec<Step> = changes
         .into_iter()
         .filter_map(|(aspect, c)| {
