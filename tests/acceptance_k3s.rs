@@ -298,7 +298,7 @@ ExecStart=/usr/local/bin/containerd
 Restart=no
 UNIT
 systemctl daemon-reload
-systemctl start containerd
+systemctl restart containerd
 for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.2; done
 [ -S /run/containerd/containerd.sock ]
 # A containerd of k3s's own, left running (KillMode=process): a copy of
@@ -306,7 +306,7 @@ for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.
 mkdir -p /var/lib/rancher/k3s/data/test/bin
 cp /bin/sleep /var/lib/rancher/k3s/data/test/bin/containerd
 setsid /var/lib/rancher/k3s/data/test/bin/containerd 600 </dev/null >/dev/null 2>&1 &
-sleep 0.5
+for i in $(seq 50); do pgrep -f '^/var/lib/rancher/k3s/data/test/bin/containerd' >/dev/null && break; sleep 0.2; done
 pgrep -f '^/var/lib/rancher/k3s/data/test/bin/containerd' >/dev/null
 "#,
     );

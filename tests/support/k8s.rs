@@ -43,7 +43,11 @@ pub fn k8s_bed(test: &str) -> Option<K8sBed> {
 /// from hosts that never ran Kubernetes.
 pub const FRESH_HOST: &str = r#"
 command -v kubeadm >/dev/null 2>&1 && kubeadm reset -f >/dev/null 2>&1
-systemctl disable --now k3s k3s-agent kubelet containerd >/dev/null 2>&1
+# stop, then disable: `disable --now` stops nothing when a unit has no
+# [Install] section (a hand-written one), and its socket would be removed
+# below with the daemon still running.
+systemctl stop k3s k3s-agent kubelet containerd >/dev/null 2>&1
+systemctl disable k3s k3s-agent kubelet containerd >/dev/null 2>&1
 # k3s's processes, the shims, and every pod process (its cgroup says kubepods).
 for d in /proc/[0-9]*; do
   case "$(readlink "$d/exe" 2>/dev/null)" in /var/lib/rancher/k3s/data/*|/usr/local/bin/k3s|*containerd-shim*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
