@@ -6,6 +6,9 @@
 //!
 //! Usage: handshake_bench [--runs N] [--bin PATH]   (run by bench/handshake.sh)
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/support/go_plugin.rs"]
 mod go_plugin;
 

@@ -24,7 +24,9 @@ pub enum DocsError {
     /// Reading an example or writing a page failed.
     #[error("{path}: {source}")]
     Io {
+        /// The example read or the page written.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -9,6 +9,9 @@
 //! Run one test with its step log:
 //! `cargo test --test acceptance -- --nocapture gateway_token_lifecycle`.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,9 @@
 //!
 //! `cargo test --test acceptance_agent -- --nocapture`
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use serde_json::Value as Json;

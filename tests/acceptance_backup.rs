@@ -8,6 +8,9 @@
 //!
 //! `cargo test --test acceptance_backup -- --nocapture`
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::{Duration, Instant};

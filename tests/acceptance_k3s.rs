@@ -20,6 +20,9 @@
 //!
 //! `eval "$(testbed/testbed env)"; cargo test --test acceptance_k3s -- --nocapture`
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::{Duration, Instant};

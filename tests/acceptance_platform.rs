@@ -23,6 +23,9 @@
 //!
 //! `eval "$(testbed/testbed env)"; eval "$(scripts/test-tools)"; cargo test --test acceptance_platform -- --nocapture`
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::Path;

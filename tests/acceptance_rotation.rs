@@ -1,6 +1,9 @@
 //! Acceptance tests for the gateway token's rotation and its ephemeral form,
 //! driven by the real CLIs (see tests/acceptance.rs for the harness).
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use serde_json::Value as Json;

@@ -10,6 +10,9 @@
 //!
 //! Run with the bed up: `eval "$(testbed/testbed env)"; cargo test --test acceptance_vps_host -- --nocapture`.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/sshd.rs"]
 mod sshd;
 mod support;

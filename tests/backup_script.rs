@@ -9,6 +9,9 @@
 //! versitygw at `$SELFHOST_TEST_VERSITYGW` (scripts/test-tools installs all
 //! three). Missing tools SKIP loudly; with `CI` set they fail.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::os::unix::fs::{PermissionsExt, symlink};

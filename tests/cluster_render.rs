@@ -4,6 +4,9 @@
 //! `testbed/testbed env` (SELFHOST_TEST_K8S_BUNDLE); without it a loud SKIP,
 //! except under CI, where it fails.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

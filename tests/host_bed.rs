@@ -9,6 +9,9 @@
 //! src/host/testdata from tb-host1 (fresh only when the host is still
 //! pristine, i.e. curl is not installed; converged always).
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/host_reset.rs"]
 mod host_reset;
 #[path = "support/openssh_exec.rs"]

@@ -2,6 +2,9 @@
 //! socket with mutual TLS exactly as go-plugin's client does (see
 //! `support/go_plugin.rs`).
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/go_plugin.rs"]
 mod go_plugin;
 

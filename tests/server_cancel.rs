@@ -1,6 +1,9 @@
 //! StopProvider (Ctrl-C) and `timeouts {}` cancel in-flight work promptly,
 //! and what was created before the cancel stays in state.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! The provider server driven through raw msgpack values, the way the wire
 //! layer calls it: the in-process tier below the real-CLI acceptance tests.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use terraform_provider_selfhost::framework::codec::msgpack;

@@ -2,6 +2,9 @@
 //! test (tests/support/sshd.rs), and against the test bed's tb-host3 when
 //! the bed is up. No mocks: every count below is read from sshd's own log.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/sshd.rs"]
 mod sshd;
 

@@ -2,6 +2,9 @@
 //! global subscriber): connects are logged at INFO and output lines at DEBUG
 //! with the host, while stdin, uploaded contents and keys never are.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "support/sshd.rs"]
 mod sshd;
 

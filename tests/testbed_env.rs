@@ -4,6 +4,9 @@
 //! Kubernetes clients exist; they prove the variables lead to real, verified
 //! parts. Without the bed they SKIP loudly, except under `CI`, where they fail.
 
+// Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 #[path = "support/required.rs"]

@@ -23,10 +23,15 @@ const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 /// One of the five fields, with its bounds and names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
+    /// The first field: minute of the hour, 0-59.
     Minute,
+    /// The second field: hour of the day, 0-23.
     Hour,
+    /// The third field: day of the month, 1-31.
     DayOfMonth,
+    /// The fourth field: month, 1-12 or `jan`-`dec`.
     Month,
+    /// The fifth field: day of the week, 0-6 (Sunday = 0) or `sun`-`sat`.
     DayOfWeek,
 }
 
@@ -75,20 +80,28 @@ impl fmt::Display for Field {
 /// Why an expression is not a valid schedule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
+    /// Nothing but whitespace.
     #[error("is empty; write five fields such as \"0 3 * * *\" or a macro such as \"@daily\"")]
     Empty,
     #[error(
         "has {0} field(s); a schedule has exactly five (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""
     )]
+    /// Not five fields; holds how many there were.
     FieldCount(usize),
+    /// An `@` macro other than the ones Kubernetes knows; holds the macro.
     #[error("{0:?} is not a known macro; use one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly")]
     UnknownMacro(String),
+    /// A `TZ=` or `CRON_TZ=` prefix, which belongs in `time_zone`; holds the prefix.
     #[error("sets a time zone inside the schedule ({0:?}); use the `time_zone` attribute instead")]
     TimeZonePrefix(String),
+    /// One field is malformed or out of range.
     #[error("the {field} field {text:?}: {problem}")]
     BadField {
+        /// The field at fault.
         field: Field,
+        /// The field's text as written.
         text: String,
+        /// What is wrong with it.
         problem: String,
     },
 }

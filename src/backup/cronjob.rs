@@ -40,12 +40,19 @@ const REPOSITORY_VOLUME: &str = "repository";
 /// Everything about the CronJob beyond what the scripts need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSettings {
+    /// The cron expression, checked by [`super::cron::check`].
     pub schedule: String,
+    /// The IANA time zone the schedule runs in; kube-controller-manager's local zone when `None`.
     pub time_zone: Option<String>,
+    /// Pause the schedule: no new runs start.
     pub suspend: bool,
+    /// How many finished successful Jobs Kubernetes keeps.
     pub successful_jobs_history_limit: i32,
+    /// How many failed Jobs Kubernetes keeps.
     pub failed_jobs_history_limit: i32,
+    /// The image of the restic container.
     pub image: String,
+    /// The image of the `dump` container, for PostgreSQL sources.
     pub pg_dump_image: String,
     /// How many times a failed run is retried (the Job's backoffLimit).
     pub backoff_limit: i32,
@@ -53,8 +60,11 @@ pub struct JobSettings {
 
 /// The objects to apply.
 pub struct BackupObjects {
+    /// The CronJob running the backup.
     pub cronjob: CronJob,
+    /// The Secret holding the repository password and credentials as env variables.
     pub secret: Secret,
+    /// The ServiceAccount the job's pods run as.
     pub service_account: ServiceAccount,
 }
 

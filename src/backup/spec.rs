@@ -7,12 +7,21 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// An agent's volume, mounted read-only from its PersistentVolumeClaim.
-    Volume { agent: String, claim: String },
+    Volume {
+        /// The agent whose data it is.
+        agent: String,
+        /// The PersistentVolumeClaim holding the agent's volume.
+        claim: String,
+    },
     /// A PostgreSQL database, dumped with `pg_dump --format=custom`.
     Postgres {
+        /// The server's host name or address, as the job's pod resolves it.
         host: String,
+        /// The server's TCP port.
         port: u16,
+        /// The database to dump.
         database: String,
+        /// The role `pg_dump` connects as; its password comes from the Secret.
         user: String,
     },
 }
@@ -22,24 +31,38 @@ pub enum Source {
 pub enum Destination {
     /// An S3-compatible bucket; `endpoint` is a URL with its scheme.
     S3 {
+        /// The S3 API's URL, e.g. `https://s3.eu-central-1.amazonaws.com`.
         endpoint: String,
+        /// The bucket holding the repository.
         bucket: String,
+        /// The key prefix the repository lives under (the bucket's root when empty).
         prefix: String,
+        /// The bucket's region, exported as `AWS_DEFAULT_REGION` when not empty.
         region: String,
     },
     /// A PersistentVolumeClaim mounted read-write; the repository is the
     /// directory `prefix` inside it (its root when empty).
-    Volume { claim: String, prefix: String },
+    Volume {
+        /// The PersistentVolumeClaim holding the repository.
+        claim: String,
+        /// The repository's directory inside the volume.
+        prefix: String,
+    },
 }
 
 /// How many snapshots `restic forget --prune` keeps; `None` for a policy
 /// not set. With none set, nothing is forgotten.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Retention {
+    /// Keep the newest this many snapshots.
     pub keep_last: Option<u32>,
+    /// Keep the last snapshot of each of this many hours.
     pub keep_hourly: Option<u32>,
+    /// Keep the last snapshot of each of this many days.
     pub keep_daily: Option<u32>,
+    /// Keep the last snapshot of each of this many weeks.
     pub keep_weekly: Option<u32>,
+    /// Keep the last snapshot of each of this many months.
     pub keep_monthly: Option<u32>,
 }
 
@@ -62,10 +85,15 @@ impl Retention {
 /// One backup schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackupSpec {
+    /// The namespace of the CronJob, its Secret and the agent backed up.
     pub namespace: String,
+    /// The schedule's name, shared by its CronJob and Secret.
     pub name: String,
+    /// What is backed up.
     pub source: Source,
+    /// Where the restic repository lives.
     pub destination: Destination,
+    /// Which snapshots are kept after each backup.
     pub retention: Retention,
 }
 
@@ -84,7 +112,9 @@ pub struct SecretEnv;
 impl SecretEnv {
     /// The restic repository password.
     pub const RESTIC_PASSWORD: &'static str = "RESTIC_PASSWORD";
+    /// The S3 access key id (S3 destinations only).
     pub const AWS_ACCESS_KEY_ID: &'static str = "AWS_ACCESS_KEY_ID";
+    /// The S3 secret access key (S3 destinations only).
     pub const AWS_SECRET_ACCESS_KEY: &'static str = "AWS_SECRET_ACCESS_KEY";
     /// libpq reads the password from here (never from argv).
     pub const PGPASSWORD: &'static str = "PGPASSWORD";

@@ -8,18 +8,29 @@ use crate::shell::quote;
 
 /// Paths inside the bundle.
 pub mod layout {
+    /// What the bundle holds: versions, image references and their digests.
     pub const MANIFEST: &str = "MANIFEST.json";
+    /// The SHA-256 of every file in the bundle, `sha256sum` format.
     pub const SHA256SUMS: &str = "SHA256SUMS";
+    /// Directory of kubeadm, kubelet and kubectl.
     pub const KUBE_BIN: &str = "kubernetes/bin/linux/amd64";
+    /// The kubelet's systemd unit.
     pub const KUBELET_UNIT: &str = "kubernetes/systemd/kubelet.service";
+    /// The kubelet drop-in that runs it the way kubeadm expects.
     pub const KUBEADM_DROP_IN: &str = "kubernetes/systemd/10-kubeadm.conf";
+    /// Directory of the containerd binaries.
     pub const CONTAINERD_BIN: &str = "containerd/bin";
+    /// containerd's systemd unit.
     pub const CONTAINERD_UNIT: &str = "containerd/containerd.service";
+    /// The runc binary.
     pub const RUNC: &str = "runc/runc.amd64";
+    /// Directory of the CNI plugin binaries.
     pub const CNI_BIN: &str = "cni/bin";
+    /// Directory of the container images (OCI archives imported into containerd).
     pub const IMAGES: &str = "images";
     /// `reference<TAB>file<TAB>digest` per image.
     pub const IMAGE_LIST: &str = "images/images.txt";
+    /// flannel's release manifest, applied as the cluster's CNI.
     pub const FLANNEL_MANIFEST: &str = "manifests/kube-flannel.yml";
     /// The k3s binary (the release asset's name) and its checksum file.
     pub const K3S: &str = "k3s/k3s";
@@ -39,7 +50,9 @@ pub fn pause_image(images_txt: &str) -> Option<String> {
 /// its SHA-256 (hex) from the bundle's `SHA256SUMS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleFile {
+    /// The file's path inside the bundle, e.g. `runc/runc.amd64`.
     pub path: String,
+    /// Its SHA-256 (hex), checked on the node before use.
     pub sha256: String,
 }
 

@@ -21,11 +21,17 @@ use super::spec::{ClusterSpec, Version, api_endpoint};
 use crate::host::quote::Hostname;
 use crate::shell::quote;
 
+/// Where the k3s binary is installed.
 pub const BINARY: &str = "/usr/local/bin/k3s";
+/// k3s's configuration file; its keys are k3s's CLI flags.
 pub const CONFIG: &str = "/etc/rancher/k3s/config.yaml";
+/// The kubelet drop-in that carries the cluster's kubelet settings.
 pub const KUBELET_DROP_IN: &str = "/etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf";
+/// The admin kubeconfig the k3s server writes.
 pub const KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
+/// The server's join token, read to join the other nodes.
 pub const NODE_TOKEN: &str = "/var/lib/rancher/k3s/server/node-token";
+/// Where air-gap image archives are placed for k3s to import at start.
 pub const IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
 /// The address k3s writes into its kubeconfig; the provider hands out the
 /// control plane's reachable address instead.
@@ -33,6 +39,7 @@ pub const LOCAL_SERVER: &str = "https://127.0.0.1:6443";
 /// Where the binary is in the bundle (the k3s release asset's name), and
 /// the release's checksum file.
 pub const BUNDLE_BINARY: &str = layout::K3S;
+/// The checksum file published with each k3s release (`<sha256>  k3s` lines).
 pub const RELEASE_SUMS: &str = "sha256sum-amd64.txt";
 /// Official release base (`<base>/<release, '+' as %2B>/k3s`).
 pub const RELEASE_BASE: &str = "https://github.com/k3s-io/k3s/releases/download";
@@ -40,11 +47,14 @@ pub const RELEASE_BASE: &str = "https://github.com/k3s-io/k3s/releases/download"
 /// What a k3s node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum K3sRole {
+    /// Runs the control plane (`k3s server`).
     Server,
+    /// Runs workloads only and joins a server (`k3s agent`).
     Agent,
 }
 
 impl K3sRole {
+    /// The systemd unit's name: `k3s` or `k3s-agent`.
     pub fn unit_name(self) -> &'static str {
         match self {
             K3sRole::Server => "k3s",
@@ -52,6 +62,7 @@ impl K3sRole {
         }
     }
 
+    /// Where the unit file is written, as the install script does.
     pub fn unit_path(self) -> &'static str {
         match self {
             K3sRole::Server => "/etc/systemd/system/k3s.service",
@@ -191,6 +202,10 @@ pub fn kubelet_drop_in(spec: &ClusterSpec, node: &Hostname) -> String {
 pub struct NodeToken(String);
 
 impl NodeToken {
+    /// Parse the contents of the server's `node-token` file.
+    ///
+    /// # Errors
+    /// A message (never quoting the token) when it is not `K10<sha256>::server:<secret>`.
     pub fn parse(text: &str) -> Result<NodeToken, String> {
         let t = text.trim();
         let bad = || "the server's node-token is not `K10<sha256>::server:<secret>`".to_owned();

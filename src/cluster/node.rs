@@ -14,6 +14,7 @@ pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
 pub const CONTAINERD_DROP_IN: &str = "/etc/systemd/system/containerd.service.d/10-selfhost.conf";
 /// kubeadm's prerequisites for every node, kept across reboots.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/60-selfhost-k8s.conf";
+/// The kernel modules kubeadm needs (overlay, br_netfilter), loaded at boot.
 pub const MODULES_FILE: &str = "/etc/modules-load.d/selfhost-k8s.conf";
 /// Where the bundle is unpacked on a node.
 pub const BUNDLE_DIR: &str = "/var/lib/selfhost/k8s-bundle";
@@ -21,11 +22,13 @@ pub const BUNDLE_DIR: &str = "/var/lib/selfhost/k8s-bundle";
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 /// kubeadm's configuration files (0600: the join file holds a token).
 pub const INIT_CONFIG: &str = "/etc/kubeadm/init.json";
+/// The kubeadm join configuration of a worker.
 pub const JOIN_CONFIG: &str = "/etc/kubeadm/join.json";
 /// Makes the kubelet's `cgroupRoot` before each kubelet start (only when
 /// one is set: with the cgroupfs driver the kubelet requires it to exist in
 /// every hierarchy and does not create it; a host's systemd may trim it).
 pub const CGROUP_ROOT_SCRIPT: &str = "/usr/local/lib/selfhost/kubelet-cgroup-root";
+/// The kubelet drop-in that runs [`CGROUP_ROOT_SCRIPT`] before each start.
 pub const CGROUP_ROOT_DROP_IN: &str = "/etc/systemd/system/kubelet.service.d/20-selfhost-cgroup-root.conf";
 /// The CNI manifest applied from the control plane.
 pub const CNI_MANIFEST: &str = "/etc/kubeadm/cni.yaml";
@@ -36,8 +39,11 @@ const MODULES: &str = "overlay\nbr_netfilter\n";
 /// A file to write on a node: path, contents, mode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeFile {
+    /// Absolute path on the node.
     pub path: &'static str,
+    /// The file's full contents.
     pub contents: String,
+    /// The file's permission bits, e.g. `0o600`.
     pub mode: u32,
 }
 

@@ -8,8 +8,11 @@ use super::spec::Version;
 /// What a refresh learns about a node in one exec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Probe {
+    /// The node's hostname as it reports it.
     pub hostname: String,
+    /// Whether containerd runs: containerd.service, or under k3s its k3s unit.
     pub containerd_active: bool,
+    /// Whether the kubelet runs: kubelet.service, or under k3s its k3s unit.
     pub kubelet_active: bool,
     /// kubeadm joined (or initialised) this node: it has kubelet.conf.
     pub joined: bool,

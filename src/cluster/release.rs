@@ -14,14 +14,19 @@ use super::bundle::layout;
 
 /// Official bases, used when `install {}` names no mirror.
 pub const KUBERNETES_BASE: &str = "https://dl.k8s.io/release";
+/// Where containerd's release assets are published.
 pub const CONTAINERD_BASE: &str = "https://github.com/containerd/containerd/releases/download";
+/// Where runc's release assets are published.
 pub const RUNC_BASE: &str = "https://github.com/opencontainers/runc/releases/download";
+/// Where the CNI plugins' release assets are published.
 pub const CNI_PLUGINS_BASE: &str = "https://github.com/containernetworking/plugins/releases/download";
 
 /// Default pinned versions of the node runtime (the Kubernetes version is
 /// the cluster's `version`).
 pub const CONTAINERD_VERSION: &str = "2.1.4";
+/// The runc version installed unless `install {}` names another.
 pub const RUNC_VERSION: &str = "1.3.0";
+/// The CNI plugins version installed unless `install {}` names another.
 pub const CNI_PLUGINS_VERSION: &str = "1.7.1";
 
 /// Where the artifacts come from: one base URL and version per upstream.
@@ -29,12 +34,19 @@ pub const CNI_PLUGINS_VERSION: &str = "1.7.1";
 pub struct ReleaseSources {
     /// `v1.36.3` (with the `v`).
     pub kubernetes_version: String,
+    /// Base URL of the Kubernetes binaries (dl.k8s.io or a mirror of its layout).
     pub kubernetes_base: String,
+    /// containerd version, e.g. `2.1.4` (a leading `v` is accepted).
     pub containerd_version: String,
+    /// Base URL of containerd's releases or a mirror of their layout.
     pub containerd_base: String,
+    /// runc version, e.g. `1.3.0` (a leading `v` is accepted).
     pub runc_version: String,
+    /// Base URL of runc's releases or a mirror of their layout.
     pub runc_base: String,
+    /// CNI plugins version, e.g. `1.7.1` (a leading `v` is accepted).
     pub cni_plugins_version: String,
+    /// Base URL of the CNI plugins' releases or a mirror of their layout.
     pub cni_plugins_base: String,
 }
 
@@ -45,7 +57,12 @@ pub enum Unpack {
     As(String),
     /// A gzip'd tar: its regular files under `strip` (a directory inside the
     /// archive, `""` for the top) go flat into this node-layout directory.
-    TarGz { strip: String, into: String },
+    TarGz {
+        /// The directory inside the archive whose files are taken.
+        strip: String,
+        /// The node-layout directory they are written to.
+        into: String,
+    },
 }
 
 /// One file of a release to fetch and check.
@@ -53,11 +70,13 @@ pub enum Unpack {
 pub struct Artifact {
     /// For messages: "kubeadm", "containerd", …
     pub name: String,
+    /// Where to download the artifact.
     pub url: String,
     /// The published checksum file.
     pub checksum_url: String,
     /// The artifact's file name as the checksum file lists it.
     pub file_name: String,
+    /// Where its contents go on the node.
     pub unpack: Unpack,
 }
 

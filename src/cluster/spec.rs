@@ -11,12 +11,19 @@ use crate::host::validate;
 /// provider installs published releases only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// The major version (1 for every current release).
     pub major: u32,
+    /// The minor version, e.g. 36 in `v1.36.3`.
     pub minor: u32,
+    /// The patch release, e.g. 3 in `v1.36.3`.
     pub patch: u32,
 }
 
 impl Version {
+    /// Parse `vMAJOR.MINOR.PATCH`, e.g. "v1.36.3".
+    ///
+    /// # Errors
+    /// A message quoting `s` when it is not such a version.
     pub fn parse(s: &str) -> Result<Version, String> {
         let bad = || format!("{s:?} is not a Kubernetes release version like \"v1.36.3\"");
         let rest = s.strip_prefix('v').ok_or_else(bad)?;
@@ -57,6 +64,10 @@ pub enum CgroupDriver {
 }
 
 impl CgroupDriver {
+    /// Parse "systemd" or "cgroupfs".
+    ///
+    /// # Errors
+    /// A message quoting `s` when it is neither.
     pub fn parse(s: &str) -> Result<CgroupDriver, String> {
         match s {
             "systemd" => Ok(CgroupDriver::Systemd),
@@ -65,6 +76,7 @@ impl CgroupDriver {
         }
     }
 
+    /// The name kubelet and containerd configurations use for this driver.
     pub fn as_str(self) -> &'static str {
         match self {
             CgroupDriver::Systemd => "systemd",
@@ -85,6 +97,7 @@ pub struct NodeSettings {
     pub restrict_oom_score_adj: bool,
     /// `OOMScoreAdjust=` for containerd.service; `None` keeps the unit's.
     pub containerd_oom_score_adjust: Option<i32>,
+    /// How the kubelet and containerd manage cgroups.
     pub cgroup_driver: CgroupDriver,
     /// kubelet `cgroupRoot`; `{node}` stands for the node's name. `None`:
     /// the kubelet's default (`/`).
@@ -124,12 +137,17 @@ pub enum ImageSource {
 /// A validated kubeadm cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
+    /// The Kubernetes release to install.
     pub version: Version,
     /// The API server address Terraform reaches: an IP or a DNS name.
     pub endpoint: String,
+    /// The pod network (`podSubnet`); the CNI hands out pod addresses from it.
     pub pod_cidr: Cidr,
+    /// The network Service cluster IPs come from (`serviceSubnet`).
     pub service_cidr: Cidr,
+    /// Where the nodes get the control-plane and CNI images from.
     pub images: ImageSource,
+    /// Node-level settings for containerd and the kubelet.
     pub settings: NodeSettings,
 }
 

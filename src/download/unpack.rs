@@ -11,8 +11,11 @@ use crate::cluster::release::unpacked_path;
 /// it is on this machine, and its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnpackedFile {
+    /// Where the file goes in the node layout.
     pub node_path: String,
+    /// Where the unpacked file is on this machine.
     pub local: PathBuf,
+    /// Its SHA-256 (hex), checked again on the node.
     pub sha256: String,
 }
 

@@ -5,7 +5,9 @@ use super::path::AttributePath;
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    /// The operation failed; the CLI stops.
     Error,
+    /// Worth the user's attention; the operation goes on.
     Warning,
 }
 
@@ -13,8 +15,11 @@ pub enum Severity {
 /// happened, whose problem it is and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// A short summary, shown as the diagnostic's title.
     pub summary: String,
+    /// What happened, whose problem it is and what to do.
     pub detail: String,
     /// Where in the configuration, so the CLI shows the HCL line.
     pub attribute: Option<AttributePath>,

@@ -12,8 +12,11 @@ use super::value::{Value, semantically_equal};
 
 /// The schema-driven part of a plan.
 pub struct AttributePlan {
+    /// The planned value, with unknowns where computed attributes await apply.
     pub planned: Value,
+    /// Attributes whose change forces replacement.
     pub requires_replace: Vec<AttributePath>,
+    /// Errors and warnings raised while planning.
     pub diagnostics: Diagnostics,
 }
 

@@ -7,6 +7,7 @@ use super::value::Value;
 
 /// What a plan modifier sees.
 pub struct AttributePlanRequest<'a> {
+    /// Where the attribute is in the resource.
     pub path: &'a AttributePath,
     /// The attribute's value in configuration.
     pub config: &'a Value,
@@ -22,6 +23,7 @@ pub struct AttributePlanResponse {
     pub plan: Value,
     /// Set when a change of this attribute needs a new object.
     pub requires_replace: bool,
+    /// Errors and warnings raised by the modifier.
     pub diagnostics: Diagnostics,
 }
 

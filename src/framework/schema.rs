@@ -15,7 +15,9 @@ use super::value::Value;
 /// and sent to the CLI with kind MARKDOWN).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Description {
+    /// The description as plain text, for the CLI and the docs' fallback.
     pub plain: String,
+    /// The same description in markdown, used for docs when present.
     pub markdown: Option<String>,
 }
 
@@ -31,34 +33,49 @@ impl From<&str> for Description {
 /// A versioned schema of a provider, resource, data source or ephemeral resource.
 #[derive(Clone, Debug, Default)]
 pub struct Schema {
+    /// The schema version written with the state; a mismatch makes the server upgrade old state.
     pub version: i64,
+    /// The root block: the top-level attributes and nested blocks.
     pub block: Block,
 }
 
 /// An object's attributes and nested blocks.
 #[derive(Clone, Debug, Default)]
 pub struct Block {
+    /// The block's attributes, in the order the docs list them.
     pub attributes: Vec<Attribute>,
+    /// The nested blocks, such as `timeouts {}`.
     pub blocks: Vec<NestedBlock>,
+    /// What the block is for, shown in the docs and by the CLI.
     pub description: Description,
+    /// Whether the whole block is deprecated.
     pub deprecated: bool,
 }
 
 /// One attribute with the rules the framework applies to it.
 #[derive(Clone)]
 pub struct Attribute {
+    /// The attribute's name in HCL.
     pub name: String,
+    /// The attribute's value type.
     pub ty: Type,
+    /// What the attribute means, shown in the docs and by the CLI.
     pub description: Description,
+    /// The configuration must set it.
     pub required: bool,
+    /// The configuration may set it.
     pub optional: bool,
+    /// The provider sets it (alone, or when the configuration leaves it null if also optional).
     pub computed: bool,
+    /// The CLI hides its value in plan output.
     pub sensitive: bool,
     /// Protocol 6.8: accepted in config, never stored in plan or state.
     pub write_only: bool,
     /// A deprecation message; set attributes warn at validate time.
     pub deprecation: Option<String>,
+    /// Checks run on the configured value at validate time.
     pub validators: Vec<Arc<dyn Validator>>,
+    /// Adjustments to the planned value (keep the prior value, require replacement, ...).
     pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
     /// Value planned when the configuration leaves the attribute null.
     pub default: Option<Value>,
@@ -85,18 +102,26 @@ pub enum Nesting {
     Single,
     /// Exactly one block, its attributes defaulting when absent.
     Group,
+    /// Any number of blocks, in order.
     List,
+    /// Any number of blocks, unordered and distinct.
     Set,
+    /// Blocks labelled by a key, e.g. `secret "name" {}`.
     Map,
 }
 
 /// A nested block such as `timeouts {}` or `secret {}`.
 #[derive(Clone, Debug)]
 pub struct NestedBlock {
+    /// The block's name in HCL, e.g. `timeouts`.
     pub name: String,
+    /// How the block repeats.
     pub nesting: Nesting,
+    /// The block's own attributes and nested blocks.
     pub block: Block,
+    /// The fewest blocks the configuration must contain (0: no minimum).
     pub min_items: i64,
+    /// The most blocks the configuration may contain (0: no maximum).
     pub max_items: i64,
 }
 

@@ -18,130 +18,185 @@ use super::schema::Schema;
 /// always msgpack.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawValue {
+    /// The value in msgpack encoding; empty when the CLI sent JSON instead.
     pub msgpack: Vec<u8>,
+    /// The value as JSON, used only when `msgpack` is empty.
     pub json: Vec<u8>,
 }
 
 /// A `RawState` as UpgradeResourceState receives it.
 #[derive(Clone, Debug, Default)]
 pub struct RawState {
+    /// The stored state as JSON, as written by any earlier schema version of the resource.
     pub json: Vec<u8>,
+    /// The state in Terraform 0.11's flatmap form; this provider rejects it and asks for a re-import.
     pub flatmap: BTreeMap<String, String>,
 }
 
 /// What the client says it can do (from `ClientCapabilities`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClientCapabilities {
+    /// Whether the CLI accepts a deferred answer instead of a plan or read.
     pub deferral_allowed: bool,
+    /// Whether the CLI supports write-only attributes, which are never stored in state.
     pub write_only_attributes_allowed: bool,
 }
 
 /// GetProviderSchema's answer.
 #[derive(Clone, Debug, Default)]
 pub struct SchemasResponse {
+    /// The schema of the `provider` block.
     pub provider: Schema,
+    /// Each managed resource's schema, by type name (`selfhost_vps_host`, ...).
     pub resources: BTreeMap<String, Schema>,
+    /// Each data source's schema, by type name.
     pub data_sources: BTreeMap<String, Schema>,
+    /// Each ephemeral resource's schema, by type name.
     pub ephemeral_resources: BTreeMap<String, Schema>,
+    /// Errors and warnings raised while building the schemas.
     pub diagnostics: Diagnostics,
 }
 
 /// GetMetadata's answer: type names only.
 #[derive(Clone, Debug, Default)]
 pub struct MetadataResponse {
+    /// Type names of the managed resources this provider serves.
     pub resources: Vec<String>,
+    /// Type names of the data sources this provider serves.
     pub data_sources: Vec<String>,
+    /// Type names of the ephemeral resources this provider serves.
     pub ephemeral_resources: Vec<String>,
+    /// Errors and warnings raised while listing the types.
     pub diagnostics: Diagnostics,
 }
 
 /// ReadResource.
 #[derive(Clone, Debug, Default)]
 pub struct ReadResourceRequest {
+    /// Resource type to read, e.g. `selfhost_vps_host`.
     pub type_name: String,
+    /// The state Terraform holds for the object, to be refreshed against reality.
     pub current_state: RawValue,
+    /// Provider-private bytes stored with that state by an earlier plan or apply.
     pub private: Vec<u8>,
+    /// The module's `provider_meta` block for this provider (null when absent).
     pub provider_meta: RawValue,
+    /// What the calling CLI supports.
     pub client: ClientCapabilities,
 }
 
 /// ReadResource's answer; a null `new_state` means the object is gone.
 #[derive(Clone, Debug, Default)]
 pub struct ReadResourceResponse {
+    /// The refreshed state; null when the object no longer exists.
     pub new_state: RawValue,
+    /// Provider-private bytes to store with the refreshed state.
     pub private: Vec<u8>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 
 /// PlanResourceChange.
 #[derive(Clone, Debug, Default)]
 pub struct PlanResourceChangeRequest {
+    /// Resource type being planned.
     pub type_name: String,
+    /// The state before the change; null when the object is to be created.
     pub prior_state: RawValue,
+    /// Terraform's proposal: the configuration merged with the prior state; null on destroy.
     pub proposed_new_state: RawValue,
+    /// The configuration as written, with unknowns where values come from other resources.
     pub config: RawValue,
+    /// Provider-private bytes stored with the prior state.
     pub prior_private: Vec<u8>,
+    /// The module's `provider_meta` block for this provider (null when absent).
     pub provider_meta: RawValue,
+    /// What the calling CLI supports.
     pub client: ClientCapabilities,
 }
 
 /// PlanResourceChange's answer.
 #[derive(Clone, Debug, Default)]
 pub struct PlanResourceChangeResponse {
+    /// The planned new state; apply must end in exactly these known values.
     pub planned_state: RawValue,
+    /// Attributes whose change forces the object to be destroyed and created again.
     pub requires_replace: Vec<AttributePath>,
+    /// Provider-private bytes handed back to apply with this plan.
     pub planned_private: Vec<u8>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 
 /// ApplyResourceChange.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyResourceChangeRequest {
+    /// Resource type being applied.
     pub type_name: String,
+    /// The state before the change; null when the object is being created.
     pub prior_state: RawValue,
+    /// The state planned earlier; null when the object is being destroyed.
     pub planned_state: RawValue,
+    /// The configuration as written, fully known at apply time.
     pub config: RawValue,
+    /// Provider-private bytes returned by the plan.
     pub planned_private: Vec<u8>,
+    /// The module's `provider_meta` block for this provider (null when absent).
     pub provider_meta: RawValue,
 }
 
 /// ApplyResourceChange's answer.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyResourceChangeResponse {
+    /// The state after apply; null after a destroy.
     pub new_state: RawValue,
+    /// Provider-private bytes to store with the new state.
     pub private: Vec<u8>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 
 /// One object produced by ImportResourceState.
 #[derive(Clone, Debug, Default)]
 pub struct ImportedResource {
+    /// Resource type of the imported object.
     pub type_name: String,
+    /// The imported state; may be partial until ReadResource completes it.
     pub state: RawValue,
+    /// Provider-private bytes to store with the imported state.
     pub private: Vec<u8>,
 }
 
 /// ImportResourceState's answer.
 #[derive(Clone, Debug, Default)]
 pub struct ImportResourceStateResponse {
+    /// The objects the import produced, each to be refreshed by ReadResource.
     pub imported: Vec<ImportedResource>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 
 /// OpenEphemeralResource's answer.
 #[derive(Clone, Debug, Default)]
 pub struct OpenEphemeralResourceResponse {
+    /// The opened ephemeral value (e.g. the gateway token), never written to state.
     pub result: RawValue,
+    /// Provider-private bytes passed back to renew and close, if any.
     pub private: Option<Vec<u8>>,
+    /// When the CLI should call RenewEphemeralResource; `None` means never.
     pub renew_at: Option<time::OffsetDateTime>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 
 /// RenewEphemeralResource's answer.
 #[derive(Clone, Debug, Default)]
 pub struct RenewEphemeralResourceResponse {
+    /// Replacement provider-private bytes, if the renewal changed them.
     pub private: Option<Vec<u8>>,
+    /// When to renew again; `None` means no further renewal.
     pub renew_at: Option<time::OffsetDateTime>,
+    /// Errors and warnings for the CLI to show.
     pub diagnostics: Diagnostics,
 }
 

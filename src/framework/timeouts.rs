@@ -12,9 +12,13 @@ pub const BLOCK: &str = "timeouts";
 /// Which operation a timeout applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
+    /// Creating the object (`timeouts { create = ... }`).
     Create,
+    /// Refreshing the object (`timeouts { read = ... }`).
     Read,
+    /// Updating the object in place (`timeouts { update = ... }`).
     Update,
+    /// Destroying the object (`timeouts { delete = ... }`).
     Delete,
 }
 

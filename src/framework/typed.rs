@@ -29,6 +29,7 @@ use super::value::{Number, Value};
 pub struct TypedError {
     /// Where in the value; empty at the root.
     pub path: AttributePath,
+    /// What was wrong, e.g. the expected type.
     pub message: String,
 }
 

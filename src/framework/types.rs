@@ -5,14 +5,21 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A cty type, as schemas declare attribute types.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Type {
+    /// `true` or `false`.
     Bool,
+    /// An arbitrary-precision number.
     Number,
+    /// A UTF-8 string.
     String,
     /// Any type; values travel as `[type-json, value]`.
     Dynamic,
+    /// An ordered sequence of elements of one type.
     List(Box<Type>),
+    /// An unordered collection of distinct elements of one type.
     Set(Box<Type>),
+    /// String keys to elements of one type.
     Map(Box<Type>),
+    /// A fixed-length sequence, each element of its own type.
     Tuple(Vec<Type>),
     /// Object attributes, with the names of optional attributes.
     Object(BTreeMap<String, Type>, BTreeSet<String>),

@@ -16,7 +16,9 @@ pub trait Validator: Send + Sync {
 
 /// An integer within `[min, max]`.
 pub struct IntBetween {
+    /// The smallest value allowed.
     pub min: i64,
+    /// The largest value allowed.
     pub max: i64,
 }
 
@@ -97,6 +99,7 @@ pub struct Check {
     pub description: &'static str,
     /// The diagnostic summary, e.g. "Invalid CIDR".
     pub summary: &'static str,
+    /// Whether the values or the keys of a map are checked.
     pub target: CheckTarget,
     /// Ok, or a precise message about this one string.
     pub check: fn(&str) -> Result<(), String>,

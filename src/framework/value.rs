@@ -74,14 +74,21 @@ pub enum Value {
     Null,
     /// Not known until apply; may carry refinements.
     Unknown(Box<Refinements>),
+    /// A known boolean.
     Bool(bool),
+    /// A known number (arbitrary precision, as cty numbers are).
     Number(Number),
+    /// A known string.
     String(String),
+    /// Elements of a list, in order.
     List(Vec<Value>),
     /// Elements of a set; kept in the order received, compared as a set.
     Set(Vec<Value>),
+    /// Elements of a tuple, each of its own type.
     Tuple(Vec<Value>),
+    /// A map's elements by key, all of the map's element type.
     Map(BTreeMap<String, Value>),
+    /// An object's attributes by name.
     Object(BTreeMap<String, Value>),
     /// A value of a `dynamic` attribute, with the concrete type it travels with.
     Dynamic(Type, Box<Value>),

@@ -36,11 +36,17 @@ pub const INPUTS_DIGEST: &str = "selfhost.dev/inputs-digest";
 
 /// The objects to apply for an agent.
 pub struct AgentObjects {
+    /// The Deployment running the agent's pods.
     pub deployment: Deployment,
+    /// The Service in front of the agent's ports; `None` when it has none.
     pub service: Option<Service>,
+    /// The Secret holding the secret env values; `None` when there are none.
     pub secret: Option<Secret>,
+    /// The ConfigMap holding the config files; `None` when there are none.
     pub config_map: Option<ConfigMap>,
+    /// The PersistentVolumeClaim of the agent's storage; `None` without storage.
     pub claim: Option<PersistentVolumeClaim>,
+    /// The Ingress routing outside traffic to the agent; `None` without ingress.
     pub ingress: Option<Ingress>,
 }
 

@@ -10,7 +10,9 @@ pub const DEFAULT_UID: i64 = 65532;
 /// One named port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
+    /// The port's name, used by the Service and by probes that refer to it.
     pub name: String,
+    /// The container port number.
     pub port: i32,
     /// "TCP" or "UDP".
     pub protocol: String,
@@ -19,9 +21,13 @@ pub struct Port {
 /// Requests and limits as Kubernetes quantities ("250m", "512Mi").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
+    /// CPU the scheduler reserves for the container.
     pub cpu_request: Option<String>,
+    /// CPU the container is throttled at.
     pub cpu_limit: Option<String>,
+    /// Memory the scheduler reserves for the container.
     pub memory_request: Option<String>,
+    /// Memory above which the container is killed.
     pub memory_limit: Option<String>,
 }
 
@@ -29,12 +35,19 @@ pub struct Resources {
 /// each overridable explicitly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Security {
+    /// Refuse to start the container as root.
     pub run_as_non_root: bool,
+    /// The user and group the container runs as; the image's own when `None`.
     pub run_as_user: Option<i64>,
+    /// Mount the container's root filesystem read-only.
     pub read_only_root_filesystem: bool,
+    /// Drop every Linux capability.
     pub drop_all_capabilities: bool,
+    /// Let processes gain more privileges than their parent (setuid binaries).
     pub allow_privilege_escalation: bool,
+    /// Confine syscalls with the runtime's default seccomp profile.
     pub seccomp_runtime_default: bool,
+    /// Mount the service account's API token into the pod.
     pub automount_service_account_token: bool,
 }
 
@@ -55,13 +68,19 @@ impl Default for Security {
 /// What an agent is, as validated configuration.
 #[derive(Clone, Debug, Default)]
 pub struct AgentSpec {
+    /// The namespace the agent's objects live in.
     pub namespace: String,
+    /// The agent's name, shared by its Deployment, Service and other objects.
     pub name: String,
+    /// The container image to run.
     pub image: String,
+    /// Overrides the image's entrypoint; the image's own when empty.
     pub command: Vec<String>,
+    /// Arguments to the entrypoint; the image's own when empty.
     pub args: Vec<String>,
     /// `None`: left to whoever else manages it (an autoscaler).
     pub replicas: Option<i32>,
+    /// Plain environment variables, visible in the Deployment.
     pub env: BTreeMap<String, String>,
     /// Names only here; values go to the Secret, never to the Deployment.
     pub secret_env: BTreeMap<String, String>,
@@ -70,17 +89,27 @@ pub struct AgentSpec {
     pub secret_env_wo: BTreeMap<String, String>,
     /// Set with `secret_env_wo`: its changes roll the pods.
     pub secret_env_wo_version: Option<i64>,
+    /// The ports the container listens on, exposed by the agent's Service.
     pub ports: Vec<Port>,
+    /// CPU and memory requests and limits.
     pub resources: Resources,
+    /// The pod's isolation settings.
     pub security: Security,
     /// File name → content, mounted read-only at `config_path`.
     pub config_files: BTreeMap<String, String>,
+    /// The directory the `config_files` are mounted in.
     pub config_path: String,
+    /// A persistent volume for the agent's data, if any.
     pub storage: Option<Storage>,
+    /// How Kubernetes decides the pod may receive traffic.
     pub readiness_probe: Option<Probe>,
+    /// How Kubernetes decides the container must be restarted.
     pub liveness_probe: Option<Probe>,
+    /// Node labels the pod must be scheduled on.
     pub node_selector: BTreeMap<String, String>,
+    /// Node taints the pod may be scheduled despite.
     pub tolerations: Vec<TolerationSpec>,
+    /// Routing from outside the cluster, if any.
     pub ingress: Option<IngressSpec>,
     /// The value of the [`LAST_APPLIED`] annotation.
     pub last_applied: Option<String>,
@@ -95,8 +124,11 @@ pub struct Probe {
     pub http_path: Option<String>,
     /// A port name or number; the agent's first port when unset.
     pub port: Option<String>,
+    /// Seconds to wait after the container starts before the first check.
     pub initial_delay_seconds: Option<i32>,
+    /// Seconds between checks.
     pub period_seconds: Option<i32>,
+    /// Failed checks in a row before the probe counts as failed.
     pub failure_threshold: Option<i32>,
 }
 
@@ -105,6 +137,7 @@ pub struct Probe {
 pub struct Storage {
     /// A quantity, e.g. "5Gi".
     pub size: String,
+    /// Where the volume is mounted in the container.
     pub mount_path: String,
     /// The cluster's default class when unset.
     pub storage_class: Option<String>,
@@ -113,9 +146,11 @@ pub struct Storage {
 /// A toleration of node taints.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TolerationSpec {
+    /// The taint key tolerated; every key when unset (with operator "Exists").
     pub key: Option<String>,
     /// "Equal" or "Exists".
     pub operator: Option<String>,
+    /// The taint value to match with operator "Equal".
     pub value: Option<String>,
     /// "NoSchedule", "PreferNoSchedule" or "NoExecute"; all when unset.
     pub effect: Option<String>,
@@ -124,11 +159,14 @@ pub struct TolerationSpec {
 /// HTTP(S) routing from outside the cluster to the agent's first port.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngressSpec {
+    /// The host name the Ingress routes, e.g. `agent.example.com`.
     pub host: String,
+    /// The path prefix routed to the agent.
     pub path: String,
     /// Serve TLS with a certificate in the Secret `<name>-tls` (obtained by
     /// cert-manager when `issuer` is set).
     pub tls: bool,
+    /// The IngressClass to use; the cluster's default when unset.
     pub class: Option<String>,
     /// A cert-manager ClusterIssuer.
     pub issuer: Option<String>,

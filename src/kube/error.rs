@@ -16,46 +16,96 @@ pub enum KubeError {
     #[error(
         "{what} was refused: the API server did not accept the kubeconfig's credentials (401 Unauthorized): {message}"
     )]
-    Unauthorized { what: String, message: String },
+    Unauthorized {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// 403 because a ResourceQuota forbids it.
     #[error("{what} was refused by a resource quota (403): {message}")]
-    Quota { what: String, message: String },
+    Quota {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// 403: RBAC or an admission plugin forbids it.
     #[error("{what} was refused (403 Forbidden): {message}")]
-    Forbidden { what: String, message: String },
+    Forbidden {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// 404 where the object must exist (e.g. its namespace is missing).
     #[error("{what} failed (404 Not Found): {message}")]
-    NotFound { what: String, message: String },
+    NotFound {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// 409: a conflict with another writer or an object being deleted.
     #[error("{what} was refused (409 Conflict): {message}")]
-    Conflict { what: String, message: String },
+    Conflict {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// 422: the object is invalid (validation or an admission policy).
     #[error("{what} was refused as invalid (422): {message}")]
-    Invalid { what: String, message: String },
+    Invalid {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// The API server's own message saying why.
+        message: String,
+    },
     /// Any other refusal (4xx) the server gave.
     #[error("{what} was refused ({code} {reason}): {message}")]
     Refused {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
         what: String,
+        /// The HTTP status code.
         code: u16,
+        /// The API server's machine-readable reason, e.g. "BadRequest".
         reason: String,
+        /// The API server's own message saying why.
         message: String,
     },
     /// Transient failures went on until the time limit.
     #[error("{what} did not succeed within {limit:?}; last error: {last}")]
     Timeout {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
         what: String,
+        /// How long attempts were retried.
         limit: Duration,
+        /// The last attempt's failure.
         last: String,
     },
     /// Waiting for a condition (e.g. deletion) went on until the time limit.
     #[error("{what}: still waiting after {limit:?}")]
-    WaitTimeout { what: String, limit: Duration },
+    WaitTimeout {
+        /// What was awaited, e.g. "deletion of Namespace acc-x".
+        what: String,
+        /// How long it was awaited.
+        limit: Duration,
+    },
     /// Stopped by StopProvider (Ctrl-C) or the operation's `timeouts {}`.
     #[error("{what} was cancelled")]
-    Cancelled { what: String },
+    Cancelled {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+    },
     /// The server answered something this provider cannot read.
     #[error("{what}: unexpected answer from the API server: {message}")]
-    Unexpected { what: String, message: String },
+    Unexpected {
+        /// The operation, e.g. "apply of Secret gateway/gateway-token".
+        what: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
 }
 
 impl KubeError {

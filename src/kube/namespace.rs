@@ -21,10 +21,15 @@ const RESOURCE: &str = "k8s_cluster";
 /// What a `namespace {}` block asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NamespaceSpec {
+    /// The namespace's name.
     pub name: String,
+    /// Labels put on the namespace, besides the provider's ownership labels.
     pub labels: BTreeMap<String, String>,
+    /// ResourceQuota hard limits (e.g. `requests.cpu` → "4"); no quota when empty.
     pub quota: BTreeMap<String, String>,
+    /// LimitRange default requests for containers that set none (e.g. `memory` → "128Mi").
     pub default_request: BTreeMap<String, String>,
+    /// LimitRange default limits for containers that set none.
     pub default_limit: BTreeMap<String, String>,
 }
 
@@ -44,6 +49,7 @@ fn meta(name: &str, namespace: Option<&str>, extra: &BTreeMap<String, String>) -
 }
 
 impl NamespaceSpec {
+    /// The Namespace object, with the provider's ownership labels.
     pub fn namespace(&self) -> Namespace {
         Namespace {
             metadata: meta(&self.name, None, &self.labels),

@@ -28,6 +28,7 @@ pub use super::LAST_APPLIED;
 pub struct PortSpec {
     /// "TCP", "UDP" or "SCTP".
     pub protocol: String,
+    /// The port, or the first port of a range.
     pub port: u16,
     /// Last port of a range.
     pub end_port: Option<u16>,
@@ -84,28 +85,38 @@ pub struct RuleSpec {
     pub agents: Vec<String>,
     /// Whole namespaces (by name).
     pub namespaces: Vec<String>,
+    /// IP networks (CIDRs) allowed, typically addresses outside the cluster.
     pub cidrs: Vec<String>,
     /// Networks inside `cidrs` that are not allowed.
     pub except: Vec<String>,
+    /// Allowed ports, as written: "8080/tcp", "53/udp", "8000-8100/tcp" or "443".
     pub ports: Vec<String>,
 }
 
 /// A policy as validated configuration.
 #[derive(Clone, Debug, Default)]
 pub struct PolicySpec {
+    /// The namespace the NetworkPolicy lives in, with the agents it isolates.
     pub namespace: String,
+    /// The NetworkPolicy's name.
     pub name: String,
     /// Agents it applies to, by name; with `agent_labels` empty too, every
     /// pod of the namespace.
     pub agents: Vec<String>,
+    /// Pods it applies to, by label, in addition to `agents`.
     pub agent_labels: BTreeMap<String, String>,
+    /// Isolate ingress even without `ingress` rules (then nothing may reach the pods).
     pub deny_ingress: bool,
+    /// Isolate egress even without `egress` rules (then nothing may leave the pods).
     pub deny_egress: bool,
     /// Egress to the cluster DNS (kube-dns in kube-system, port 53) stays
     /// open whenever egress is restricted.
     pub allow_dns: bool,
+    /// Rules for traffic allowed to reach the pods.
     pub ingress: Vec<RuleSpec>,
+    /// Rules for traffic allowed to leave the pods.
     pub egress: Vec<RuleSpec>,
+    /// The value of the [`LAST_APPLIED`] annotation.
     pub last_applied: Option<String>,
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod number;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{message} at {path}")]
 pub struct CodecError {
+    /// What was wrong with the bytes or the value.
     pub message: String,
     /// Where in the value, e.g. `keepers["a"]`; empty at the root.
     pub path: crate::framework::AttributePath,
