@@ -37,6 +37,9 @@ def run(cmd: Sequence[str], check: bool = True, capture: bool = False, env: Env 
         input: str | bytes | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run a command (an argument list).  With logfile, append stdout+stderr there; a failure then raises a
     TestbedError that carries the log, whose tail the main thread prints."""
+    if isinstance(cmd, (str, bytes)):
+        # no silent shell: a string would be split into characters, or need shell=True and its quoting
+        raise TypeError("run() takes an argument list, not %r" % (cmd,))
     cmd = list(cmd)
     if not quiet:
         log("+", " ".join(cmd))
