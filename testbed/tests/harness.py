@@ -273,14 +273,15 @@ def sc_config(t: Target, tmp: str) -> dict[str, str]:
     for name, env in cases.items():
         t.load(env)
         s = t.settings()
-        s["STATE"] = s["STATE"].replace("-%d" % os.getuid(), "-@UID@")
         with with_patches(t, ssh_key=lambda: "@KEY@"):
             s["host_name(1)"] = t.fn("host_name")(1)
             s["host_addr(2)"] = t.fn("host_addr")(2)
             s["k8s_host_name(3)"] = t.fn("k8s_host_name")(3)
             s["k8s_host_addr(1)"] = t.fn("k8s_host_addr")(1)
             s["ssh_cmd"] = t.fn("ssh_cmd")("10.77.0.11", "true", timeout=2)
-        res["config-%s.json" % name] = dumps(s)
+        # the default state dir names the user: golden files hold @UID@ instead
+        res["config-%s.json" % name] = dumps(s).replace("/tmp/selfhost-testbed-%d" % os.getuid(),
+                                                        "/tmp/selfhost-testbed-@UID@")
     for bad in ("51", "-1"):
         try:
             t.load({"HOME": "/home/u", "SELFHOST_TESTBED_INSTANCE": bad})
@@ -700,6 +701,15 @@ def with_patches(t: Target, **patches: Any) -> Iterator[None]:
 
 
 def render(t: Target, name: str) -> dict[str, str]:
+    # file modes are part of what is compared (and of the image layers): make them independent of the caller
+    old_umask = os.umask(0o022)
+    try:
+        return _render(t, name)
+    finally:
+        os.umask(old_umask)
+
+
+def _render(t: Target, name: str) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = os.path.realpath(tmp)
         t.tmp = tmp
