@@ -41,7 +41,9 @@ def build_date() -> str:
 
 def mod_download(module_at_version: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """`go mod download -json`: the module's Dir (its source) and GoMod (its go.mod file)."""
-    return json.loads(proc.out(["go", "mod", "download", "-json", module_at_version], env=env or go_env()))
+    info: dict[str, str] = json.loads(proc.out(["go", "mod", "download", "-json", module_at_version],
+                                               env=env or go_env()))
+    return info
 
 
 def go_directive(gomod: str) -> str:
