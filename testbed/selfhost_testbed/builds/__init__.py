@@ -1,0 +1,1 @@
+"""The parts the bed builds, one module each; every part lands in the cache (cache.cached) by version."""

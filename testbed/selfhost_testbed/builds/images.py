@@ -1,0 +1,40 @@
+"""The container images of the bundle: their references and what each is made of."""
+from __future__ import annotations
+
+from ..versions import (COREDNS_VERSION, ETCD_IMAGE_TAG, FLANNEL_CNI_PLUGIN_TAG, FLANNEL_VERSION, K8S_VERSION,
+                        METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION, WORKLOAD_TAG)
+
+# image name (its archive is images/<name>.tar) -> (layer keys, entrypoint); bundle.build_layers makes the layers
+IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
+    "kube-apiserver": (["base", "kube-apiserver"], None),
+    "kube-controller-manager": (["base", "kube-controller-manager"], None),
+    "kube-scheduler": (["base", "kube-scheduler"], None),
+    "kube-proxy": (["base", "busybox", "iptables", "kube-proxy"], None),
+    "etcd": (["base", "busybox", "etcd"], None),
+    "coredns": (["base", "coredns"], ["/coredns"]),
+    "pause": (["pause"], ["/pause"]),
+    "flannel": (["base", "busybox", "iptables", "flannel"], ["/opt/bin/flanneld"]),
+    "flannel-cni-plugin": (["base", "busybox", "flannel-cni-plugin"], ["/bin/sh"]),
+    "metrics-server": (["base", "metrics-server"], ["/metrics-server"]),
+    "pebble": (["base", "busybox", "pebble"], ["/usr/bin/pebble"]),
+    "echo": (["base", "echo"], ["/usr/local/bin/echo-server"]),
+    "client": (["base", "busybox", "fetch"], ["/bin/sh"]),
+    "restic": (["base", "busybox", "restic"], ["/usr/bin/restic"]),
+}
+
+
+def images_list() -> list[tuple[str, str]]:
+    """(reference, archive file name) of every image in the bundle."""
+    r = [("registry.k8s.io/%s:%s" % (c, K8S_VERSION), c + ".tar") for c in
+         ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")]
+    r += [("registry.k8s.io/etcd:" + ETCD_IMAGE_TAG, "etcd.tar"),
+          ("registry.k8s.io/coredns/coredns:" + COREDNS_VERSION, "coredns.tar"),
+          ("registry.k8s.io/pause:" + PAUSE_TAG, "pause.tar"),
+          ("ghcr.io/flannel-io/flannel:" + FLANNEL_VERSION, "flannel.tar"),
+          ("ghcr.io/flannel-io/flannel-cni-plugin:" + FLANNEL_CNI_PLUGIN_TAG, "flannel-cni-plugin.tar"),
+          ("registry.k8s.io/metrics-server/metrics-server:" + METRICS_SERVER_VERSION, "metrics-server.tar"),
+          ("ghcr.io/letsencrypt/pebble:" + PEBBLE_VERSION, "pebble.tar"),
+          ("selfhost.test/echo:" + WORKLOAD_TAG, "echo.tar"),
+          ("selfhost.test/client:" + WORKLOAD_TAG, "client.tar"),
+          ("selfhost.test/restic:" + WORKLOAD_TAG, "restic.tar")]
+    return r

@@ -1,0 +1,154 @@
+"""Go builds from the module proxy: the toolchain environment, wrapper modules, `go install` into the cache.
+
+Many upstream modules cannot be `go install`ed (replace directives to ./staging etc.); the bed builds them in
+a generated wrapper module under <cache>/src/ that requires the upstream module at a release tag."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shutil
+import time
+from typing import Mapping, Sequence
+
+from . import cache, config, proc
+from .errors import TestbedError
+from .versions import ETCD_VERSION, K8S_VERSION, KWOK_VERSION
+
+
+def go_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOFLAGS", "")
+    env["GOFLAGS"] = (env["GOFLAGS"] + " -buildvcs=false -mod=mod").strip()
+    env["CGO_ENABLED"] = "0"
+    env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "local")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def need_go() -> None:
+    if not shutil.which("go"):
+        raise TestbedError("`go` not found on PATH (needed to build Kubernetes, kwok, terraform, tofu)")
+
+
+def build_date() -> str:
+    """What release builds stamp into k8s.io/component-base/version.buildDate."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mod_download(module_at_version: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`go mod download -json`: the module's Dir (its source) and GoMod (its go.mod file)."""
+    info: dict[str, str] = json.loads(proc.out(["go", "mod", "download", "-json", module_at_version],
+                                               env=env or go_env()))
+    return info
+
+
+def go_directive(gomod: str) -> str:
+    m = re.search(r"^go (\S+)", gomod, re.M)
+    if not m:
+        raise TestbedError("no `go` line in go.mod")
+    return m.group(1)
+
+
+def tools_go(pkgs: Sequence[str]) -> str:
+    """A tools.go that imports pkgs, so `go mod tidy` keeps what building them needs."""
+    return "//go:build tools\n\npackage tools\n\nimport (\n%s)\n" % "".join('\t_ "%s"\n' % p for p in pkgs)
+
+
+def tools_go_one(pkg: str) -> str:
+    return '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' % pkg
+
+
+# ------------------------------------------------------------------------ the Kubernetes wrapper module --
+# k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with ./staging paths, so it cannot be
+# `go install`ed.  One wrapper module requires k8s.io/kubernetes, sigs.k8s.io/kwok and go.etcd.io/etcd/server/v3
+# (at the version k8s.io/kubernetes requires, so nothing is bumped), and replaces every k8s.io/* module that
+# k8s.io/kubernetes requires at v0.0.0 with the published v0.Y.Z.  Every build of k8s.io/kubernetes packages
+# uses the same requires, so the module versions and the Go build cache are shared.
+KUBE_ALWAYS = ("k8s.io/kubernetes/cmd/kube-apiserver", "sigs.k8s.io/kwok/cmd/kwok", "go.etcd.io/etcd/server/v3")
+
+
+def k8s_minor_patch(version: str = K8S_VERSION) -> tuple[str, str]:
+    m = re.match(r"v1\.(\d+)\.(\d+)$", version)
+    if not m:
+        raise TestbedError("not a Kubernetes release version: %s" % version)
+    return m.group(1), m.group(2)
+
+
+def kube_wrapper_gomod(module: str, kubernetes_gomod: str) -> str:
+    """The wrapper module's go.mod, from the go.mod of k8s.io/kubernetes (its go/godebug lines, and the
+    staging modules it requires at v0.0.0)."""
+    minor, patch = k8s_minor_patch()
+    staging_ver = "v0.%s.%s" % (minor, patch)
+    staging = sorted(set(re.findall(r"^\s*(k8s\.io/[\w./-]+) v0\.0\.0\s*(?://.*)?$", kubernetes_gomod, re.M)))
+    godebug = re.findall(r"^godebug .*$", kubernetes_gomod, re.M)
+    lines = ["module selfhost.test/%s" % module, "", "go %s" % go_directive(kubernetes_gomod)] + godebug + [
+        "", "require (", "\tk8s.io/kubernetes %s" % K8S_VERSION, "\tsigs.k8s.io/kwok %s" % KWOK_VERSION,
+        "\tgo.etcd.io/etcd/server/v3 %s" % ETCD_VERSION, ")", "", "replace ("]
+    lines += ["\t%s => %s %s" % (s, s, staging_ver) for s in staging] + [")", ""]
+    return "\n".join(lines)
+
+
+def kube_ldflags(now: str, with_kwok: bool) -> str:
+    """Release version stamps: without them /version says v0.0.0-master."""
+    minor, _ = k8s_minor_patch()
+    cb = "k8s.io/component-base/version"
+    ld = ["-s", "-w",
+          "-X %s.gitVersion=%s" % (cb, K8S_VERSION), "-X %s.gitMajor=1" % cb, "-X %s.gitMinor=%s" % (cb, minor),
+          "-X %s.gitTreeState=clean" % cb, "-X %s.buildDate=%s" % (cb, now),
+          "-X %s.gitCommit=%s" % (cb, "0" * 40),
+          "-X k8s.io/client-go/pkg/version.gitVersion=%s" % K8S_VERSION,
+          "-X k8s.io/client-go/pkg/version.gitMajor=1", "-X k8s.io/client-go/pkg/version.gitMinor=%s" % minor]
+    if with_kwok:
+        ld.append("-X sigs.k8s.io/kwok/pkg/consts.Version=%s" % KWOK_VERSION)
+    return " ".join(ld)
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrapper:
+    """A generated wrapper module, ready for `go build`."""
+    workdir: str
+    ldflags: str
+    env: dict[str, str]
+    logfile: str
+
+
+def kube_wrapper(module: str, workdir_name: str, log_name: str, tools: Sequence[str], with_kwok: bool) -> Wrapper:
+    """Write the Kubernetes wrapper module <cache>/src/<workdir_name> importing `tools`, and tidy it."""
+    need_go()
+    lf = cache.build_log(log_name)
+    env = go_env()
+    info = mod_download("k8s.io/kubernetes@" + K8S_VERSION, env)
+    with open(info["GoMod"]) as f:
+        kmod = f.read()
+    wd = cache.fresh_dir(os.path.join(config.get().cache, "src", workdir_name))
+    cache.write_text(os.path.join(wd, "go.mod"), kube_wrapper_gomod(module, kmod))
+    cache.write_text(os.path.join(wd, "tools.go"), tools_go(tools))
+    proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
+    return Wrapper(wd, kube_ldflags(build_date(), with_kwok), env, lf)
+
+
+def build_into_bin(w: Wrapper, dst: str, pkgs: Sequence[str]) -> None:
+    """ONE `go build` of pkgs into dst/bin/, so shared packages compile once; its time goes to the log."""
+    os.makedirs(os.path.join(dst, "bin"))
+    t0 = time.time()
+    proc.run(["go", "build", "-trimpath", "-ldflags", w.ldflags, "-o", os.path.join(dst, "bin") + "/"] + list(pkgs),
+             cwd=w.workdir, env=w.env, logfile=w.logfile)
+    with open(w.logfile, "a") as f:
+        f.write("go build took %.0fs\n" % (time.time() - t0))
+
+
+# ------------------------------------------------------------------------------------------ go install --
+def go_install_dir(component: str, version: str, pkgs: Sequence[str], ldflags: str = "-s -w",
+                   env_extra: Mapping[str, str] | None = None) -> str:
+    """`go install pkg@version` for modules without replace directives, into the cache by version."""
+    def build(dst: str) -> None:
+        need_go()
+        lf = cache.build_log("%s-%s" % (component, version))
+        env = go_env(dict({"GOBIN": dst, "GOFLAGS": "-buildvcs=false"}, **(env_extra or {})))
+        for p in pkgs:
+            proc.run(["go", "install", "-trimpath", "-ldflags", ldflags, "%s@%s" % (p, version)], env=env, logfile=lf)
+    return cache.cached(component, version, build, [p.rstrip("/").rsplit("/", 1)[1] for p in pkgs])

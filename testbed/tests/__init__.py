@@ -1,0 +1,1 @@
+"""Unit tests of the test bed program (python3 -m unittest discover -s testbed/tests -t testbed)."""

@@ -1,0 +1,3 @@
+module selfhost.test/smallbins
+
+go 1.22

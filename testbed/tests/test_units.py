@@ -1,0 +1,262 @@
+"""Unit tests of the pure parts of the test bed: config, cache keys, renderings, parsing, errors."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import threading
+import unittest
+from typing import Any
+from unittest import mock
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild, hosts, network, proc, rootfs  # noqa: E402
+from selfhost_testbed.builds import clis, debs, images, k3s_standin  # noqa: E402
+from selfhost_testbed.config import Config  # noqa: E402
+from selfhost_testbed.errors import TestbedError  # noqa: E402
+from selfhost_testbed.versions import BUNDLE_VERSION, K8S_VERSION, KUBE_CACHE_VERSION  # noqa: E402
+
+
+def cfg_for(**env: str) -> Config:
+    return Config.from_env(dict({"HOME": "/home/u"}, **env), uid=1000)
+
+
+@contextlib.contextmanager
+def using(cfg: Config) -> Any:
+    saved = config._current
+    config.use(cfg)
+    try:
+        yield cfg
+    finally:
+        config._current = saved
+
+
+class ConfigTest(unittest.TestCase):
+    def test_instance_0_keeps_the_historical_names(self) -> None:
+        c = cfg_for()
+        self.assertEqual((c.instance, c.name_prefix, c.bridge, c.nft_table), (0, "tb", "tbselfhost0", "selfhost_testbed"))
+        self.assertEqual(c.state, "/tmp/selfhost-testbed-1000")
+        self.assertEqual(c.cache, "/home/u/.cache/selfhost-testbed")
+        self.assertEqual(c.apt_cache, "/home/u/.cache/selfhost-testbed/apt-cacher-ng")
+        self.assertEqual((c.host_name(1), c.host_addr(1)), ("tb-host1", "10.77.0.11"))
+        self.assertEqual((c.k8s_host_name(2), c.k8s_host_addr(2)), ("tb-k8s2", "10.77.0.102"))
+
+    def test_instance_n_shifts_subnet_names_ports_and_dirs(self) -> None:
+        c = cfg_for(SELFHOST_TESTBED_INSTANCE="7")
+        self.assertEqual((c.subnet, c.host_gw, c.bridge, c.nft_table), ("10.77.7", "10.77.7.1", "tbselfhost7",
+                                                                          "selfhost_testbed7"))
+        self.assertEqual((c.host_name(3), c.k8s_host_addr(1)), ("tb7-host3", "10.77.7.101"))
+        base = cfg_for()
+        for port in ("etcd_port", "etcd_peer_port", "apiserver_port", "kcm_port", "sched_port", "kwok_port"):
+            self.assertEqual(getattr(c, port), getattr(base, port) + 7000, port)
+        self.assertEqual(c.apt_proxy_port, base.apt_proxy_port)  # on its own address, so the same port
+        self.assertEqual(c.state, "/tmp/selfhost-testbed-1000-i7")
+        self.assertTrue(c.apt_cache.endswith("/apt-cacher-ng-i7"))
+        self.assertEqual(c.cache, base.cache)  # the build cache is shared
+
+    def test_directories_from_the_environment(self) -> None:
+        c = cfg_for(XDG_CACHE_HOME="/x", SELFHOST_TESTBED_DIR="/s", SELFHOST_TESTBED_INSTANCE="2")
+        self.assertEqual((c.cache, c.state), ("/x/selfhost-testbed", "/s"))
+        self.assertEqual(cfg_for(XDG_CACHE_HOME="").cache, "/home/u/.cache/selfhost-testbed")
+        self.assertEqual(cfg_for(SELFHOST_TESTBED_INSTANCE="").instance, 0)
+
+    def test_bad_instance_is_refused(self) -> None:
+        for bad in ("51", "-1", "x"):
+            with self.assertRaises(TestbedError, msg=bad):
+                cfg_for(SELFHOST_TESTBED_INSTANCE=bad)
+        self.assertEqual(cfg_for(SELFHOST_TESTBED_INSTANCE="50").subnet, "10.77.50")
+
+    def test_config_is_frozen(self) -> None:
+        with self.assertRaises(AttributeError):
+            cfg_for().instance = 3  # type: ignore[misc]
+
+    def test_tofu_override(self) -> None:
+        self.assertIsNone(cfg_for().tofu_version)
+        self.assertEqual(cfg_for(SELFHOST_TESTBED_TOFU_VERSION="v1.10.6").tofu_version, "v1.10.6")
+
+
+class CacheKeyTest(unittest.TestCase):
+    def test_cache_dir_is_component_dash_version(self) -> None:
+        with using(cfg_for(XDG_CACHE_HOME="/c")):
+            self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
+                             "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-4")
+
+    def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            a, b = os.path.join(d, "main.go"), os.path.join(d, "go.mod")
+            for p, t in ((a, "package main\n"), (b, "module x\n")):
+                with open(p, "w") as f:
+                    f.write(t)
+            h1 = k3s_standin.source_hash([b, a])
+            with open(a, "a") as f:
+                f.write("// changed\n")
+            self.assertNotEqual(h1, k3s_standin.source_hash([b, a]))
+        v = k3s_standin.cache_version("a" * 64, "b" * 64)
+        self.assertEqual(v, "v1.36.3+k3s1-1-%s-%s" % ("a" * 12, "b" * 12))
+
+    def test_payload_trailer_layout(self) -> None:
+        t = k3s_standin.payload_trailer(0x10, 0x200, "c" * 64)
+        self.assertEqual(t, b"K3SSTANDINPAYLD1" + b"0000000000000010" + b"0000000000000200" + b"c" * 64)
+
+    def test_every_image_has_a_spec(self) -> None:
+        names = [fn[:-4] for _, fn in images.images_list()]
+        self.assertEqual(sorted(names), sorted(images.IMAGE_SPEC))
+
+
+class RenderTest(unittest.TestCase):
+    def test_templates_have_no_unfilled_placeholder(self) -> None:
+        c = cfg_for(SELFHOST_TESTBED_INSTANCE="4")
+        for text in (network.forward_rules(c), network.acng_conf(c, "/s/acng"), hosts.host0_network(c, "10.77.4.11", True),
+                     control_plane.kubeconfig(c, "CA", "admin", "CERT", "KEY"), control_plane.fake_nodes()):
+            self.assertNotIn("${", text)
+
+    def test_forward_rules_name_this_instance(self) -> None:
+        r = network.forward_rules(cfg_for(SELFHOST_TESTBED_INSTANCE="4"))
+        self.assertTrue(r.startswith("table inet selfhost_testbed4 {\n"))
+        self.assertIn('iifname "tbselfhost4" oifname "tbselfhost4" accept\n  iifname "tbselfhost4" drop', r)
+
+    def test_only_k8s_hosts_get_a_default_route(self) -> None:
+        c = cfg_for(SELFHOST_TESTBED_INSTANCE="4")
+        self.assertIn("Address=10.77.4.101/24\nGateway=10.77.4.1\nLinkLocalAddressing=no\n",
+                      hosts.host0_network(c, "10.77.4.101", True))
+        self.assertIn("Address=10.77.4.11/24\nLinkLocalAddressing=no\n", hosts.host0_network(c, "10.77.4.11", False))
+
+    def test_kubeconfig_points_at_this_instance(self) -> None:
+        k = control_plane.kubeconfig(cfg_for(SELFHOST_TESTBED_INSTANCE="1"), "CA", "kwok", "C", "K")
+        self.assertIn("server: https://127.0.0.1:17443\n", k)
+        self.assertIn("context: {cluster: selfhost-testbed, user: kwok}\n", k)
+
+    def test_nspawn_flags_of_k8s_hosts(self) -> None:
+        c = cfg_for()
+        plain = hosts.nspawn_cmd(c, "tb-host1", "/m", False)
+        k8s = hosts.nspawn_cmd(c, "tb-host1", "/m", True)
+        self.assertEqual(k8s[:len(plain)], plain)
+        self.assertEqual(k8s[len(plain):], hosts.K8S_NSPAWN_ARGS)
+
+    def test_terraform_backend_stub_is_named_after_the_backend(self) -> None:
+        s = assets.terraform_backend_stub("s3")
+        self.assertTrue(s.startswith('// Package s3 is a stub'))
+        self.assertIn("\npackage s3\n", s)
+        self.assertNotIn("BACKEND_NAME", s)
+
+    def test_flannel_main_without_dropped_backends(self) -> None:
+        from selfhost_testbed.builds import addons
+        main = ('import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n'
+                '\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n'
+                '\t_ "github.com/flannel-io/flannel/pkg/backend/udp"\n)\n')
+        self.assertEqual(addons.flannel_main_without_backends(main),
+                         'import (\n\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n)\n')
+        with self.assertRaises(TestbedError):
+            addons.flannel_main_without_backends("import ()\n")
+
+
+class EnvOutputTest(unittest.TestCase):
+    def test_nothing_up_prints_nothing(self) -> None:
+        self.assertEqual(cli.env_exports(cfg_for(), False, [], None, []), [])
+
+    def test_everything_up(self) -> None:
+        c = cfg_for(SELFHOST_TESTBED_DIR="/s", XDG_CACHE_HOME="/c", SELFHOST_TESTBED_INSTANCE="5")
+        hs = hosts.host_entries(c, 2, 1)
+        with using(c):
+            lines = dict(cli.env_exports(c, True, hs, "/c/b", ["/t1", "/t2"]))
+        self.assertEqual(lines["SELFHOST_TEST_HOSTS"], "10.77.5.11:22 10.77.5.12:22")
+        self.assertEqual(lines["SELFHOST_TEST_K8S_HOSTS"], "10.77.5.101:22")
+        self.assertEqual(lines["SELFHOST_TEST_K8S_BUNDLE"], "/c/b")
+        self.assertEqual(lines["SELFHOST_TEST_APT_PROXY"], "http://10.77.5.1:3142")
+        self.assertEqual(lines["KUBECONFIG"], "/s/kubeconfig")
+        self.assertEqual(lines["SELFHOST_TEST_CLIS"], "/t1 /t2")
+
+    def test_bundle_only_with_k8s_hosts(self) -> None:
+        c = cfg_for()
+        names = [k for k, _ in cli.env_exports(c, False, hosts.host_entries(c, 1, 0), "/b", [])]
+        self.assertNotIn("SELFHOST_TEST_K8S_BUNDLE", names)
+
+    def test_values_are_shell_quoted(self) -> None:
+        out = cli.render_exports([("A", "it's"), ("B", "x y")])
+        self.assertEqual(out, "export A='it'\\''s'\nexport B='x y'\n")
+
+
+class ParseTest(unittest.TestCase):
+    def test_arguments(self) -> None:
+        p = cli.parser()
+        a = p.parse_args(["up", "--hosts", "0", "--k8s-hosts", "3", "--no-cluster"])
+        self.assertEqual((a.cmd, a.hosts, a.k8s_hosts, a.no_cluster), ("up", 0, 3, True))
+        a = p.parse_args(["up"])
+        self.assertEqual((a.hosts, a.k8s_hosts, a.no_cluster), (3, 0, False))
+        self.assertEqual(p.parse_args(["build"]).what, "all")
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            p.parse_args(["build", "bogus"])
+        for name in cli.commands():  # every command has a parser, and every parser a command
+            self.assertEqual(p.parse_args([name]).cmd, name)
+
+    def test_tofu_candidates_newest_per_pattern(self) -> None:
+        vs = ["v1.6.3", "v1.10.6", "v1.10.10", "v1.12.0-rc1", "v1.12.6", "v1.12.10", "v1.9.2"]
+        self.assertEqual(clis.pick_tofu_candidates(vs), ["v1.12.10", "v1.10.10"])
+
+    def test_tofu_replaces_drop_local_paths(self) -> None:
+        gomod = ("module m\n\nreplace (\n\t// c\n\ta => b v1\n\tfoo => ./foo\n)\nreplace c v1 => d v2\n"
+                 "replace e => ../e\n")
+        self.assertEqual(clis.tofu_replaces(gomod), ["a => b v1", "c v1 => d v2"])
+
+    def test_kube_wrapper_gomod_replaces_staging_modules(self) -> None:
+        kmod = ("module k8s.io/kubernetes\n\ngo 1.26.0\n\ngodebug default=go1.26\n\nrequire (\n\tk8s.io/api v0.0.0\n"
+                "\tk8s.io/utils v0.0.0-2025\n\tk8s.io/apiserver v0.0.0 // indirect\n)\n")
+        m = gobuild.kube_wrapper_gomod("w", kmod)
+        self.assertIn("go 1.26.0\ngodebug default=go1.26\n", m)
+        self.assertIn("\tk8s.io/api => k8s.io/api v0.36.3\n\tk8s.io/apiserver => k8s.io/apiserver v0.36.3\n)", m)
+        self.assertNotIn("k8s.io/utils =>", m)
+
+    def test_apt_depends_output(self) -> None:
+        self.assertEqual(debs.parse_depends("b\na\n  Depends: c\n<virt>\na\n"), ["a", "b"])
+
+    def test_debian_mirror_from_sources(self) -> None:
+        one = "deb [arch=amd64] http://m.example/debian/ bookworm main\n"
+        deb822 = "Types: deb\nURIs: http://n.example/debian\nSuites: bookworm bookworm-updates\n"
+        self.assertEqual(rootfs.mirror_from_sources([one]), "http://m.example/debian")
+        self.assertEqual(rootfs.mirror_from_sources(["deb http://x/ trixie main\n", deb822]), "http://n.example/debian")
+        self.assertIsNone(rootfs.mirror_from_sources(["deb http://x/ trixie main\n"]))
+        self.assertTrue(rootfs.sources_list("http://m/debian").endswith("deb http://m/debian-security bookworm-security main\n"))
+
+
+class ErrorsTest(unittest.TestCase):
+    def test_run_refuses_a_string(self) -> None:
+        with self.assertRaises(TypeError):
+            proc.run("echo hi")
+
+    def test_failed_command_carries_its_log(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            lf = os.path.join(d, "x.log")
+            with self.assertRaises(TestbedError) as e, contextlib.redirect_stderr(io.StringIO()):
+                proc.run([sys.executable, "-c", "print('why'); raise SystemExit(3)"], logfile=lf)
+            self.assertEqual(e.exception.logfile, lf)
+            self.assertIn("exit 3", e.exception.message)
+
+    def test_error_in_a_worker_thread_is_reported_by_main(self) -> None:
+        """A TestbedError raised in a worker thread ends the command with exit 1 and the error on stderr."""
+        def failing(a: Any) -> None:
+            import concurrent.futures
+
+            def work() -> None:
+                self.assertIsNot(threading.current_thread(), threading.main_thread())
+                raise TestbedError("the worker failed")
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(work).result()
+        err = io.StringIO()
+        with mock.patch.object(cli, "cmd_env", failing), contextlib.redirect_stderr(err), \
+                mock.patch.dict(os.environ, {"SELFHOST_TESTBED_INSTANCE": "0"}):
+            saved = config._current
+            try:
+                with self.assertRaises(SystemExit) as e:
+                    cli.main(["env"])
+            finally:
+                config._current = saved
+        self.assertEqual(e.exception.code, 1)
+        self.assertIn("testbed: ERROR: the worker failed", err.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()
