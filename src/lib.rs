@@ -9,6 +9,7 @@ pub mod framework;
 pub mod host;
 pub mod kube;
 pub mod logging;
+pub mod network;
 pub mod plugin;
 pub mod resources;
 pub mod sensitive;

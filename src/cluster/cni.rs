@@ -1,7 +1,7 @@
 //! The CNI manifests the cluster applies: flannel from the bundle (or its
 //! release), its network set to the cluster's pod CIDR.
 
-use crate::host::quote::Cidr;
+use crate::network::Cidr;
 
 /// flannel's default network, as its release manifest writes it.
 const FLANNEL_DEFAULT: &str = "\"Network\": \"10.244.0.0/16\"";
@@ -23,7 +23,7 @@ pub fn flannel_manifest(manifest: &str, pod_cidr: &Cidr) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::validate;
+    use crate::network as validate;
 
     #[test]
     fn the_network_follows_the_pod_cidr() {

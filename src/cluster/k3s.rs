@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::bundle::layout;
 use super::spec::{ClusterSpec, Version, api_endpoint};
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 use crate::shell::quote;
 
 /// Where the k3s binary is installed.
@@ -411,7 +411,7 @@ echo clean
 mod tests {
     use super::*;
     use crate::cluster::spec::{ImageSource, NodeSettings};
-    use crate::host::validate;
+    use crate::network as validate;
 
     fn spec(settings: NodeSettings) -> ClusterSpec {
         ClusterSpec::new(

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use super::spec::{ClusterSpec, ImageSource};
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 
 /// Where containerd's CRI socket is.
 pub const CRI_SOCKET: &str = "unix:///run/containerd/containerd.sock";
@@ -186,7 +186,7 @@ pub fn kubelet_patch(spec: &ClusterSpec, node: &Hostname) -> Option<String> {
 mod tests {
     use super::*;
     use crate::cluster::spec::{CgroupDriver, NodeSettings};
-    use crate::host::validate;
+    use crate::network as validate;
 
     fn docs(text: &str) -> Vec<Value> {
         text.split("---\n")

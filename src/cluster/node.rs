@@ -6,7 +6,7 @@ use super::containerd;
 use super::kubeadm;
 pub use super::probe::{Probe, parse_probe, readyz_probe};
 use super::spec::ClusterSpec;
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 
 /// containerd's configuration file.
 pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
@@ -229,7 +229,7 @@ pub fn drain_script(node: &Hostname, kubectl: fn(&[&str]) -> String) -> String {
 mod tests {
     use super::*;
     use crate::cluster::spec::{ImageSource, NodeSettings};
-    use crate::host::validate;
+    use crate::network as validate;
 
     #[test]
     fn scripts_are_valid_sh_and_names_are_quoted() {

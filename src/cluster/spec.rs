@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::host::quote::{Cidr, Hostname};
-use crate::host::validate;
+use crate::network as validate;
+use crate::network::{Cidr, Hostname};
 
 /// A Kubernetes release, `vMAJOR.MINOR.PATCH` (no pre-releases: the
 /// provider installs published releases only).

@@ -6,8 +6,8 @@
 //! a validator mistake cannot turn a name into a command.
 
 use std::fmt;
-use std::net::IpAddr;
 
+pub use crate::network::{Cidr, Hostname, PortRange, Protocol};
 pub use crate::shell::quote;
 
 macro_rules! word_newtype {
@@ -36,10 +36,6 @@ macro_rules! word_newtype {
     };
 }
 
-word_newtype!(
-    /// An RFC 1123 host name (lowercase).
-    Hostname
-);
 word_newtype!(
     /// An IANA time zone name by syntax (`UTC`, `Area/Location`); whether the
     /// host's tzdata has it is checked at apply time.
@@ -115,90 +111,6 @@ impl PublicKey {
     pub fn identity(&self) -> (&str, &str) {
         let mut it = self.0.split(' ');
         (it.next().unwrap_or_default(), it.next().unwrap_or_default())
-    }
-}
-
-/// A transport protocol a firewall rule can allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Protocol {
-    /// The name as in configuration and in nft.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-/// A port or an inclusive port range, `1 <= low <= high <= 65535`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortRange {
-    /// First port.
-    pub low: u16,
-    /// Last port (equal to `low` for a single port).
-    pub high: u16,
-}
-
-impl PortRange {
-    /// Whether `port` is inside the range.
-    pub fn contains(&self, port: u16) -> bool {
-        self.low <= port && port <= self.high
-    }
-}
-
-impl fmt::Display for PortRange {
-    /// `22` or `30000-32767`: the spelling of the configuration and of nft.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.low == self.high {
-            write!(f, "{}", self.low)
-        } else {
-            write!(f, "{}-{}", self.low, self.high)
-        }
-    }
-}
-
-/// An IPv4 or IPv6 network with its host bits zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cidr {
-    /// Network address.
-    pub addr: IpAddr,
-    /// Prefix length.
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` lies inside this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// `ip` for IPv4 networks, `ip6` for IPv6: the nft payload family.
-    pub fn nft_family(&self) -> &'static str {
-        if self.addr.is_ipv4() { "ip" } else { "ip6" }
-    }
-}
-
-impl fmt::Display for Cidr {
-    /// Canonical `addr/prefix` (IPv6 compressed, lowercase).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 

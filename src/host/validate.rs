@@ -3,57 +3,12 @@
 //! sentence that names the value and says what to write instead, ready to be
 //! a diagnostic's detail on the attribute's path.
 
-use std::net::IpAddr;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::quote::{
-    Cidr, Hostname, ModuleName, PackageName, PortRange, Protocol, PublicKey, SysctlKey, SysctlValue, TimeZone, UserName,
-};
+pub use crate::network::{cidr, hostname, port_range, protocol};
 
-/// An RFC 1123 host name: dot-separated labels of 1–63 lowercase letters,
-/// digits and `-`, not starting or ending with `-`, 253 characters at most.
-pub fn hostname(s: &str) -> Result<Hostname, String> {
-    if s.is_empty() {
-        return Err("hostname is empty".into());
-    }
-    if s.len() > 253 {
-        return Err(format!(
-            "hostname {s:?} is {} characters long; the limit is 253",
-            s.len()
-        ));
-    }
-    for label in s.split('.') {
-        if label.is_empty() {
-            return Err(format!(
-                "hostname {s:?} has an empty label (two dots in a row, or a dot at an end)"
-            ));
-        }
-        if label.len() > 63 {
-            return Err(format!(
-                "hostname {s:?}: label {label:?} is {} characters long; the limit is 63",
-                label.len()
-            ));
-        }
-        if let Some((i, c)) = label
-            .char_indices()
-            .find(|&(_, c)| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
-        {
-            let hint = if c.is_ascii_uppercase() { "; use lowercase" } else { "" };
-            return Err(format!(
-                "hostname {s:?}: label {label:?} has {c:?} at position {}; labels hold only lowercase letters, digits and '-'{hint}",
-                i + 1
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!(
-                "hostname {s:?}: label {label:?} must not start or end with '-'"
-            ));
-        }
-    }
-    Ok(Hostname(s.to_owned()))
-}
+use super::quote::{ModuleName, PackageName, PublicKey, SysctlKey, SysctlValue, TimeZone, UserName};
 
 /// Areas of the IANA tz database (plus the `backward` file's legacy ones).
 const TZ_AREAS: &[&str] = &[
@@ -273,80 +228,6 @@ pub fn module_name(s: &str) -> Result<ModuleName, String> {
     Ok(ModuleName(s.to_owned()))
 }
 
-/// An IPv4 or IPv6 network `addr/prefix` with zero host bits. A bare address
-/// means that one host (`/32` or `/128`).
-pub fn cidr(s: &str) -> Result<Cidr, String> {
-    let (addr_s, prefix_s) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr_s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a CIDR: {addr_s:?} is not an IPv4 or IPv6 address"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix_s {
-        None => max,
-        Some(p) => match p.parse::<u8>() {
-            Ok(n) if n <= max && !p.starts_with('+') => n,
-            _ => {
-                return Err(format!(
-                    "{s:?} is not a CIDR: prefix length {p:?} must be a number from 0 to {max}"
-                ));
-            }
-        },
-    };
-    let net = Cidr { addr, prefix };
-    let masked = match addr {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4((u32::from(a) & mask).into())
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6((u128::from(a) & mask).into())
-        }
-    };
-    if masked != addr {
-        return Err(format!(
-            "{s:?} has host bits set after the /{prefix} prefix; did you mean \"{masked}/{prefix}\"?"
-        ));
-    }
-    Ok(net)
-}
-
-/// A port `"22"` or an inclusive range `"30000-32767"`, ports 1–65535.
-pub fn port_range(s: &str) -> Result<PortRange, String> {
-    let one = |p: &str| -> Result<u16, String> {
-        match p.parse::<u32>() {
-            Ok(n) if (1..=65535).contains(&n) && !p.starts_with('+') => Ok(n as u16),
-            Ok(_) => Err(format!("port {s:?}: {p} is outside 1-65535")),
-            Err(_) => Err(format!(
-                "port {s:?}: {p:?} is not a number; write \"22\" or a range \"30000-32767\""
-            )),
-        }
-    };
-    let (low, high) = match s.split_once('-') {
-        Some((a, b)) => (one(a)?, one(b)?),
-        None => {
-            let p = one(s)?;
-            (p, p)
-        }
-    };
-    if low > high {
-        return Err(format!("port range {s:?} runs backwards; write \"{high}-{low}\""));
-    }
-    Ok(PortRange { low, high })
-}
-
-/// `tcp` or `udp`.
-pub fn protocol(s: &str) -> Result<Protocol, String> {
-    match s {
-        "tcp" => Ok(Protocol::Tcp),
-        "udp" => Ok(Protocol::Udp),
-        _ => Err(format!("protocol {s:?} is not supported; write \"tcp\" or \"udp\"")),
-    }
-}
-
 /// Key types OpenSSH 9 accepts in authorized_keys by default.
 const KEY_TYPES: &[&str] = &[
     "ssh-ed25519",
@@ -437,6 +318,7 @@ pub fn container_runtime(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::{PortRange, Protocol};
 
     fn err<T: std::fmt::Debug>(r: Result<T, String>) -> String {
         r.expect_err("expected a validation error")
@@ -445,7 +327,7 @@ mod tests {
     #[test]
     fn hostnames() {
         for ok in ["cp-1", "a", "node1.example.com", &"a".repeat(63)] {
-            assert_eq!(hostname(ok).map(|h| h.0), Ok(ok.to_string()));
+            assert_eq!(hostname(ok).map(|h| h.as_str().to_owned()), Ok(ok.to_string()));
         }
         let cases = [
             ("", "hostname is empty"),

@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent::AGENT_LABEL;
 use super::objects::ownership_labels;
-use crate::host::quote::Cidr;
-use crate::host::validate::{cidr, port_range};
+use crate::network::Cidr;
+use crate::network::{cidr, port_range};
 
 /// The label every namespace carries with its own name (set by the API server).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";

@@ -17,8 +17,8 @@ use crate::cluster::ClusterSpec;
 use crate::cluster::node::Probe;
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
-use crate::host::quote::Hostname;
 use crate::kube::Deadline;
+use crate::network::Hostname;
 use crate::resources::state::{ProviderState, kube_clients};
 use crate::resources::vps_host::SshObject;
 

@@ -13,7 +13,7 @@ use crate::cluster::ClusterSpec;
 use crate::cluster::k3s::{self, K3sRole};
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 
 /// The operations of one distribution, each idempotent.
 #[async_trait]

@@ -9,7 +9,7 @@ use crate::cluster::k3s::{self, K3sRole, NodeToken};
 use crate::cluster::node::{BUNDLE_DIR, drain_script};
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 
 use super::node::{NodeHandle, error};
 use super::payload::Payload;

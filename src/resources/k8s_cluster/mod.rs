@@ -38,9 +38,9 @@ use crate::framework::resource::{
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::typed::{decode, from_value, to_value};
 use crate::framework::{AttributePath, Diagnostic, Diagnostics, Schema, Value};
-use crate::host::quote::Hostname;
 use crate::host::validate;
 use crate::kube::{Deadline, Kube};
+use crate::network::Hostname;
 use crate::resources::state::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 

@@ -11,7 +11,7 @@ use crate::cluster::node::{self as node_scripts, BUNDLE_DIR, CNI_MANIFEST, INIT_
 use crate::cluster::{ClusterSpec, reset};
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
-use crate::host::quote::Hostname;
+use crate::network::Hostname;
 use crate::shell::quote;
 
 use super::node::{NodeHandle, error};
