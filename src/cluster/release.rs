@@ -65,11 +65,29 @@ pub enum Unpack {
     },
 }
 
+/// Which release an artifact comes from (each has its own base URL and
+/// version setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Kubernetes' own binaries (kubeadm, kubelet, kubectl).
+    Kubernetes,
+    /// containerd's release tarball.
+    Containerd,
+    /// runc's binary.
+    Runc,
+    /// The CNI plugins' tarball.
+    CniPlugins,
+    /// k3s's binary.
+    K3s,
+}
+
 /// One file of a release to fetch and check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
     /// For messages: "kubeadm", "containerd", …
     pub name: String,
+    /// The release it belongs to.
+    pub release: Release,
     /// Where to download the artifact.
     pub url: String,
     /// The published checksum file.
@@ -104,6 +122,7 @@ pub fn artifacts(s: &ReleaseSources) -> Vec<Artifact> {
         let url = join(&s.kubernetes_base, &format!("{kv}/bin/linux/amd64/{bin}"));
         out.push(Artifact {
             name: bin.to_owned(),
+            release: Release::Kubernetes,
             checksum_url: format!("{url}.sha256"),
             url,
             file_name: bin.to_owned(),
@@ -115,6 +134,7 @@ pub fn artifacts(s: &ReleaseSources) -> Vec<Artifact> {
     let url = join(&s.containerd_base, &format!("v{cv}/{file}"));
     out.push(Artifact {
         name: "containerd".to_owned(),
+        release: Release::Containerd,
         checksum_url: format!("{url}.sha256sum"),
         url,
         file_name: file,
@@ -126,6 +146,7 @@ pub fn artifacts(s: &ReleaseSources) -> Vec<Artifact> {
     let rv = bare(&s.runc_version);
     out.push(Artifact {
         name: "runc".to_owned(),
+        release: Release::Runc,
         url: join(&s.runc_base, &format!("v{rv}/runc.amd64")),
         checksum_url: join(&s.runc_base, &format!("v{rv}/runc.sha256sum")),
         file_name: "runc.amd64".to_owned(),
@@ -136,6 +157,7 @@ pub fn artifacts(s: &ReleaseSources) -> Vec<Artifact> {
     let url = join(&s.cni_plugins_base, &format!("v{nv}/{file}"));
     out.push(Artifact {
         name: "CNI plugins".to_owned(),
+        release: Release::CniPlugins,
         checksum_url: format!("{url}.sha256"),
         url,
         file_name: file,

@@ -188,6 +188,7 @@ impl Payload {
         let base = install.k3s_url.as_deref().unwrap_or(k3s::RELEASE_BASE);
         let artifact = release::Artifact {
             name: "k3s".to_owned(),
+            release: release::Release::K3s,
             url: k3s::release_url(base, k3s_release, "k3s"),
             checksum_url: k3s::release_url(base, k3s_release, k3s::RELEASE_SUMS),
             file_name: "k3s".to_owned(),
@@ -256,7 +257,7 @@ async fn fetch(
     a: &release::Artifact,
     cancel: &CancellationToken,
 ) -> Result<Vec<PayloadFile>, Diagnostic> {
-    let attr = artifact_attr(&a.name);
+    let attr = artifact_attr(a.release);
     let doc = fetcher
         .checksum_file(&a.checksum_url, cancel)
         .await
@@ -310,14 +311,15 @@ async fn fetch(
     }
 }
 
-/// The `install` attribute a download failure points at.
-fn artifact_attr(name: &str) -> &'static str {
-    match name {
-        "containerd" => "containerd_url",
-        "runc" => "runc_url",
-        "CNI plugins" => "cni_plugins_url",
-        "k3s" => "k3s_url",
-        _ => "base_url",
+/// The `install` attribute a download failure points at: the URL setting
+/// of the artifact's release.
+fn artifact_attr(release: release::Release) -> &'static str {
+    match release {
+        release::Release::Kubernetes => "base_url",
+        release::Release::Containerd => "containerd_url",
+        release::Release::Runc => "runc_url",
+        release::Release::CniPlugins => "cni_plugins_url",
+        release::Release::K3s => "k3s_url",
     }
 }
 
