@@ -229,6 +229,53 @@ pub(super) async fn open(
     Ok((node, probe))
 }
 
+/// The workers of `prior` that `config` no longer lists.
+fn removed_workers(prior: Option<&ClusterConfig>, config: &ClusterConfig) -> Vec<SshObject> {
+    prior
+        .map(|p| {
+            p.workers()
+                .iter()
+                .filter(|w| !config.workers().iter().any(|c| c.host == w.host && c.port == w.port))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The workers to record: the configured ones, and the removed ones whose
+/// reset failed (they stay in state until a later apply removes them).
+fn recorded_workers(config: &ClusterConfig, still_there: Vec<SshObject>) -> Option<Vec<SshObject>> {
+    let mut workers = config.workers().to_vec();
+    workers.extend(still_there);
+    if workers.is_empty() && config.workers.is_none() {
+        None
+    } else {
+        Some(workers)
+    }
+}
+
+/// Every node of `config` with its role and its probe (`None`: unreachable).
+async fn probe_all(
+    ctx: &Context,
+    provider: &ProviderState,
+    config: &ClusterConfig,
+) -> Vec<(SshObject, Role, Option<Probe>)> {
+    let reprobed = open_all(ctx, provider, config).await;
+    let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
+    targets.extend(
+        config
+            .workers()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), Role::Worker(i))),
+    );
+    targets
+        .into_iter()
+        .zip(reprobed)
+        .map(|((ssh, role), r)| (ssh, role, r.ok().map(|(_, p)| p)))
+        .collect()
+}
+
 /// Connect to and probe every node of `config` concurrently.
 async fn open_all(
     ctx: &Context,
@@ -453,43 +500,16 @@ impl K8sCluster {
         }
         let mut kubeconfig = prior_outputs.kubeconfig.clone();
         if failure.is_none() {
-            let removed: Vec<SshObject> = prior
-                .as_ref()
-                .map(|(p, _)| {
-                    p.workers()
-                        .iter()
-                        .filter(|w| !config.workers().iter().any(|c| c.host == w.host && c.port == w.port))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let removed = removed_workers(prior.as_ref().map(|p| &p.0), &config);
             let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)
                 .run(&mut payload, &handles, &removed, &mut kubeconfig)
                 .await;
-            let mut workers = config.workers().to_vec();
-            workers.extend(still_there);
-            recorded.workers = if workers.is_empty() && config.workers.is_none() {
-                None
-            } else {
-                Some(workers)
-            };
+            recorded.workers = recorded_workers(&config, still_there);
             failure = outcome.err();
         }
 
         // Read back what exists, whatever happened above.
-        let mut probes: Vec<(SshObject, Role, Option<Probe>)> = Vec::new();
-        let reprobed = open_all(ctx, &provider, &recorded).await;
-        let mut targets = vec![(recorded.control_plane.clone(), Role::ControlPlane)];
-        targets.extend(
-            recorded
-                .workers()
-                .iter()
-                .enumerate()
-                .map(|(i, w)| (w.clone(), Role::Worker(i))),
-        );
-        for ((ssh, role), r) in targets.into_iter().zip(reprobed) {
-            probes.push((ssh, role, r.ok().map(|(_, p)| p)));
-        }
+        let probes = probe_all(ctx, &provider, &recorded).await;
         let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
 
         // Namespaces: what the configuration asks, once the API answers.
@@ -817,6 +837,30 @@ mod tests {
         ] {
             assert!(!got.contains(output), "{output} is an output");
         }
+    }
+
+    /// A worker dropped from the configuration is removed; one whose reset
+    /// failed stays recorded after the configured ones.
+    #[test]
+    fn removed_workers_stay_recorded_until_reset() {
+        let worker = |host: &str| SshObject {
+            host: host.into(),
+            port: 22,
+            user: "root".into(),
+            host_key: "ssh-ed25519 AAAA".into(),
+        };
+        let mut prior = small_config();
+        prior.workers = Some(vec![worker("10.0.0.2"), worker("10.0.0.3")]);
+        let mut config = small_config();
+        config.workers = Some(vec![worker("10.0.0.2")]);
+        let removed = removed_workers(Some(&prior), &config);
+        assert_eq!(removed, [worker("10.0.0.3")]);
+        assert_eq!(removed_workers(None, &config), []);
+        assert_eq!(
+            recorded_workers(&config, removed),
+            Some(vec![worker("10.0.0.2"), worker("10.0.0.3")])
+        );
+        assert_eq!(recorded_workers(&small_config(), Vec::new()), None);
     }
 
     fn small_config() -> ClusterConfig {
