@@ -25,6 +25,18 @@ pub struct Diagnostic {
     pub attribute: Option<AttributePath>,
 }
 
+impl Diagnostic {
+    /// An error, at `attribute` when there is one.
+    pub fn error(summary: &str, detail: String, attribute: Option<AttributePath>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            summary: summary.to_owned(),
+            detail,
+            attribute,
+        }
+    }
+}
+
 /// An accumulating list of diagnostics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -3,17 +3,12 @@
 //! key, the credentials, the address), whatever the resource calls its
 //! connection block.
 
-use crate::framework::{AttributePath, Diagnostic, Severity};
+use crate::framework::{AttributePath, Diagnostic};
 use crate::logging::error_chain;
 use crate::ssh::SshError;
 
 fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Error,
-        summary: summary.to_owned(),
-        detail,
-        attribute: path,
-    }
+    Diagnostic::error(summary, detail, path)
 }
 
 /// Ctrl-C or the operation's time limit stopped the work on `label`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::model::Distro;
 use crate::cluster::node::{Probe, parse_probe};
 use crate::framework::resource::Context;
-use crate::framework::{AttributePath, Diagnostic, Severity};
+use crate::framework::{AttributePath, Diagnostic};
 use crate::resources::connection::{ConnectionConfig, resolve_connection, ssh_diagnostic};
 use crate::resources::state::ProviderState;
 use crate::resources::vps_host::SshObject;
@@ -41,12 +41,7 @@ impl Role {
 }
 
 pub fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Error,
-        summary: summary.to_owned(),
-        detail,
-        attribute: path,
-    }
+    Diagnostic::error(summary, detail, path)
 }
 
 /// The last lines of a command's output, for a diagnostic.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::framework::resource::Context;
-use crate::framework::{AttributePath, Diagnostic, Severity, Value};
+use crate::framework::{AttributePath, Diagnostic, Value};
 use crate::host::facts::Facts;
 use crate::host::spec::HostSpec;
 use crate::host::{self, HostError, Step};
@@ -109,12 +109,7 @@ pub struct Session {
 }
 
 fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Error,
-        summary: summary.to_owned(),
-        detail,
-        attribute: path,
-    }
+    Diagnostic::error(summary, detail, path)
 }
 
 fn ssh_diagnostic(label: &str, e: &SshError) -> Diagnostic {
