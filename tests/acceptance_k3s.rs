@@ -25,17 +25,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
+use support::Outcome;
 use support::bed::Host;
-use support::k8s::{
-    FRESH_HOST, K8sBed, cluster_kubectl, destroy_workers_first, echo_through_service_dns, import_round_trip,
-    k3s_cluster_config, k3s_cluster_config_with, k8s_bed, ready_nodes,
-};
+use support::cluster_lifecycle::{Distribution, lifecycle};
+use support::k8s::{FRESH_HOST, K8sBed, k3s_cluster_config, k3s_cluster_config_with, k8s_bed};
 use support::release_mirror::ReleaseMirror;
-use support::{Workdir, clis_or_skip, state_values};
-
-const CLUSTER: &str = "selfhost_k8s_cluster.main";
+use support::{Workdir, clis_or_skip};
 
 /// What must not be on a host after destroy or removal, checked with plain
 /// shell: what k3s-uninstall.sh removes, and nothing of kubeadm's either.
@@ -62,17 +57,136 @@ fn assert_clean(k: &K8sBed, host: &Host) {
     assert_eq!(out.trim(), "left:", "{}: k3s leftovers after removal", host.addr);
 }
 
-fn apply(wd: &Workdir) -> support::Outcome {
-    wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
+/// The k3s release the stand-in is served as by the download mirror.
+const RELEASE: &str = "v1.36.3+k3s1";
+
+/// k3s's part of the shared lifecycle. The third host gets k3s from the
+/// DOWNLOAD source: a local mirror in k3s's release layout (SIMULATED
+/// upstream: no release server is reachable here) serving the bundle's
+/// k3s/k3s.
+#[derive(Default)]
+struct K3s {
+    mirror: Option<ReleaseMirror>,
 }
 
-fn expect_empty_plan(wd: &Workdir, why: &str) {
-    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(
-        o.code,
-        Some(0),
-        "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}"
-    );
+impl Distribution for K3s {
+    fn name(&self) -> &'static str {
+        "k3s"
+    }
+
+    fn config(&self, k: &K8sBed, workers: &[&str], install: &str) -> String {
+        if install.is_empty() {
+            k3s_cluster_config(k, workers, "")
+        } else {
+            k3s_cluster_config_with(k, workers, install, "")
+        }
+    }
+
+    fn worker_unit(&self) -> (&'static str, &'static str) {
+        ("k3s-agent", "k3s stopped")
+    }
+
+    fn removal_log(&self) -> &'static str {
+        "removing k3s"
+    }
+
+    fn assert_clean(&self, k: &K8sBed, host: &Host) {
+        assert_clean(k, host);
+    }
+
+    /// The server's node-token joined the agent and never reached the log;
+    /// each host as k3s documents it, checked over plain SSH.
+    fn after_create(&self, k: &K8sBed, o: &Outcome) {
+        let token = k.bed.sh(&k.hosts[0], "cat /var/lib/rancher/k3s/server/node-token");
+        let token = token.trim();
+        assert!(token.starts_with("K10"), "the server wrote its node-token: {token:?}");
+        let secret = token.rsplit(':').next().unwrap_or_default();
+        assert!(secret.len() >= 8, "{token:?}");
+        assert!(!o.output().contains(secret), "the node-token's secret reached the log");
+        let files = k.bed.sh(
+            &k.hosts[0],
+            "stat -c '%a %n' /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf /var/lib/rancher/k3s/server/node-token; systemctl is-active k3s; ls /var/lib/rancher/k3s/agent/images | grep -c '\\.tar$'",
+        );
+        let lines: Vec<&str> = files.lines().collect();
+        assert_eq!(
+            lines[..4],
+            [
+                "755 /usr/local/bin/k3s",
+                "600 /etc/rancher/k3s/config.yaml",
+                "644 /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf",
+                "600 /var/lib/rancher/k3s/server/node-token"
+            ],
+            "{files}"
+        );
+        assert_eq!(lines[4], "active", "{files}");
+        assert!(
+            lines[5].parse::<u32>().unwrap_or(0) >= 7,
+            "air-gap images in place: {files}"
+        );
+        let agent = k.bed.sh(
+            &k.hosts[1],
+            "stat -c '%a' /etc/rancher/k3s/config.yaml; systemctl is-active k3s-agent; grep -c '^server: \"https://' /etc/rancher/k3s/config.yaml; test -e /etc/systemd/system/k3s.service && echo server-unit || echo no-server-unit",
+        );
+        assert_eq!(
+            agent.split_whitespace().collect::<Vec<_>>(),
+            ["600", "active", "1", "no-server-unit"],
+            "{agent}"
+        );
+    }
+
+    /// First with bytes that do not match the release's
+    /// sha256sum-amd64.txt: refused before anything runs on the new host.
+    fn install_for_growth(&mut self, k: &K8sBed, wd: &Workdir) -> String {
+        let mirror = ReleaseMirror::start_k3s(&k.bundle, RELEASE);
+        let install = format!(
+            "  install {{\n    source         = \"download\"\n    k3s_url        = \"{}/k3s\"\n    image_archives = \"{}/images\"\n  }}",
+            mirror.url, k.bundle
+        );
+        wd.write("main.tf", &self.config(k, &["w1", "w2"], &install));
+        let served = format!("k3s/{RELEASE}/k3s");
+        let good = mirror.tamper(&served);
+        let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        assert_eq!(o.code, Some(1), "a tampered k3s must fail the apply\n{o}");
+        let out = o.output();
+        assert!(out.contains("Checksum mismatch: download refused"), "{out}");
+        assert!(
+            out.contains("k3s_url"),
+            "the diagnostic points at install.k3s_url\n{out}"
+        );
+        assert_eq!(
+            k.bed
+                .sh(
+                    &k.hosts[2],
+                    "ls -d /usr/local/bin/k3s /var/lib/selfhost/k8s-bundle /etc/rancher 2>/dev/null | wc -l"
+                )
+                .trim(),
+            "0",
+            "the new host was touched"
+        );
+        mirror.restore(&served, &good);
+        self.mirror = Some(mirror);
+        install
+    }
+
+    /// The new node runs exactly the bytes the mirror served.
+    fn after_growth(&self, k: &K8sBed) {
+        let Some(mirror) = &self.mirror else {
+            panic!("the mirror was started for the growth")
+        };
+        let fetched = mirror.requests();
+        assert!(
+            fetched.contains(&"/k3s/v1.36.3%2Bk3s1/k3s".to_owned())
+                && fetched.contains(&"/k3s/v1.36.3%2Bk3s1/sha256sum-amd64.txt".to_owned()),
+            "k3s fetched from the mirror in the release layout: {fetched:?}"
+        );
+        let on_node = k.bed.sh(&k.hosts[2], "sha256sum /usr/local/bin/k3s | cut -d' ' -f1");
+        let expected =
+            std::fs::read_to_string(mirror.root.join(format!("k3s/{RELEASE}/sha256sum-amd64.txt"))).expect("sums");
+        assert!(
+            expected.lines().any(|l| l == format!("{}  k3s", on_node.trim())),
+            "the node runs the bytes the mirror served ({on_node})"
+        );
+    }
 }
 
 #[test]
@@ -91,185 +205,7 @@ fn k3s_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     let clis = clis_or_skip(TEST);
     let Some(cli) = clis.last() else { return };
     eprintln!("==== {TEST}: {} ({})", cli.label(), cli.path.display());
-    for h in &k.hosts {
-        k.bed.sh(h, FRESH_HOST);
-    }
-    let names: Vec<String> = k
-        .hosts
-        .iter()
-        .map(|h| k.bed.sh(h, "hostname").trim().to_owned())
-        .collect();
-
-    let mut wd = Workdir::new(cli, "k3s");
-    wd.set_step_timeout(Duration::from_secs(30 * 60));
-    wd.write("main.tf", &k3s_cluster_config(&k, &["w1"], ""));
-    wd.init();
-
-    // 1. ONE apply: two hosts, a k3s server and agent on them, a namespace.
-    let started = Instant::now();
-    let o = wd.run_env(
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "TRACE")],
-    );
-    assert_eq!(o.code, Some(0), "{o}");
-    eprintln!("create: {:.0?}", started.elapsed());
-    // The server's node-token joined the agent and never reached the log.
-    let token = k.bed.sh(&k.hosts[0], "cat /var/lib/rancher/k3s/server/node-token");
-    let token = token.trim();
-    assert!(token.starts_with("K10"), "the server wrote its node-token: {token:?}");
-    let secret = token.rsplit(':').next().unwrap_or_default();
-    assert!(secret.len() >= 8, "{token:?}");
-    assert!(!o.output().contains(secret), "the node-token's secret reached the log");
-    let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
-    assert!(
-        kubeconfig.contains(&format!("server: https://{}:6443", k.hosts[0].addr)),
-        "the kubeconfig points at the address Terraform reaches, not 127.0.0.1"
-    );
-    let client_key = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("client-key-data:"))
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    assert!(client_key.len() > 40, "the kubeconfig has a client key");
-    assert!(!o.output().contains(&client_key), "the admin key reached the log");
-
-    // Each host as k3s documents it, checked over plain SSH.
-    let files = k.bed.sh(
-        &k.hosts[0],
-        "stat -c '%a %n' /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf /var/lib/rancher/k3s/server/node-token; systemctl is-active k3s; ls /var/lib/rancher/k3s/agent/images | grep -c '\\.tar$'",
-    );
-    let lines: Vec<&str> = files.lines().collect();
-    assert_eq!(
-        lines[..4],
-        [
-            "755 /usr/local/bin/k3s",
-            "600 /etc/rancher/k3s/config.yaml",
-            "644 /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf",
-            "600 /var/lib/rancher/k3s/server/node-token"
-        ],
-        "{files}"
-    );
-    assert_eq!(lines[4], "active", "{files}");
-    assert!(
-        lines[5].parse::<u32>().unwrap_or(0) >= 7,
-        "air-gap images in place: {files}"
-    );
-    let agent = k.bed.sh(
-        &k.hosts[1],
-        "stat -c '%a' /etc/rancher/k3s/config.yaml; systemctl is-active k3s-agent; grep -c '^server: \"https://' /etc/rancher/k3s/config.yaml; test -e /etc/systemd/system/k3s.service && echo server-unit || echo no-server-unit",
-    );
-    assert_eq!(
-        agent.split_whitespace().collect::<Vec<_>>(),
-        ["600", "active", "1", "no-server-unit"],
-        "{agent}"
-    );
-
-    let kc = cluster_kubectl(&k, &wd);
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
-    assert!(nodes.iter().all(|(_, ready)| *ready), "both nodes Ready: {nodes:?}");
-    let quota = kc.ok(&[
-        "-n",
-        "agents",
-        "get",
-        "resourcequota",
-        "selfhost-quota",
-        "-o",
-        "jsonpath={.spec.hard.pods}",
-    ]);
-    assert_eq!(quota, "20");
-    let state = wd.show_json(None);
-    let v = state_values(&state, CLUSTER);
-    assert_eq!(v["running_version"], "v1.36.3");
-    assert_eq!(v["distribution"], "k3s");
-    assert_eq!(v["api_server_url"], format!("https://{}:6443", k.hosts[0].addr));
-    echo_through_service_dns(&kc, &names[1], &names[0]);
-    expect_empty_plan(&wd, "after the first apply");
-
-    // Import round-trips: the settings come back from the cluster's record.
-    import_round_trip(&wd);
-
-    // 2. A stopped agent is drift; apply repairs it.
-    k.bed.sh(&k.hosts[1], "systemctl stop k3s-agent");
-    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(2), "a stopped k3s agent must show in the plan\n{o}");
-    assert!(o.stdout.contains("k3s stopped"), "{o}");
-    apply(&wd);
-    assert_eq!(k.bed.sh(&k.hosts[1], "systemctl is-active k3s-agent").trim(), "active");
-    expect_empty_plan(&wd, "after the repair");
-
-    // 3. A third host joins as an agent: an in-place update. It gets k3s
-    //    from the DOWNLOAD source (`install` applies to nodes installed
-    //    from now on): a local mirror in k3s's release layout (SIMULATED
-    //    upstream: no release server is reachable here) serving the
-    //    bundle's k3s/k3s. First with bytes that do not match the release's
-    //    sha256sum-amd64.txt: refused before anything runs on the host.
-    let release = "v1.36.3+k3s1";
-    let mirror = ReleaseMirror::start_k3s(&k.bundle, release);
-    let install = format!(
-        "  install {{\n    source         = \"download\"\n    k3s_url        = \"{}/k3s\"\n    image_archives = \"{}/images\"\n  }}",
-        mirror.url, k.bundle
-    );
-    wd.write("main.tf", &k3s_cluster_config_with(&k, &["w1", "w2"], &install, ""));
-    let o = wd.run(&["plan", "-input=false", "-no-color"]);
-    assert!(
-        o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"),
-        "{o}"
-    );
-    let served = format!("k3s/{release}/k3s");
-    let good = mirror.tamper(&served);
-    let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(1), "a tampered k3s must fail the apply\n{o}");
-    let out = o.output();
-    assert!(out.contains("Checksum mismatch: download refused"), "{out}");
-    assert!(
-        out.contains("k3s_url"),
-        "the diagnostic points at install.k3s_url\n{out}"
-    );
-    assert_eq!(
-        k.bed
-            .sh(
-                &k.hosts[2],
-                "ls -d /usr/local/bin/k3s /var/lib/selfhost/k8s-bundle /etc/rancher 2>/dev/null | wc -l"
-            )
-            .trim(),
-        "0",
-        "the new host was touched"
-    );
-    mirror.restore(&served, &good);
-    apply(&wd);
-    let fetched = mirror.requests();
-    assert!(
-        fetched.contains(&"/k3s/v1.36.3%2Bk3s1/k3s".to_owned())
-            && fetched.contains(&"/k3s/v1.36.3%2Bk3s1/sha256sum-amd64.txt".to_owned()),
-        "k3s fetched from the mirror in the release layout: {fetched:?}"
-    );
-    let on_node = k.bed.sh(&k.hosts[2], "sha256sum /usr/local/bin/k3s | cut -d' ' -f1");
-    let expected =
-        std::fs::read_to_string(mirror.root.join(format!("k3s/{release}/sha256sum-amd64.txt"))).expect("sums");
-    assert!(
-        expected.lines().any(|l| l == format!("{}  k3s", on_node.trim())),
-        "the node runs the bytes the mirror served ({on_node})"
-    );
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 3, "{nodes:?}");
-    assert!(nodes.iter().any(|(n, r)| *n == names[2] && *r), "{nodes:?}");
-    expect_empty_plan(&wd, "after adding an agent");
-
-    // 4. Removing it drains it, deletes its Node and uninstalls k3s.
-    wd.write("main.tf", &k3s_cluster_config_with(&k, &["w1"], &install, ""));
-    apply(&wd);
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
-    assert!(!nodes.iter().any(|(n, _)| *n == names[2]), "{nodes:?}");
-    assert_clean(&k, &k.hosts[2]);
-    expect_empty_plan(&wd, "after removing an agent");
-
-    // 5. Destroy uninstalls every node, agents first (checked in the provider's log).
-    destroy_workers_first(&k, &wd, &k.hosts[0], &[&k.hosts[1]], "removing k3s");
-    assert_clean(&k, &k.hosts[0]);
-    assert_clean(&k, &k.hosts[1]);
+    lifecycle(&k, cli, &mut K3s::default());
 }
 
 /// Removing k3s from a host whose own containerd runs (the design's

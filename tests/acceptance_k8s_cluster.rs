@@ -17,33 +17,70 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
+use support::Outcome;
 use support::bed::Host;
-use support::k8s::{
-    FRESH_HOST, K8sBed, assert_clean, cluster_config, destroy_workers_first, echo_through_service_dns,
-    import_round_trip, k8s_bed, ready_nodes,
-};
-use support::kube::KubeBed;
-use support::{Workdir, clis_or_skip, state_values};
+use support::cluster_lifecycle::{Distribution, lifecycle};
+use support::k8s::{K8sBed, assert_clean, cluster_config, cluster_config_with, k8s_bed};
+use support::{Workdir, clis_or_skip};
 
-const CLUSTER: &str = "selfhost_k8s_cluster.main";
+/// kubeadm's part of the shared lifecycle.
+struct Kubeadm;
 
-fn apply(wd: &Workdir) -> support::Outcome {
-    wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
-}
+impl Distribution for Kubeadm {
+    fn name(&self) -> &'static str {
+        "kubeadm"
+    }
 
-fn expect_empty_plan(wd: &Workdir, why: &str) {
-    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(
-        o.code,
-        Some(0),
-        "{why}: the plan must be empty (exit 0; 2 = changes)\n{o}"
-    );
-}
+    fn config(&self, k: &K8sBed, workers: &[&str], install: &str) -> String {
+        if install.is_empty() {
+            cluster_config(k, workers, "")
+        } else {
+            cluster_config_with(k, workers, install, "")
+        }
+    }
 
-fn hostname(k: &K8sBed, h: &Host) -> String {
-    k.bed.sh(h, "hostname").trim().to_owned()
+    fn worker_unit(&self) -> (&'static str, &'static str) {
+        ("kubelet", "kubelet stopped")
+    }
+
+    fn removal_log(&self) -> &'static str {
+        "kubeadm reset"
+    }
+
+    fn assert_clean(&self, k: &K8sBed, host: &Host) {
+        assert_clean(k, host);
+    }
+
+    /// Every bootstrap token the cluster has (kubeadm init's and the
+    /// join's) stays out of the log; progress is logged per phase.
+    fn after_create(&self, k: &K8sBed, o: &Outcome) {
+        let tokens = k.bed.sh(
+            &k.hosts[0],
+            "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf | grep -oE '^[a-z0-9]{6}\\.[a-z0-9]{16}' || true",
+        );
+        assert!(!tokens.trim().is_empty(), "the join left a bootstrap token to look for");
+        for t in tokens.split_whitespace() {
+            assert!(!o.output().contains(t), "a bootstrap token reached the log");
+            assert!(
+                !o.output().contains(&t[7..]),
+                "a bootstrap token's secret reached the log"
+            );
+        }
+        assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
+    }
+
+    /// An upgrade is refused at plan time, on `version`.
+    fn after_import(&self, k: &K8sBed, wd: &Workdir) {
+        wd.write(
+            "main.tf",
+            &cluster_config(k, &["w1"], "").replace("\"v1.36.3\"", "\"v1.36.4\""),
+        );
+        let o = wd.run(&["plan", "-input=false", "-no-color"]);
+        assert_eq!(o.code, Some(1), "{o}");
+        assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
+        assert!(o.output().contains("version"), "{o}");
+        wd.write("main.tf", &cluster_config(k, &["w1"], ""));
+    }
 }
 
 #[test]
@@ -54,139 +91,7 @@ fn kubeadm_cluster_in_one_apply_grows_shrinks_repairs_and_leaves_hosts_clean() {
     // One CLI: a cluster bootstrap takes minutes; the newest Terraform.
     let Some(cli) = clis.last() else { return };
     eprintln!("==== {TEST}: {} ({})", cli.label(), cli.path.display());
-    for h in &k.hosts[..3] {
-        k.bed.sh(h, FRESH_HOST);
-    }
-    let (cp_name, w1_name, w2_name) = (
-        hostname(&k, &k.hosts[0]),
-        hostname(&k, &k.hosts[1]),
-        hostname(&k, &k.hosts[2]),
-    );
-    let mut wd = Workdir::new(cli, "k8s-cluster");
-    wd.set_step_timeout(Duration::from_secs(30 * 60));
-    wd.write("main.tf", &cluster_config(&k, &["w1"], ""));
-    wd.init();
-
-    // 1. ONE apply: two hosts, the cluster on them, a namespace with quota.
-    let started = Instant::now();
-    let o = wd.run_env(
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "DEBUG")],
-    );
-    assert_eq!(o.code, Some(0), "{o}");
-    eprintln!("create: {:.0?}", started.elapsed());
-    let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
-    assert!(
-        kubeconfig.contains("https://10."),
-        "the kubeconfig points at the address Terraform reaches"
-    );
-    // Secrets of the cluster never reach the log.
-    let client_key = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("client-key-data:"))
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    assert!(client_key.len() > 40, "the kubeconfig has a client key");
-    assert!(!o.output().contains(&client_key), "the admin key reached the log");
-    // Every bootstrap token the cluster has (kubeadm init's and the join's).
-    let tokens = k.bed.sh(
-        &k.hosts[0],
-        "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf | grep -oE '^[a-z0-9]{6}\\.[a-z0-9]{16}' || true",
-    );
-    assert!(!tokens.trim().is_empty(), "the join left a bootstrap token to look for");
-    for t in tokens.split_whitespace() {
-        assert!(!o.output().contains(t), "a bootstrap token reached the log");
-        assert!(
-            !o.output().contains(&t[7..]),
-            "a bootstrap token's secret reached the log"
-        );
-    }
-    assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
-
-    let kc_path = wd.path.join("kubeconfig");
-    std::fs::write(&kc_path, &kubeconfig).expect("write kubeconfig");
-    let kc = KubeBed {
-        kubectl: k.kubectl.clone(),
-        kubeconfig: kc_path.display().to_string(),
-    };
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
-    assert!(nodes.iter().all(|(_, ready)| *ready), "both nodes Ready: {nodes:?}");
-    let quota = kc.ok(&[
-        "-n",
-        "agents",
-        "get",
-        "resourcequota",
-        "selfhost-quota",
-        "-o",
-        "jsonpath={.spec.hard.pods}",
-    ]);
-    assert_eq!(quota, "20");
-    let state = wd.show_json(None);
-    let v = state_values(&state, CLUSTER);
-    assert_eq!(v["running_version"], "v1.36.3");
-    assert_eq!(v["api_server_url"], format!("https://{}:6443", k.hosts[0].addr));
-    assert!(
-        v["ca_certificate"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("-----BEGIN CERTIFICATE-----")
-    );
-    echo_through_service_dns(&kc, &w1_name, &cp_name);
-    expect_empty_plan(&wd, "after the first apply");
-
-    // Import round-trips: the settings come back from the cluster's record.
-    import_round_trip(&wd);
-
-    // An upgrade is refused at plan time, on `version`.
-    wd.write(
-        "main.tf",
-        &cluster_config(&k, &["w1"], "").replace("\"v1.36.3\"", "\"v1.36.4\""),
-    );
-    let o = wd.run(&["plan", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(1), "{o}");
-    assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
-    assert!(o.output().contains("version"), "{o}");
-    wd.write("main.tf", &cluster_config(&k, &["w1"], ""));
-
-    // 2. A stopped kubelet is drift; apply repairs it.
-    k.bed.sh(&k.hosts[1], "systemctl stop kubelet");
-    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    assert_eq!(o.code, Some(2), "a stopped kubelet must show in the plan\n{o}");
-    assert!(o.stdout.contains("kubelet stopped"), "{o}");
-    assert!(o.stdout.contains("1 to change"), "{o}");
-    apply(&wd);
-    assert_eq!(k.bed.sh(&k.hosts[1], "systemctl is-active kubelet").trim(), "active");
-    expect_empty_plan(&wd, "after the repair");
-
-    // 3. A third host joins as a worker: an in-place update.
-    wd.write("main.tf", &cluster_config(&k, &["w1", "w2"], ""));
-    let o = wd.run(&["plan", "-input=false", "-no-color"]);
-    assert!(
-        o.stdout.contains("selfhost_k8s_cluster.main will be updated in-place"),
-        "{o}"
-    );
-    assert!(!o.stdout.contains("must be replaced"), "{o}");
-    apply(&wd);
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 3, "{nodes:?}");
-    assert!(nodes.iter().any(|(n, r)| *n == w2_name && *r), "{nodes:?}");
-    expect_empty_plan(&wd, "after adding a worker");
-
-    // 4. Removing it drains it, deletes its Node and resets the host.
-    wd.write("main.tf", &cluster_config(&k, &["w1"], ""));
-    apply(&wd);
-    let nodes = ready_nodes(&kc);
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
-    assert!(!nodes.iter().any(|(n, _)| *n == w2_name), "{nodes:?}");
-    assert_clean(&k, &k.hosts[2]);
-    expect_empty_plan(&wd, "after removing a worker");
-
-    // 5. Destroy resets every node, workers first (checked in the provider's log).
-    destroy_workers_first(&k, &wd, &k.hosts[0], &[&k.hosts[1]], "kubeadm reset");
-    assert_clean(&k, &k.hosts[0]);
-    assert_clean(&k, &k.hosts[1]);
+    lifecycle(&k, cli, &mut Kubeadm);
 }
 
 /// Bad settings are refused at validate time, each at its own line, by

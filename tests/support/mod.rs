@@ -11,6 +11,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod bed;
+pub mod cluster_lifecycle;
 pub mod host_reset;
 pub mod k8s;
 pub mod kube;
