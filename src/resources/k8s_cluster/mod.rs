@@ -434,6 +434,61 @@ fn ca_certificate(kubeconfig: &str) -> Option<String> {
     String::from_utf8(pem).ok()
 }
 
+/// Once the API answers: the namespaces the configuration asks for
+/// (unless a node step failed), what exists of them recorded, and the
+/// settings recorded in the cluster for import.
+async fn finish_in_cluster(
+    kube: Option<&Kube>,
+    config: &ClusterConfig,
+    prior: Option<&ClusterConfig>,
+    recorded: &mut ClusterConfig,
+    planned: &Value,
+    failure: &mut Option<Diagnostic>,
+    dl: &Deadline,
+) {
+    let Some(k) = kube else {
+        recorded.namespace = prior.and_then(|p| p.namespace.clone());
+        return;
+    };
+    if failure.is_none() {
+        *failure = converge_namespaces(k, config, prior, dl).await.err();
+    }
+    recorded.namespace = match api::observe_namespaces(k, config.namespaces(), dl).await {
+        Ok(seen) if !seen.is_empty() || config.namespace.is_some() => Some(seen),
+        Ok(_) => None,
+        Err(_) => prior.and_then(|p| p.namespace.clone()),
+    };
+    if failure.is_none() {
+        match record_of(recorded, planned) {
+            Ok(record) => write_record(k, &record, dl).await,
+            Err(e) => *failure = Some(e),
+        }
+    }
+}
+
+async fn converge_namespaces(
+    kube: &Kube,
+    config: &ClusterConfig,
+    prior: Option<&ClusterConfig>,
+    dl: &Deadline,
+) -> Result<(), Diagnostic> {
+    for (i, m) in config.namespaces().iter().enumerate() {
+        api::apply_namespace(kube, m, dl)
+            .await
+            .map_err(|e| api::kube_diagnostic(&e, Some(AttributePath::root("namespace").index(i as i64))))?;
+    }
+    if let Some(p) = prior {
+        for old in p.namespaces() {
+            if !config.namespaces().iter().any(|m| m.name == old.name) {
+                api::delete_namespace(kube, &old.name, dl)
+                    .await
+                    .map_err(|e| api::kube_diagnostic(&e, None))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl K8sCluster {
     /// Create and update: do what is missing, then read the cluster back.
     async fn converge(&self, ctx: &Context, req: ApplyRequest, op: Operation) -> ApplyResponse {
@@ -512,60 +567,21 @@ impl K8sCluster {
         let probes = probe_all(ctx, &provider, &recorded).await;
         let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
 
-        // Namespaces: what the configuration asks, once the API answers.
-        if failure.is_none()
-            && let Some(k) = &kube
-        {
-            failure = self
-                .converge_namespaces(k, &config, prior.as_ref().map(|p| &p.0), &dl)
-                .await
-                .err();
-        }
-        recorded.namespace = match &kube {
-            Some(k) => match api::observe_namespaces(k, config.namespaces(), &dl).await {
-                Ok(seen) if !seen.is_empty() || config.namespace.is_some() => Some(seen),
-                Ok(_) => None,
-                Err(_) => prior.as_ref().and_then(|p| p.0.namespace.clone()),
-            },
-            None => prior.as_ref().and_then(|p| p.0.namespace.clone()),
-        };
-        if failure.is_none()
-            && let Some(k) = &kube
-        {
-            match record_of(&recorded, &req.planned) {
-                Ok(record) => write_record(k, &record, &dl).await,
-                Err(e) => failure = Some(e),
-            }
-        }
+        finish_in_cluster(
+            kube.as_ref(),
+            &config,
+            prior.as_ref().map(|p| &p.0),
+            &mut recorded,
+            &req.planned,
+            &mut failure,
+            &dl,
+        )
+        .await;
         if let Some(f) = failure {
             d.0.push(f);
         }
         resp.state = encode(&recorded, &outputs, &req.planned, d);
         resp
-    }
-
-    async fn converge_namespaces(
-        &self,
-        kube: &Kube,
-        config: &ClusterConfig,
-        prior: Option<&ClusterConfig>,
-        dl: &Deadline,
-    ) -> Result<(), Diagnostic> {
-        for (i, m) in config.namespaces().iter().enumerate() {
-            api::apply_namespace(kube, m, dl)
-                .await
-                .map_err(|e| api::kube_diagnostic(&e, Some(AttributePath::root("namespace").index(i as i64))))?;
-        }
-        if let Some(p) = prior {
-            for old in p.namespaces() {
-                if !config.namespaces().iter().any(|m| m.name == old.name) {
-                    api::delete_namespace(kube, &old.name, dl)
-                        .await
-                        .map_err(|e| api::kube_diagnostic(&e, None))?;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
