@@ -261,6 +261,16 @@ async fn probe_all(
     config: &ClusterConfig,
 ) -> Vec<(SshObject, Role, Option<Probe>)> {
     let reprobed = open_all(ctx, provider, config).await;
+    targets(config)
+        .into_iter()
+        .zip(reprobed)
+        .map(|((ssh, role), r)| (ssh, role, r.ok().map(|(_, p)| p)))
+        .collect()
+}
+
+/// Every node of `config` with its role: the control plane, then the
+/// workers in configuration order.
+fn targets(config: &ClusterConfig) -> Vec<(SshObject, Role)> {
     let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
     targets.extend(
         config
@@ -270,10 +280,6 @@ async fn probe_all(
             .map(|(i, w)| (w.clone(), Role::Worker(i))),
     );
     targets
-        .into_iter()
-        .zip(reprobed)
-        .map(|((ssh, role), r)| (ssh, role, r.ok().map(|(_, p)| p)))
-        .collect()
 }
 
 /// Connect to and probe every node of `config` concurrently.
@@ -282,14 +288,7 @@ async fn open_all(
     provider: &ProviderState,
     config: &ClusterConfig,
 ) -> Vec<Result<(NodeHandle, Probe), Diagnostic>> {
-    let mut targets = vec![(config.control_plane.clone(), Role::ControlPlane)];
-    targets.extend(
-        config
-            .workers()
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), Role::Worker(i))),
-    );
+    let targets = targets(config);
     let distro = config.distro();
     join_all(
         targets
