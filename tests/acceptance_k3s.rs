@@ -304,7 +304,7 @@ resource "selfhost_k8s_cluster" "main" {
         "k3s-validate",
         bad,
         &[
-            ("cni           =", "k3s keeps its built-in flannel"),
+            ("cni           =", "must be one of \"flannel\", \"none\""),
             ("k3s_version =", "is not a k3s release of version"),
             ("k3s_url     =", "is not an http:// or https:// URL"),
             (

@@ -133,7 +133,7 @@ resource "selfhost_k8s_cluster" "main" {
         &[
             ("version = \"latest\"", "is not a Kubernetes release version"),
             ("service_cidr  =", "overlaps pod_cidr"),
-            ("cni           =", "calico"),
+            ("cni           =", "must be one of \"flannel\", \"none\""),
             ("containerd_url =", "is not an http:// or https:// URL"),
             ("runc_version   =", "is not a release version"),
             ("kubelet_cgroup_root  =", "is not a cgroup path"),

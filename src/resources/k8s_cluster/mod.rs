@@ -45,7 +45,7 @@ use crate::resources::state::{ProviderState, kube_clients, provider_state};
 use crate::resources::vps_host::SshObject;
 
 use converge::NodeConvergence;
-use model::{ClusterConfig, Cni, Distro, NodeModel, Outputs, STATUS_OK};
+use model::{ClusterConfig, Distro, NodeModel, Outputs, STATUS_OK};
 use node::{NodeHandle, Role, error};
 use payload::Payload;
 
@@ -126,13 +126,6 @@ fn unsupported(config: &ClusterConfig) -> Vec<Diagnostic> {
         )),
         _ => {}
     }
-    if config.cni() == Cni::Calico && config.distro() == Distro::Kubeadm {
-        out.push(error(
-            "calico not available yet",
-            "cni = \"calico\" is not implemented in this provider version; use \"flannel\" or \"none\".".to_owned(),
-            Some(AttributePath::root("cni")),
-        ));
-    }
     out
 }
 
@@ -169,13 +162,6 @@ fn k3s_conflicts(config: &ClusterConfig) -> Vec<Diagnostic> {
     if s.ignore_preflight_errors.as_ref().is_some_and(|v| !v.is_empty()) {
         out.push(at("ignore_preflight_errors", "k3s has no kubeadm preflight checks"));
     }
-    if config.cni() == Cni::Calico {
-        out.push(error(
-            "Not applicable with k3s",
-            "cni = \"calico\" is not available with distribution = \"k3s\": k3s keeps its built-in flannel and network-policy controller; use \"flannel\" (k3s's) or \"none\".".to_owned(),
-            Some(AttributePath::root("cni")),
-        ));
-    }
     if let Some(v) = config.install().k3s_version
         && !v.starts_with(&format!("{}+k3s", config.version))
     {
@@ -189,6 +175,23 @@ fn k3s_conflicts(config: &ClusterConfig) -> Vec<Diagnostic> {
         ));
     }
     out
+}
+
+/// The configuration for the resource's own checks at validate time. A
+/// `distribution` or `cni` the schema's validator already refused is read
+/// as unset, so every other setting is still checked in the same run.
+fn checkable(config: &Value) -> Option<ClusterConfig> {
+    from_value(config).ok().or_else(|| {
+        let mut c = config.clone();
+        for (attr, allowed) in [("distribution", schema::DISTRIBUTIONS), ("cni", schema::CNIS)] {
+            if let Some(slot) = c.attr_mut(attr)
+                && slot.as_str().is_some_and(|s| !allowed.contains(&s))
+            {
+                *slot = Value::Null;
+            }
+        }
+        from_value(&c).ok()
+    })
 }
 
 fn spec_or_diagnose(config: &ClusterConfig, d: &mut Diagnostics) -> Option<ClusterSpec> {
@@ -628,7 +631,7 @@ impl Resource for K8sCluster {
 
     async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        if let Ok(c) = from_value::<ClusterConfig>(config) {
+        if let Some(c) = checkable(config) {
             d.0.extend(unsupported(&c));
             let _ = spec_or_diagnose(&c, &mut d);
         } else if let Some(v) = config.attr("version").as_str()
@@ -876,6 +879,26 @@ mod tests {
             Some(vec![worker("10.0.0.2"), worker("10.0.0.3")])
         );
         assert_eq!(recorded_workers(&small_config(), Vec::new()), None);
+    }
+
+    /// A refused `cni` does not hide the other settings' errors.
+    #[test]
+    fn a_refused_cni_leaves_the_rest_checkable() {
+        let mut v = crate::framework::typed::to_value(&small_config()).expect("value");
+        if let Some(slot) = v.attr_mut("cni") {
+            *slot = Value::String("calico".into());
+        }
+        if let Some(slot) = v.attr_mut("pod_cidr") {
+            *slot = Value::String("10.0.0.1/8".into());
+        }
+        let c = checkable(&v).expect("checkable with cni unset");
+        assert_eq!(c.cni, None);
+        let mut d = Diagnostics::new();
+        assert!(spec_or_diagnose(&c, &mut d).is_none());
+        assert!(
+            d.0.iter().any(|e| e.attribute == Some(AttributePath::root("pod_cidr"))),
+            "{d:?}"
+        );
     }
 
     fn small_config() -> ClusterConfig {

@@ -242,11 +242,6 @@ pub fn cni_manifest(install: &InstallModel, cni: Cni, spec: &ClusterSpec) -> Res
                 )
             })
         }
-        Cni::Calico => Err(error(
-            "CNI not available",
-            "cni = \"calico\" is not available in this provider version; use \"flannel\" or \"none\".".to_owned(),
-            Some(AttributePath::root("cni")),
-        )),
     }
 }
 

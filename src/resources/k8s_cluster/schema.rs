@@ -22,7 +22,7 @@ pub const TIMEOUTS: [(Operation, Duration); 4] = [
 ];
 
 pub const DISTRIBUTIONS: &[&str] = &[Distro::Kubeadm.as_str(), Distro::K3s.as_str()];
-pub const CNIS: &[&str] = &[Cni::Flannel.as_str(), Cni::Calico.as_str(), Cni::None.as_str()];
+pub const CNIS: &[&str] = &[Cni::Flannel.as_str(), Cni::None.as_str()];
 pub const SOURCES: &[&str] = &["download", "bundle"];
 pub const CGROUP_DRIVERS: &[&str] = &["systemd", "cgroupfs"];
 
@@ -324,7 +324,7 @@ pub fn schema() -> Schema {
                 .default_value("flannel")
                 .validator(OneOf(CNIS))
                 .plan_modifier(RequiresReplace)
-                .description("\"flannel\" (default), \"calico\" or \"none\". With k3s: \"flannel\" is k3s's built-in flannel, \"none\" sets `flannel-backend: none` and disables its network-policy controller."),
+                .description("\"flannel\" (default) or \"none\" (no pod network: bring your own). With k3s: \"flannel\" is k3s's built-in flannel, \"none\" sets `flannel-backend: none` and disables its network-policy controller. Calico is not offered: its manifest could not be pinned to a checksum nor its images obtained and tested where this provider is built. Flannel alone does not enforce NetworkPolicy objects (k3s's controller does)."),
         )
         .attribute(
             Attribute::string("kubeconfig")
