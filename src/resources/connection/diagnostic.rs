@@ -7,13 +7,9 @@ use crate::framework::{AttributePath, Diagnostic};
 use crate::logging::error_chain;
 use crate::ssh::SshError;
 
-fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diagnostic {
-    Diagnostic::error(summary, detail, path)
-}
-
 /// Ctrl-C or the operation's time limit stopped the work on `label`.
 pub fn cancelled(label: &str) -> Diagnostic {
-    error(
+    Diagnostic::error(
         "Cancelled",
         format!("{label}: stopped by Ctrl-C or the operation's timeout; what was done so far is recorded in state."),
         None,
@@ -25,12 +21,12 @@ pub fn cancelled(label: &str) -> Diagnostic {
 /// (`ssh_connection`, `control_plane`, `workers[1]`).
 pub fn ssh_diagnostic(label: &str, connection: &AttributePath, e: &SshError) -> Diagnostic {
     match e {
-        SshError::HostKeyMismatch { .. } => error(
+        SshError::HostKeyMismatch { .. } => Diagnostic::error(
             "SSH host key mismatch",
             format!("{label}: {e}."),
             Some(connection.clone().attr("host_key")),
         ),
-        SshError::HostKeyFormat { .. } => error(
+        SshError::HostKeyFormat { .. } => Diagnostic::error(
             "Invalid SSH host key",
             format!("{label}: {e}."),
             Some(connection.clone().attr("host_key")),
@@ -38,13 +34,13 @@ pub fn ssh_diagnostic(label: &str, connection: &AttributePath, e: &SshError) -> 
         SshError::Auth { .. }
         | SshError::NoCredentials { .. }
         | SshError::KeyFormat { .. }
-        | SshError::Agent { .. } => error(
+        | SshError::Agent { .. } => Diagnostic::error(
             "SSH authentication failed",
             format!("{label}: {e}."),
             Some(connection.clone()),
         ),
         SshError::Cancelled => cancelled(label),
-        other => error(
+        other => Diagnostic::error(
             "Cannot reach the host",
             format!("{label}: {}.", error_chain(other)),
             Some(connection.clone().attr("host")),

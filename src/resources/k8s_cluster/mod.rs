@@ -588,16 +588,20 @@ impl K8sCluster {
 }
 
 /// The attributes a user sets (everything but the outputs) and the
-/// blocks, from the schema: a new setting cannot be left out.
-fn settings() -> Vec<String> {
-    let block = schema::schema().block;
-    block
-        .attributes
-        .iter()
-        .filter(|a| a.required || a.optional)
-        .map(|a| a.name.clone())
-        .chain(block.blocks.iter().map(|b| b.name.clone()))
-        .collect()
+/// blocks, from the schema: a new setting cannot be left out. Built once
+/// per process: every plan of the resource compares them.
+fn settings() -> &'static [String] {
+    static SETTINGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        let block = schema::schema().block;
+        block
+            .attributes
+            .iter()
+            .filter(|a| a.required || a.optional)
+            .map(|a| a.name.clone())
+            .chain(block.blocks.iter().map(|b| b.name.clone()))
+            .collect()
+    })
 }
 
 /// Whether the plan must show `nodes` as changing: any update (apply reads
@@ -829,7 +833,7 @@ mod tests {
     /// the same, plus whatever a later attribute adds.
     #[test]
     fn settings_are_every_attribute_a_user_sets() {
-        let got: std::collections::BTreeSet<String> = settings().into_iter().collect();
+        let got: std::collections::BTreeSet<String> = settings().iter().cloned().collect();
         for a in [
             "distribution",
             "version",
