@@ -393,7 +393,7 @@ impl Kube {
 
 /// A request body whose `Debug` never shows its content (the body of a
 /// Secret holds its data; `kube` requires `Debug` of patches).
-struct Redacted<'a>(&'a serde_json::Value);
+pub(super) struct Redacted<'a>(pub(super) &'a serde_json::Value);
 
 impl Serialize for Redacted<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -92,6 +92,15 @@ pub enum KubeError {
         /// How long it was awaited.
         limit: Duration,
     },
+    /// A workload's pods cannot start for a reason waiting will not fix
+    /// (an image neither pullable nor on the nodes, a bad pod spec).
+    #[error("{what}: {problem}")]
+    PodsStuck {
+        /// What was awaited, e.g. "rollout of Deployment kube-system/metrics-server".
+        what: String,
+        /// The pod and its reason, as the kubelet reports them.
+        problem: String,
+    },
     /// Stopped by StopProvider (Ctrl-C) or the operation's `timeouts {}`.
     #[error("{what} was cancelled")]
     Cancelled {
@@ -121,6 +130,7 @@ impl KubeError {
             KubeError::Invalid { .. } => "Refused as invalid by the Kubernetes API server",
             KubeError::Refused { .. } => "Refused by the Kubernetes API server",
             KubeError::Timeout { .. } | KubeError::WaitTimeout { .. } => "Kubernetes operation timed out",
+            KubeError::PodsStuck { .. } => "Kubernetes pods cannot start",
             KubeError::Cancelled { .. } => "Kubernetes operation cancelled",
             KubeError::Unexpected { .. } => "Unexpected answer from the Kubernetes API server",
         }
@@ -148,6 +158,9 @@ impl KubeError {
             }
             KubeError::WaitTimeout { .. } => {
                 "Raise the resource's timeouts, or look at why the object does not reach the expected state."
+            }
+            KubeError::PodsStuck { .. } => {
+                "The image must be pullable by the nodes or be in the install bundle's images; see the pod's reason above."
             }
             KubeError::Cancelled { .. } => "Apply again to finish.",
             KubeError::Unexpected { .. } => "This may be a bug in the provider; please report it.",

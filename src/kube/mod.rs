@@ -7,6 +7,7 @@
 //! talks to the API server, retrying transient failures within a
 //! [`Deadline`].
 
+pub mod addons;
 pub mod agent;
 pub mod agent_parts;
 pub mod agent_spec;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
+pub mod manifest;
 pub mod names;
 pub mod namespace;
 pub mod network_policy;

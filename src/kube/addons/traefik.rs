@@ -1,0 +1,443 @@
+//! The ingress: traefik v3.6 as the cluster's default IngressClass, on one
+//! node's ports 80 and 443 (host ports), HTTP redirected to HTTPS, with
+//! traefik's own ACME certificate resolver (HTTP-01).
+//!
+//! RBAC is the one traefik's documentation gives for its Kubernetes
+//! Ingress provider (read services, secrets, endpointslices, ingresses and
+//! ingress classes; write ingress status). One replica on one node: the
+//! open-source traefik keeps its ACME account and certificates in one file
+//! per instance, so a second instance would order the same certificates
+//! again (Let's Encrypt rate-limits) and could not answer the other's
+//! HTTP-01 challenges. That file lives on the node (a host directory this
+//! provider creates over SSH, owned by traefik's user), so a restarted or
+//! re-created pod keeps its certificates and orders none.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
+    HostPathVolumeSource, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use super::{Addon, control_plane_toleration, labels, labels_with};
+use crate::kube::KubeError;
+use crate::kube::manifest::Item;
+
+/// The attribute that turns it on (a block).
+pub const ADDON: &str = "ingress";
+/// The pinned release.
+pub const VERSION: &str = "v3.6.12";
+/// Its image at [`VERSION`].
+pub const IMAGE: &str = "docker.io/library/traefik:v3.6.12";
+/// The namespace it runs in (its own: its pod needs host ports).
+pub const NAMESPACE: &str = "selfhost-ingress";
+/// The IngressClass it serves, made the cluster's default.
+pub const INGRESS_CLASS: &str = "traefik";
+/// The controller name traefik watches IngressClasses for.
+pub const CONTROLLER: &str = "traefik.io/ingress-controller";
+/// The HTTP entry point (host port 80; redirects to HTTPS).
+pub const WEB: &str = "web";
+/// The HTTPS entry point (host port 443).
+pub const WEBSECURE: &str = "websecure";
+/// The ACME certificate resolver routers name.
+pub const RESOLVER: &str = "acme";
+/// Let's Encrypt's production directory (the default `server`).
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (`staging = true`).
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// The directory on the ingress node holding `acme.json`.
+pub const ACME_DIR: &str = "/var/lib/selfhost/ingress-acme";
+/// The user and group traefik runs as (the owner of [`ACME_DIR`]).
+pub const RUN_AS: i64 = 65532;
+const NAME: &str = "traefik";
+const APP: (&str, &str) = ("app.kubernetes.io/name", "traefik");
+const CA_CONFIG_MAP: &str = "traefik-acme-ca";
+const CA_FILE: &str = "ca.pem";
+/// Container ports (unprivileged); the host ports are 80 and 443.
+const WEB_PORT: i32 = 8000;
+const WEBSECURE_PORT: i32 = 8443;
+const PING_PORT: i32 = 8080;
+
+/// What the `ingress {}` block sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressSettings {
+    /// The Kubernetes node name it runs on (its address is where DNS points).
+    pub node: String,
+    /// The ACME account's contact email.
+    pub email: String,
+    /// The ACME directory URL.
+    pub server: String,
+    /// PEM bundle of the CA(s) that sign the ACME server's HTTPS
+    /// certificate, for a private ACME server.
+    pub ca_certificate: Option<String>,
+}
+
+fn own(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn meta(name: &str, namespaced: bool) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespaced.then(|| NAMESPACE.to_owned()),
+        labels: Some(labels_with(ADDON, &[APP])),
+        ..ObjectMeta::default()
+    }
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(own(groups)),
+        resources: Some(own(resources)),
+        verbs: own(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+/// traefik's static configuration, as command-line arguments.
+pub fn args(s: &IngressSettings) -> Vec<String> {
+    let mut a = vec![
+        "--global.checknewversion=false".to_owned(),
+        "--global.sendanonymoususage=false".to_owned(),
+        format!("--entrypoints.{WEB}.address=:{WEB_PORT}"),
+        // to the public port, not the container's
+        format!("--entrypoints.{WEB}.http.redirections.entrypoint.to=:443"),
+        format!("--entrypoints.{WEB}.http.redirections.entrypoint.scheme=https"),
+        format!("--entrypoints.{WEBSECURE}.address=:{WEBSECURE_PORT}"),
+        format!("--entrypoints.traefik.address=:{PING_PORT}"),
+        "--ping=true".to_owned(),
+        "--ping.entrypoint=traefik".to_owned(),
+        "--providers.kubernetesingress=true".to_owned(),
+        format!("--certificatesresolvers.{RESOLVER}.acme.email={}", s.email),
+        format!("--certificatesresolvers.{RESOLVER}.acme.storage=/data/acme.json"),
+        format!("--certificatesresolvers.{RESOLVER}.acme.caserver={}", s.server),
+        format!("--certificatesresolvers.{RESOLVER}.acme.httpchallenge.entrypoint={WEB}"),
+    ];
+    if s.ca_certificate.is_some() {
+        a.push(format!(
+            "--certificatesresolvers.{RESOLVER}.acme.cacertificates=/etc/traefik/acme-ca/{CA_FILE}"
+        ));
+    }
+    a
+}
+
+fn port(name: &str, container: i32, host: Option<i32>) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: container,
+        host_port: host,
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn deployment(s: &IngressSettings) -> Deployment {
+    let mut mounts = vec![mount("acme", "/data", false), mount("tmp", "/tmp", false)];
+    let mut volumes = vec![
+        Volume {
+            name: "acme".to_owned(),
+            host_path: Some(HostPathVolumeSource {
+                path: ACME_DIR.to_owned(),
+                // made by the provider, owned by RUN_AS: never created root-owned by the kubelet
+                type_: Some("Directory".to_owned()),
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    let mut annotations = BTreeMap::new();
+    if let Some(ca) = &s.ca_certificate {
+        mounts.push(mount("acme-ca", "/etc/traefik/acme-ca", true));
+        volumes.push(Volume {
+            name: "acme-ca".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: CA_CONFIG_MAP.to_owned(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        // a new CA bundle restarts traefik (a mounted file alone would not be re-read)
+        annotations.insert(
+            "selfhost.dev/acme-ca-sha256".to_owned(),
+            hex::encode(Sha256::digest(ca.as_bytes())),
+        );
+    }
+    let container = Container {
+        name: NAME.to_owned(),
+        image: Some(IMAGE.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        args: Some(args(s)),
+        ports: Some(vec![
+            port(WEB, WEB_PORT, Some(80)),
+            port(WEBSECURE, WEBSECURE_PORT, Some(443)),
+            port("traefik", PING_PORT, None),
+        ]),
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/ping".to_owned()),
+                port: IntOrString::Int(PING_PORT),
+                scheme: Some("HTTP".to_owned()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(5),
+            failure_threshold: Some(3),
+            ..Probe::default()
+        }),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_owned(), Quantity("100m".to_owned())),
+                ("memory".to_owned(), Quantity("64Mi".to_owned())),
+            ])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(own(&["ALL"])),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    };
+    Deployment {
+        metadata: meta(NAME, true),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            // never two instances: they would share host ports and the ACME file
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".to_owned()),
+                rolling_update: None,
+            }),
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([(APP.0.to_owned(), APP.1.to_owned())])),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels_with(ADDON, &[APP])),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(NAME.to_owned()),
+                    node_selector: Some(BTreeMap::from([("kubernetes.io/hostname".to_owned(), s.node.clone())])),
+                    tolerations: Some(vec![control_plane_toleration()]),
+                    security_context: Some(PodSecurityContext {
+                        run_as_user: Some(RUN_AS),
+                        run_as_group: Some(RUN_AS),
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_owned(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    termination_grace_period_seconds: Some(30),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// The add-on's objects for `s`.
+///
+/// # Errors
+/// Only on a rendering bug.
+pub fn render(s: &IngressSettings) -> Result<Addon, KubeError> {
+    let mut ns_labels = labels(ADDON);
+    // host ports are outside the baseline Pod Security level
+    ns_labels.insert("pod-security.kubernetes.io/enforce".to_owned(), "privileged".to_owned());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(NAMESPACE.to_owned()),
+            labels: Some(ns_labels),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let role = ClusterRole {
+        metadata: meta("selfhost-traefik", false),
+        rules: Some(vec![
+            rule(&[""], &["services", "secrets"], &["get", "list", "watch"]),
+            rule(&["discovery.k8s.io"], &["endpointslices"], &["get", "list", "watch"]),
+            rule(
+                &["extensions", "networking.k8s.io"],
+                &["ingresses", "ingressclasses"],
+                &["get", "list", "watch"],
+            ),
+            rule(&["extensions", "networking.k8s.io"], &["ingresses/status"], &["update"]),
+        ]),
+        ..ClusterRole::default()
+    };
+    let binding = ClusterRoleBinding {
+        metadata: meta("selfhost-traefik", false),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "ClusterRole".to_owned(),
+            name: "selfhost-traefik".to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: NAME.to_owned(),
+            namespace: Some(NAMESPACE.to_owned()),
+            ..Subject::default()
+        }]),
+    };
+    let mut class_meta = meta(INGRESS_CLASS, false);
+    class_meta.annotations = Some(BTreeMap::from([(
+        "ingressclass.kubernetes.io/is-default-class".to_owned(),
+        "true".to_owned(),
+    )]));
+    let class = IngressClass {
+        metadata: class_meta,
+        spec: Some(IngressClassSpec {
+            controller: Some(CONTROLLER.to_owned()),
+            parameters: None,
+        }),
+    };
+    let mut objects = vec![
+        Item::of(&namespace)?,
+        Item::of(&ServiceAccount {
+            metadata: meta(NAME, true),
+            ..ServiceAccount::default()
+        })?,
+        Item::of(&role)?,
+        Item::of(&binding)?,
+        Item::of(&class)?,
+    ];
+    if let Some(ca) = &s.ca_certificate {
+        objects.push(Item::of(&ConfigMap {
+            metadata: meta(CA_CONFIG_MAP, true),
+            data: Some(BTreeMap::from([(CA_FILE.to_owned(), ca.clone())])),
+            ..ConfigMap::default()
+        })?);
+    }
+    objects.push(Item::of(&deployment(s))?);
+    Ok(Addon {
+        name: ADDON,
+        workload: objects.len() - 1,
+        objects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ca: Option<&str>) -> IngressSettings {
+        IngressSettings {
+            node: "vps-1".to_owned(),
+            email: "ops@example.com".to_owned(),
+            server: LETS_ENCRYPT.to_owned(),
+            ca_certificate: ca.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn one_pinned_traefik_on_the_chosen_node_with_host_ports_and_kept_acme_storage() {
+        let a = render(&settings(None)).expect("renders");
+        let d = a.workload().expect("workload").json();
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "vps-1");
+        assert_eq!(pod["securityContext"]["runAsUser"], RUN_AS);
+        let c = &pod["containers"][0];
+        assert_eq!(c["image"], IMAGE);
+        assert_eq!(c["ports"][0]["hostPort"], 80);
+        assert_eq!(c["ports"][1]["hostPort"], 443);
+        assert_eq!(pod["volumes"][0]["hostPath"]["path"], ACME_DIR);
+        let args: Vec<String> = serde_json::from_value(c["args"].clone()).expect("args");
+        for want in [
+            "--entrypoints.web.http.redirections.entrypoint.to=:443",
+            "--certificatesresolvers.acme.acme.storage=/data/acme.json",
+            "--certificatesresolvers.acme.acme.caserver=https://acme-v02.api.letsencrypt.org/directory",
+            "--certificatesresolvers.acme.acme.httpchallenge.entrypoint=web",
+            "--certificatesresolvers.acme.acme.email=ops@example.com",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} missing from {args:?}");
+        }
+        assert!(!args.iter().any(|a| a.contains("cacertificates")));
+        let class = a
+            .objects
+            .iter()
+            .find(|i| i.resource.kind == "IngressClass")
+            .expect("class");
+        assert_eq!(
+            class.json()["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
+            "true"
+        );
+    }
+
+    #[test]
+    fn a_private_acme_servers_ca_is_mounted_and_restarts_traefik_when_it_changes() {
+        let one = render(&settings(Some("-----BEGIN CERTIFICATE-----\nA\n"))).expect("renders");
+        let two = render(&settings(Some("-----BEGIN CERTIFICATE-----\nB\n"))).expect("renders");
+        let cm = one
+            .objects
+            .iter()
+            .find(|i| i.resource.kind == "ConfigMap")
+            .expect("CA config map");
+        assert!(cm.json()["data"][CA_FILE].as_str().is_some_and(|s| s.contains("\nA\n")));
+        let hash = |a: &Addon| {
+            a.workload().expect("workload").json()["spec"]["template"]["metadata"]["annotations"]
+                ["selfhost.dev/acme-ca-sha256"]
+                .clone()
+        };
+        assert_ne!(hash(&one), hash(&two));
+        let args =
+            one.workload().expect("workload").json()["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+        assert!(
+            args.to_string()
+                .contains("acme.cacertificates=/etc/traefik/acme-ca/ca.pem")
+        );
+    }
+
+    #[test]
+    fn rbac_as_traefiks_documentation_has_it() {
+        let a = render(&settings(None)).expect("renders");
+        let role = a
+            .objects
+            .iter()
+            .find(|i| i.resource.kind == "ClusterRole")
+            .expect("role")
+            .json();
+        let writes: Vec<&serde_json::Value> = role["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter(|r| r["verbs"] != serde_json::json!(["get", "list", "watch"]))
+            .collect();
+        assert_eq!(writes.len(), 1, "only ingress status is written: {writes:?}");
+        assert_eq!(writes[0]["resources"], serde_json::json!(["ingresses/status"]));
+    }
+}
