@@ -164,6 +164,9 @@ pub fn server_config(spec: &ClusterSpec, node: &Hostname, address: &str, flannel
     e.push(("service-cidr", json!(spec.service_cidr.to_string())));
     e.push(("tls-san", json!([spec.endpoint])));
     e.push(("write-kubeconfig-mode", json!("0600")));
+    // the cluster's add-ons (its ingress and metrics-server) are this
+    // provider's, the same as with kubeadm, not k3s's packaged ones
+    e.push(("disable", json!(["traefik", "metrics-server"])));
     if !flannel {
         e.push(("flannel-backend", json!("none")));
         e.push(("disable-network-policy", json!(true)));
@@ -364,6 +367,7 @@ if command -v nft >/dev/null 2>&1; then
 fi
 # k3s-uninstall.sh
 rm -rf /etc/rancher/k3s /run/k3s /run/flannel /var/lib/rancher/k3s /var/lib/kubelet /var/lib/cni \
+  /var/lib/selfhost/ingress-acme \
   {BINARY} {server_unit} {agent_unit} /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env \
   /var/log/pods /var/log/containers {staging}
 # containerd keeps its shims' sockets under /run/containerd/s whatever its
@@ -437,7 +441,8 @@ mod tests {
             "# Written by terraform-provider-selfhost (selfhost_k8s_cluster).\n\
              node-name: \"tb-k8s1\"\nnode-ip: \"10.77.0.20\"\nsnapshotter: \"native\"\n\
              cluster-cidr: \"10.244.0.0/16\"\nservice-cidr: \"10.96.0.0/12\"\n\
-             tls-san:\n  - \"10.77.0.20\"\nwrite-kubeconfig-mode: \"0600\"\n"
+             tls-san:\n  - \"10.77.0.20\"\nwrite-kubeconfig-mode: \"0600\"\n\
+             disable:\n  - \"traefik\"\n  - \"metrics-server\"\n"
         );
         assert!(server_config(&s, &node, "vps.example.com", false).contains("flannel-backend: \"none\"\n"));
         assert!(!server_config(&s, &node, "vps.example.com", true).contains("node-ip"));

@@ -37,11 +37,12 @@ if command -v iptables >/dev/null 2>&1; then
 fi
 if command -v nft >/dev/null 2>&1; then
   nft list tables 2>/dev/null | while read -r _ fam name; do
-    case "$fam/$name" in ip/filter|ip/nat|ip/mangle|ip/raw|ip6/filter|ip6/nat|ip6/mangle|ip6/raw|ip/kube-proxy|ip6/kube-proxy) nft delete table "$fam" "$name";; esac
+    case "$fam/$name" in ip/filter|ip/nat|ip/mangle|ip/raw|ip6/filter|ip6/nat|ip6/mangle|ip6/raw|ip/kube-proxy|ip6/kube-proxy|inet/kube-network-policies) nft delete table "$fam" "$name";; esac
   done
 fi
 # What the provider installed.
 rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /run/flannel \
+  /var/lib/selfhost/ingress-acme \
   /var/lib/containerd /run/containerd /etc/containerd {bundle} \
   /etc/systemd/system/kubelet.service /etc/systemd/system/kubelet.service.d \
   /etc/systemd/system/containerd.service {drop_in} {sysctl} {modules} {cgroup_script} \

@@ -10,6 +10,7 @@
 //! the control plane, a worker whose reset failed stays in state until a
 //! later apply removes it.
 
+mod addons;
 mod api;
 mod converge;
 mod distribution;
@@ -515,7 +516,8 @@ impl K8sCluster {
                 _ => return resp,
             }
         };
-        let problems = unsupported(&config);
+        let mut problems = unsupported(&config);
+        problems.extend(addons::check(&config));
         if !problems.is_empty() {
             d.0.extend(problems);
             return resp;
@@ -569,6 +571,17 @@ impl K8sCluster {
         let probes = probe_all(ctx, &provider, &recorded).await;
         let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
 
+        // The add-ons, once the nodes are there (else as they were).
+        let prior_config = prior.as_ref().map(|p| &p.0);
+        match &kube {
+            Some(k) if failure.is_none() => {
+                let nodes: Vec<&NodeHandle> = handles.iter().map(|(h, _)| h).collect();
+                failure = addons::converge(ctx, k, &config, prior_config, &mut recorded, &outputs.nodes, &nodes, &dl)
+                    .await
+                    .err();
+            }
+            _ => addons::keep_prior(prior_config, &mut recorded),
+        }
         finish_in_cluster(
             kube.as_ref(),
             &config,
@@ -637,6 +650,7 @@ impl Resource for K8sCluster {
         let mut d = Diagnostics::new();
         if let Some(c) = checkable(config) {
             d.0.extend(unsupported(&c));
+            d.0.extend(addons::check(&c));
             let _ = spec_or_diagnose(&c, &mut d);
         } else if let Some(v) = config.attr("version").as_str()
             && let Err(m) = crate::cluster::Version::parse(v)
@@ -734,6 +748,9 @@ impl Resource for K8sCluster {
             && config.namespace.is_some()
         {
             config.namespace = Some(seen);
+        }
+        if let Some(k) = &kube {
+            addons::observe(k, &mut config, &outputs.nodes, &dl).await;
         }
         resp.state = encode(&config, &outputs, &req.state, d);
         resp

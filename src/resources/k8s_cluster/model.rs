@@ -82,6 +82,22 @@ pub struct NodeSettingsModel {
     pub ignore_preflight_errors: Option<BTreeSet<String>>,
 }
 
+/// `ingress { acme {} }`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AcmeModel {
+    pub email: String,
+    pub server: Option<String>,
+    pub staging: Option<bool>,
+    pub ca_certificate: Option<String>,
+}
+
+/// `ingress {}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct IngressModel {
+    pub node: Option<String>,
+    pub acme: Option<AcmeModel>,
+}
+
 /// One `namespace {}`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct NamespaceModel {
@@ -126,6 +142,12 @@ pub struct ClusterConfig {
     pub install: Option<InstallModel>,
     pub node_settings: Option<NodeSettingsModel>,
     pub namespace: Option<Vec<NamespaceModel>>,
+    #[serde(default)]
+    pub network_policy_enforcement: Option<bool>,
+    #[serde(default)]
+    pub metrics_server: Option<bool>,
+    #[serde(default)]
+    pub ingress: Option<IngressModel>,
 }
 
 /// What the cluster records of its configuration (kube-system ConfigMap
@@ -307,6 +329,9 @@ mod tests {
             install: None,
             node_settings: None,
             namespace: None,
+            network_policy_enforcement: None,
+            metrics_server: None,
+            ingress: None,
         }
     }
 

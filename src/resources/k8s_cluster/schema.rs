@@ -215,6 +215,86 @@ fn node_settings_block() -> NestedBlock {
     NestedBlock::new("node_settings", Nesting::Single, b)
 }
 
+/// The ACME account's contact: one address, no display name.
+fn check_email(s: &str) -> Result<(), String> {
+    let Some((local, domain)) = s.split_once('@') else {
+        return Err(format!("{s:?} has no '@'"));
+    };
+    if local.is_empty() || local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\\\"[]@".contains(c)) {
+        return Err(format!("{s:?} is not a plain email address"));
+    }
+    crate::kube::names::check_subdomain(&domain.to_ascii_lowercase())
+        .map_err(|m| format!("{s:?}: the domain {m}"))?;
+    if !domain.contains('.') {
+        return Err(format!("{s:?}: the domain has no dot"));
+    }
+    Ok(())
+}
+
+/// An ACME directory: https only (RFC 8555 §6.1).
+fn check_acme_server(s: &str) -> Result<(), String> {
+    match s.strip_prefix("https://") {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(())
+        }
+        _ => Err(format!("{s:?} is not an https:// URL (ACME directories are served over HTTPS)")),
+    }
+}
+
+/// One or more PEM certificates, each of which decodes.
+pub fn check_pem_bundle(s: &str) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut n = 0;
+    for c in CertificateDer::pem_slice_iter(s.as_bytes()) {
+        c.map_err(|e| format!("a certificate in it does not decode: {e}"))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+    }
+    Ok(())
+}
+
+fn ingress_block() -> NestedBlock {
+    let acme = Block::new()
+        .description("traefik's ACME certificate resolver (HTTP-01 on port 80): every agent with `ingress { tls = true }` gets a certificate for its host, ordered once and kept on the ingress node across restarts.")
+        .attribute(
+            Attribute::string("email")
+                .required()
+                .validator(Check::values("Invalid email", "a plain email address", check_email))
+                .description("Contact address of the ACME account (Let's Encrypt sends expiry notices there)."),
+        )
+        .attribute(
+            Attribute::string("server")
+                .optional()
+                .validator(Check::values("Invalid ACME server", "an https:// ACME directory URL", check_acme_server))
+                .description("ACME directory URL. Default: Let's Encrypt production (https://acme-v02.api.letsencrypt.org/directory), or its staging directory with `staging = true`. Any ACME server works (a private one needs `ca_certificate`)."),
+        )
+        .attribute(
+            Attribute::bool("staging")
+                .optional()
+                .computed()
+                .default_value(false)
+                .description("Use Let's Encrypt's staging directory (untrusted certificates, generous rate limits) when `server` is unset."),
+        )
+        .attribute(
+            Attribute::string("ca_certificate")
+                .optional()
+                .validator(Check::values("Invalid CA certificate", "PEM certificates", check_pem_bundle))
+                .description("PEM bundle of the CA(s) that sign the ACME server's own HTTPS certificate, for a private ACME server (traefik trusts it for the ACME API only)."),
+        );
+    let b = Block::new()
+        .description("HTTPS ingress: traefik v3.6.12 as the cluster's default IngressClass `traefik`, on one node's ports 80 and 443 (host ports: open them with `firewall { allow { port = 80 } allow { port = 443 } }` on that host's `selfhost_vps_host`), HTTP redirected to HTTPS, certificates from ACME (`acme {}`). One replica on one node: open-source traefik keeps its ACME account and certificates in a file per instance (`/var/lib/selfhost/ingress-acme/acme.json` on that node), so a second instance would order them again. Removing the block removes traefik, its RBAC, namespace and that directory.")
+        .attribute(
+            Attribute::string("node")
+                .optional()
+                .description("The `host` of the node traefik runs on (the control plane's or a worker's); point the sites' DNS names at it. Default: the control plane. Moving it orders the certificates again on the new node."),
+        )
+        .block(NestedBlock::new("acme", Nesting::Single, acme));
+    NestedBlock::new("ingress", Nesting::Single, b)
+}
+
 fn namespace_block() -> NestedBlock {
     let b = Block::new()
         .description("A namespace the cluster provides, with its ResourceQuota and LimitRange. Removing a block deletes the namespace and everything in it.")
@@ -349,6 +429,21 @@ pub fn schema() -> Schema {
             Attribute::string("running_version"),
             "The Kubernetes version the API server reports.",
         ))
+        .attribute(
+            Attribute::bool("network_policy_enforcement")
+                .optional()
+                .computed()
+                .default_value(true)
+                .description("Enforce NetworkPolicy objects (every `selfhost_network_policy`): kube-network-policies v0.8.0, the Kubernetes network SIG's enforcer (nftables + nfqueue), as a privileged hostNetwork DaemonSet in kube-system. Flannel alone does not enforce them. With k3s, k3s's own network-policy controller enforces them and nothing is installed (it cannot be turned off here)."),
+        )
+        .attribute(
+            Attribute::bool("metrics_server")
+                .optional()
+                .computed()
+                .default_value(true)
+                .description("metrics-server v0.8.0 in kube-system, so `kubectl top` works and HorizontalPodAutoscalers (`selfhost_agent`'s `autoscaling`) get numbers. It reads kubelets with `--kubelet-insecure-tls`: kubeadm's kubelets serve self-signed certificates no cluster CA can verify."),
+        )
+        .block(ingress_block())
         .block(install_block())
         .block(node_settings_block())
         .block(namespace_block())
