@@ -54,7 +54,9 @@ impl Kind {
     /// ours, so nothing changes.
     pub fn mark_off(self, state: &mut ClusterConfig) {
         match self {
-            Kind::NetworkPolicies if state.distro() == Distro::Kubeadm => state.network_policy_enforcement = Some(false),
+            Kind::NetworkPolicies if state.distro() == Distro::Kubeadm => {
+                state.network_policy_enforcement = Some(false)
+            }
             Kind::NetworkPolicies => {}
             Kind::MetricsServer => state.metrics_server = Some(false),
             Kind::Ingress => state.ingress = None,
@@ -264,12 +266,21 @@ async fn install(
         // Moved: the old node's directory holds certificates no one uses.
         if let Some(old) = prior.and_then(ingress_host).filter(|old| *old != host)
             && let Some(h) = handle_for(handles, old)
-            && let Err(e) = h.run(ctx, "removing the old ingress node's ACME storage", &acme_dir_removal_script(), b"").await
+            && let Err(e) = h
+                .run(
+                    ctx,
+                    "removing the old ingress node's ACME storage",
+                    &acme_dir_removal_script(),
+                    b"",
+                )
+                .await
         {
             tracing::warn!("{}: {}", e.summary, e.detail);
         }
     }
-    lifecycle::install(kube, &addon, dl).await.map_err(|e| diagnostic(kind, &e))
+    lifecycle::install(kube, &addon, dl)
+        .await
+        .map_err(|e| diagnostic(kind, &e))
 }
 
 async fn remove(
@@ -285,12 +296,19 @@ async fn remove(
         return Ok(());
     };
     let addon = render(kind, p, nodes).map_err(|e| diagnostic(kind, &e))?;
-    lifecycle::remove(kube, &addon, dl).await.map_err(|e| diagnostic(kind, &e))?;
+    lifecycle::remove(kube, &addon, dl)
+        .await
+        .map_err(|e| diagnostic(kind, &e))?;
     if kind == Kind::Ingress
         && let Some(h) = ingress_host(p).and_then(|host| handle_for(handles, host))
     {
-        h.run(ctx, "removing the ingress's ACME storage", &acme_dir_removal_script(), b"")
-            .await?;
+        h.run(
+            ctx,
+            "removing the ingress's ACME storage",
+            &acme_dir_removal_script(),
+            b"",
+        )
+        .await?;
     }
     Ok(())
 }
@@ -309,11 +327,19 @@ pub async fn observe(kube: &Kube, state: &mut ClusterConfig, nodes: &[NodeModel]
         match lifecycle::observe(kube, &addon, dl).await {
             Ok(Observed::Present) => {}
             Ok(Observed::Missing(what)) => {
-                tracing::info!("add-on {}: missing {}; apply installs it again", kind.attribute(), what.join(", "));
+                tracing::info!(
+                    "add-on {}: missing {}; apply installs it again",
+                    kind.attribute(),
+                    what.join(", ")
+                );
                 kind.mark_off(state);
             }
             Ok(Observed::Drifted(what)) => {
-                tracing::info!("add-on {}: changed outside Terraform ({}); apply restores it", kind.attribute(), what.join("; "));
+                tracing::info!(
+                    "add-on {}: changed outside Terraform ({}); apply restores it",
+                    kind.attribute(),
+                    what.join("; ")
+                );
                 kind.mark_off(state);
             }
             Err(e) => tracing::warn!("add-on {}: not read: {e}", kind.attribute()),
@@ -355,7 +381,10 @@ mod tests {
         c.distribution = None;
         Kind::MetricsServer.mark_off(&mut c);
         Kind::NetworkPolicies.mark_off(&mut c);
-        assert_eq!((c.metrics_server, c.network_policy_enforcement), (Some(false), Some(false)));
+        assert_eq!(
+            (c.metrics_server, c.network_policy_enforcement),
+            (Some(false), Some(false))
+        );
     }
 
     #[test]
@@ -366,7 +395,10 @@ mod tests {
             node: Some("10.0.0.9".into()),
             acme: None,
         });
-        let paths: Vec<String> = check(&c).iter().filter_map(|d| d.attribute.as_ref().map(ToString::to_string)).collect();
+        let paths: Vec<String> = check(&c)
+            .iter()
+            .filter_map(|d| d.attribute.as_ref().map(ToString::to_string))
+            .collect();
         assert_eq!(paths, ["ingress.node", "ingress.acme"]);
         c.ingress = Some(IngressModel {
             node: Some("10.0.0.2".into()),
@@ -377,7 +409,10 @@ mod tests {
                 ca_certificate: None,
             }),
         });
-        let paths: Vec<String> = check(&c).iter().filter_map(|d| d.attribute.as_ref().map(ToString::to_string)).collect();
+        let paths: Vec<String> = check(&c)
+            .iter()
+            .filter_map(|d| d.attribute.as_ref().map(ToString::to_string))
+            .collect();
         assert_eq!(paths, ["ingress.acme.staging"]);
         assert_eq!(ingress_host(&c), Some("10.0.0.2"));
     }
@@ -394,7 +429,10 @@ mod tests {
             }),
         };
         assert_eq!(settings(&acme(None, None), "n".into()).server, traefik::LETS_ENCRYPT);
-        assert_eq!(settings(&acme(Some(true), None), "n".into()).server, traefik::LETS_ENCRYPT_STAGING);
+        assert_eq!(
+            settings(&acme(Some(true), None), "n".into()).server,
+            traefik::LETS_ENCRYPT_STAGING
+        );
         assert_eq!(
             settings(&acme(Some(false), Some("https://pebble:14000/dir")), "n".into()).server,
             "https://pebble:14000/dir"

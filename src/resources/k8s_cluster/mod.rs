@@ -576,9 +576,18 @@ impl K8sCluster {
         match &kube {
             Some(k) if failure.is_none() => {
                 let nodes: Vec<&NodeHandle> = handles.iter().map(|(h, _)| h).collect();
-                failure = addons::converge(ctx, k, &config, prior_config, &mut recorded, &outputs.nodes, &nodes, &dl)
-                    .await
-                    .err();
+                failure = addons::converge(
+                    ctx,
+                    k,
+                    &config,
+                    prior_config,
+                    &mut recorded,
+                    &outputs.nodes,
+                    &nodes,
+                    &dl,
+                )
+                .await
+                .err();
             }
             _ => addons::keep_prior(prior_config, &mut recorded),
         }

@@ -220,11 +220,15 @@ fn check_email(s: &str) -> Result<(), String> {
     let Some((local, domain)) = s.split_once('@') else {
         return Err(format!("{s:?} has no '@'"));
     };
-    if local.is_empty() || local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\\\"[]@".contains(c)) {
+    if local.is_empty()
+        || local.len() > 64
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\\\"[]@".contains(c))
+    {
         return Err(format!("{s:?} is not a plain email address"));
     }
-    crate::kube::names::check_subdomain(&domain.to_ascii_lowercase())
-        .map_err(|m| format!("{s:?}: the domain {m}"))?;
+    crate::kube::names::check_subdomain(&domain.to_ascii_lowercase()).map_err(|m| format!("{s:?}: the domain {m}"))?;
     if !domain.contains('.') {
         return Err(format!("{s:?}: the domain has no dot"));
     }
@@ -237,7 +241,9 @@ fn check_acme_server(s: &str) -> Result<(), String> {
         Some(r) if !r.is_empty() && !r.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             Ok(())
         }
-        _ => Err(format!("{s:?} is not an https:// URL (ACME directories are served over HTTPS)")),
+        _ => Err(format!(
+            "{s:?} is not an https:// URL (ACME directories are served over HTTPS)"
+        )),
     }
 }
 
