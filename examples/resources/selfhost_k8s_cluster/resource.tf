@@ -4,6 +4,17 @@ resource "selfhost_vps_host" "cp" {
   swap           = false
   kernel_modules = ["overlay", "br_netfilter"]
   sysctl         = { "net.ipv4.ip_forward" = "1" }
+  firewall {
+    allow { port = "22" }
+    allow { port = "6443" }  # the API server (Terraform, the workers)
+    allow { port = "10250" } # the kubelet (logs, exec, metrics-server)
+    allow {
+      port     = "8472" # flannel's VXLAN between the nodes
+      protocol = "udp"
+    }
+    allow { port = "80" }  # the ingress: HTTP (redirects to HTTPS) and ACME HTTP-01
+    allow { port = "443" } # the ingress: HTTPS
+  }
 }
 
 resource "selfhost_vps_host" "w1" {
@@ -28,6 +39,21 @@ resource "selfhost_k8s_cluster" "main" {
   pod_cidr      = "10.244.0.0/16"
   service_cidr  = "10.96.0.0/12"
   cni           = "flannel"
+
+  # Add-ons, installed in the same apply (defaults shown):
+  network_policy_enforcement = true # kube-network-policies: every selfhost_network_policy is enforced
+  metrics_server             = true # kubectl top, and numbers for selfhost_agent's autoscaling
+
+  # HTTPS for agents with `ingress { host = "..." }`: traefik on the control
+  # plane's ports 80/443, certificates from Let's Encrypt (HTTP-01).
+  ingress {
+    acme {
+      email = "ops@example.com"
+      # staging = true                                  # Let's Encrypt staging while testing
+      # server = "https://acme.internal/directory"      # any ACME server ...
+      # ca_certificate = file("acme-internal-ca.pem")   # ... and the CA its HTTPS uses
+    }
+  }
 
   namespace {
     name            = "agents"
