@@ -297,7 +297,7 @@ def sc_cache_keys(t: Target, tmp: str) -> dict[str, str]:
     keys = {"images_list": t.fn("images_list")(),
             "bundle_dir_if_built": t.fn("bundle_dir_if_built")(),
             "build_log(x)": t.fn("build_log")("x")}
-    for comp, ver in (("kubernetes", "v1.36.3-kwok-v0.8.0-etcd-v3.6.8"), ("k8s-bundle", "v1.36.3-4"),
+    for comp, ver in (("kubernetes", "v1.36.3-kwok-v0.8.0-etcd-v3.6.8"), ("k8s-bundle", "v1.36.3-5"),
                       ("rootfs", "bookworm-2"), ("terraform", "1.0.3")):
         keys["cache_dir(%s, %s)" % (comp, ver)] = cd(comp, ver)
     # every cached() call: record component/version/files instead of building
@@ -448,7 +448,7 @@ def _fake_state(t: Target, tmp: str, hosts: list[dict[str, Any]], cluster: bool,
         write(os.path.join(tmp, "cli1"), "")
         write(os.path.join(st, "clis"), "%s/cli1\n%s/missing\n" % (tmp, tmp))
     if bundle:
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-4", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-5", ".complete"), "")
 
 
 def sc_env_status(t: Target, tmp: str) -> dict[str, str]:

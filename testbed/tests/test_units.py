@@ -14,7 +14,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild, hosts, network, proc, rootfs  # noqa: E402
-from selfhost_testbed.builds import clis, debs, images, k3s_standin  # noqa: E402
+from selfhost_testbed.builds import bundle, clis, debs, images, k3s_standin  # noqa: E402
 from selfhost_testbed.config import Config  # noqa: E402
 from selfhost_testbed.errors import TestbedError  # noqa: E402
 from selfhost_testbed.versions import BUNDLE_VERSION, K8S_VERSION, KUBE_CACHE_VERSION  # noqa: E402
@@ -83,7 +83,7 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-4")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-5")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -220,6 +220,18 @@ class ParseTest(unittest.TestCase):
         self.assertEqual(rootfs.mirror_from_sources(["deb http://x/ trixie main\n", deb822]), "http://n.example/debian")
         self.assertIsNone(rootfs.mirror_from_sources(["deb http://x/ trixie main\n"]))
         self.assertTrue(rootfs.sources_list("http://m/debian").endswith("deb http://m/debian-security bookworm-security main\n"))
+
+
+class BundleImagesTest(unittest.TestCase):
+    def test_add_on_images(self) -> None:
+        refs = dict((fn[:-4], ref) for ref, fn in images.images_list())
+        self.assertEqual(refs["pebble-challtestsrv"], "ghcr.io/letsencrypt/pebble-challtestsrv:v2.10.1")
+        self.assertEqual(refs["metrics-server"], "registry.k8s.io/metrics-server/metrics-server:v0.8.0")
+        self.assertEqual(images.IMAGE_SPEC["pebble-challtestsrv"][1], ["/usr/bin/pebble-challtestsrv"])
+
+    def test_base_layer_knows_the_nonroot_user(self) -> None:
+        self.assertIn("nonroot:x:65532:65532:", bundle.BASE_PASSWD)
+        self.assertIn("nonroot:x:65532:\n", bundle.BASE_GROUP)
 
 
 class ErrorsTest(unittest.TestCase):

@@ -25,9 +25,11 @@ SHELL_COMPLETION_DIRS = ("usr/share/zsh", "usr/share/bash-completion", "usr/shar
 IPTABLES_NFT_LINKS = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                       "ip6tables-restore")
 POD_CIDR = "10.244.0.0/16"
-# like distroless static: root and nobody, and name lookups through files then DNS
-BASE_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
-BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+# like distroless static: root, nobody and nonroot (65532, the uid traefik's pod runs as), and name lookups
+# through files then DNS
+BASE_PASSWD = ("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+               "nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n")
+BASE_GROUP = "root:x:0:\nnogroup:x:65534:\nnonroot:x:65532:\n"
 BASE_NSSWITCH = "hosts: files dns\n"
 
 

@@ -17,6 +17,8 @@ IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
     "flannel-cni-plugin": (["base", "busybox", "flannel-cni-plugin"], ["/bin/sh"]),
     "metrics-server": (["base", "metrics-server"], ["/metrics-server"]),
     "pebble": (["base", "busybox", "pebble"], ["/usr/bin/pebble"]),
+    # the pebble layer again (it holds both binaries): a node that imports both images stores it once
+    "pebble-challtestsrv": (["base", "pebble"], ["/usr/bin/pebble-challtestsrv"]),
     "echo": (["base", "echo"], ["/usr/local/bin/echo-server"]),
     "client": (["base", "busybox", "fetch"], ["/bin/sh"]),
     "restic": (["base", "busybox", "restic"], ["/usr/bin/restic"]),
@@ -34,6 +36,7 @@ def images_list() -> list[tuple[str, str]]:
           ("ghcr.io/flannel-io/flannel-cni-plugin:" + FLANNEL_CNI_PLUGIN_TAG, "flannel-cni-plugin.tar"),
           ("registry.k8s.io/metrics-server/metrics-server:" + METRICS_SERVER_VERSION, "metrics-server.tar"),
           ("ghcr.io/letsencrypt/pebble:" + PEBBLE_VERSION, "pebble.tar"),
+          ("ghcr.io/letsencrypt/pebble-challtestsrv:" + PEBBLE_VERSION, "pebble-challtestsrv.tar"),
           ("selfhost.test/echo:" + WORKLOAD_TAG, "echo.tar"),
           ("selfhost.test/client:" + WORKLOAD_TAG, "client.tar"),
           ("selfhost.test/restic:" + WORKLOAD_TAG, "restic.tar")]
