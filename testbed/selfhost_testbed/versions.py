@@ -35,6 +35,9 @@ CNI_FLANNEL_VERSION = "v0.9.1"           # github.com/containernetworking/plugin
 FLANNEL_CNI_PLUGIN_TAG = "v1.9.1-flannel3"
 METRICS_SERVER_VERSION = "v0.8.0"        # sigs.k8s.io/metrics-server (v0.9.0 is not an approved release)
 PEBBLE_VERSION = "v2.10.1"               # pebble and pebble-challtestsrv (two images, one build)
+# github.com/traefik/traefik/v3: a wrapper module with traefik's replace/exclude directives copied (v3.7's
+# dependencies are refused by the proxy, see testbed/README.md)
+TRAEFIK_VERSION = "v3.6.12"
 WORKLOAD_TAG = "1"
 SMALLBINS_VERSION = "3"                  # echo + pause (assets/smallbins): bump when their sources change
 NODE_DEBS = ("containerd", "runc", "containernetworking-plugins")   # Debian bookworm: 1.6.20, 1.1.5, 1.1.1

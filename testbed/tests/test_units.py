@@ -14,7 +14,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild, hosts, network, proc, rootfs  # noqa: E402
-from selfhost_testbed.builds import bundle, clis, debs, images, k3s_standin  # noqa: E402
+from selfhost_testbed.builds import addons, bundle, clis, debs, images, k3s_standin  # noqa: E402
 from selfhost_testbed.config import Config  # noqa: E402
 from selfhost_testbed.errors import TestbedError  # noqa: E402
 from selfhost_testbed.versions import BUNDLE_VERSION, K8S_VERSION, KUBE_CACHE_VERSION  # noqa: E402
@@ -222,11 +222,58 @@ class ParseTest(unittest.TestCase):
         self.assertTrue(rootfs.sources_list("http://m/debian").endswith("deb http://m/debian-security bookworm-security main\n"))
 
 
+TRAEFIK_GOMOD = """module github.com/traefik/traefik/v3
+
+go 1.25.0
+
+require github.com/abbot/go-http-auth v0.0.0-00010101000000-000000000000 // No tag on the repo.
+
+// Containous forks
+replace (
+	github.com/abbot/go-http-auth => github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e
+	github.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59
+	github.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595
+)
+
+// ambiguous import: found package github.com/tencentcloud/... in multiple modules
+exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible
+"""
+
+
+class TraefikWrapperTest(unittest.TestCase):
+    def test_replaces_and_excludes_are_copied(self) -> None:
+        m = addons.traefik_wrapper_gomod(TRAEFIK_GOMOD)
+        self.assertTrue(m.startswith("module selfhost.test/traefikbuild\n\ngo 1.25.0\n\n"
+                                     "require github.com/traefik/traefik/v3 v3.6.12\n\nreplace (\n"), m)
+        self.assertIn("\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595\n)",
+                      m)
+        self.assertTrue(m.endswith("exclude (\n\tgithub.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible\n)\n"))
+        blk = TRAEFIK_GOMOD.replace("exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible",
+                                    "exclude (\n\ta v1.0.0\n\tb v2.0.0 // c\n)")
+        self.assertEqual(addons.traefik_directives(blk)[1], ["a v1.0.0", "b v2.0.0"])
+
+    def test_a_changed_shape_is_refused(self) -> None:
+        minheap = "\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595\n"
+        bad = {
+            "two replaces": TRAEFIK_GOMOD.replace(minheap, ""),
+            "four replaces": TRAEFIK_GOMOD.replace(minheap, minheap + "\tx/y => x/z v1.0.0\n"),
+            "a local replace": TRAEFIK_GOMOD.replace(minheap, "\tgithub.com/traefik/traefik/dynamic/ext => ./pkg/ext\n"),
+            "a one-line replace too": TRAEFIK_GOMOD + "replace a/b => a/c v1.0.0\n",
+            "no exclude": TRAEFIK_GOMOD.split("// ambiguous")[0],
+            "no replace": TRAEFIK_GOMOD.split("// Containous")[0],
+        }
+        for name, gomod in bad.items():
+            with self.assertRaises(TestbedError, msg=name):
+                addons.traefik_directives(gomod)
+
+
 class BundleImagesTest(unittest.TestCase):
     def test_add_on_images(self) -> None:
         refs = dict((fn[:-4], ref) for ref, fn in images.images_list())
+        self.assertEqual(refs["traefik"], "docker.io/library/traefik:v3.6.12")
         self.assertEqual(refs["pebble-challtestsrv"], "ghcr.io/letsencrypt/pebble-challtestsrv:v2.10.1")
         self.assertEqual(refs["metrics-server"], "registry.k8s.io/metrics-server/metrics-server:v0.8.0")
+        self.assertEqual(images.IMAGE_SPEC["traefik"][1], ["/usr/local/bin/traefik"])
         self.assertEqual(images.IMAGE_SPEC["pebble-challtestsrv"][1], ["/usr/bin/pebble-challtestsrv"])
 
     def test_base_layer_knows_the_nonroot_user(self) -> None:

@@ -14,7 +14,7 @@ from typing import Callable
 from .. import assets, cache, gobuild, proc
 from ..versions import (BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_VERSION, ETCD_VERSION, FLANNEL_VERSION,
                         IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NODE_BINS,
-                        METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS)
+                        METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
 from . import addons, debs, images, k3s_standin, kubernetes, oci
 
 BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm", "k3s/k3s"]
@@ -57,6 +57,7 @@ class GoParts:
     cni_flannel: str
     metrics_server: str
     pebble: str
+    traefik: str
     control_plane: str
     node: str
 
@@ -86,6 +87,7 @@ def build_go_parts(timings: dict[str, float]) -> GoParts:
         ("pebble", "pebble", lambda: gobuild.go_install_dir(
             "pebble", PEBBLE_VERSION, ["github.com/letsencrypt/pebble/v2/cmd/pebble",
                                        "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"])),
+        ("traefik", "traefik", addons.traefik_dir),
         ("control_plane", "control plane", kubernetes.kube_dir),
         ("node", "kubeadm+kubelet+kube-proxy", kubernetes.kube_node_dir)]
     dirs = {}
@@ -183,6 +185,7 @@ def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> Non
         cache.safe_rmtree(os.path.join(rst, d))
     w.layer("restic", rst)
     binlayer("metrics-server", [(os.path.join(go.metrics_server, "metrics-server"), "/metrics-server")])
+    binlayer("traefik", [(os.path.join(go.traefik, "traefik"), "/usr/local/bin/traefik")])
     # pebble's image carries its test/ directory (config, certificates) as upstream's does
     pebble_src = gobuild.mod_download("github.com/letsencrypt/pebble/v2@" + PEBBLE_VERSION)["Dir"]
     pst = staging("pebble")
@@ -216,7 +219,7 @@ def manifest(dst: str, listing: list[tuple[str, str, str]], timings: dict[str, f
     return {
         "bundle": BUNDLE_VERSION, "kubernetes": K8S_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION,
         "flannel": FLANNEL_VERSION, "cni_flannel_plugin": CNI_FLANNEL_VERSION,
-        "metrics_server": METRICS_SERVER_VERSION, "pebble": PEBBLE_VERSION,
+        "metrics_server": METRICS_SERVER_VERSION, "pebble": PEBBLE_VERSION, "traefik": TRAEFIK_VERSION,
         "k3s": K3S_VERSION + " (stand-in %s, see testbed/README.md)" % K3S_STANDIN_VERSION,
         "debian_node_packages": sorted(os.path.basename(p) for p in glob.glob(os.path.join(dst, "debs", "*.deb"))),
         "images": [{"ref": r, "file": "images/" + f, "manifest_digest": d} for r, f, d in listing],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..versions import (COREDNS_VERSION, ETCD_IMAGE_TAG, FLANNEL_CNI_PLUGIN_TAG, FLANNEL_VERSION, K8S_VERSION,
-                        METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION, WORKLOAD_TAG)
+                        METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION, TRAEFIK_VERSION, WORKLOAD_TAG)
 
 # image name (its archive is images/<name>.tar) -> (layer keys, entrypoint); bundle.build_layers makes the layers
 IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
@@ -19,6 +19,9 @@ IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
     "pebble": (["base", "busybox", "pebble"], ["/usr/bin/pebble"]),
     # the pebble layer again (it holds both binaries): a node that imports both images stores it once
     "pebble-challtestsrv": (["base", "pebble"], ["/usr/bin/pebble-challtestsrv"]),
+    # upstream's image runs an entrypoint.sh that puts `traefik` before arguments starting with "-": a pod
+    # that sets only `args` runs traefik with them here too
+    "traefik": (["base", "traefik"], ["/usr/local/bin/traefik"]),
     "echo": (["base", "echo"], ["/usr/local/bin/echo-server"]),
     "client": (["base", "busybox", "fetch"], ["/bin/sh"]),
     "restic": (["base", "busybox", "restic"], ["/usr/bin/restic"]),
@@ -37,6 +40,7 @@ def images_list() -> list[tuple[str, str]]:
           ("registry.k8s.io/metrics-server/metrics-server:" + METRICS_SERVER_VERSION, "metrics-server.tar"),
           ("ghcr.io/letsencrypt/pebble:" + PEBBLE_VERSION, "pebble.tar"),
           ("ghcr.io/letsencrypt/pebble-challtestsrv:" + PEBBLE_VERSION, "pebble-challtestsrv.tar"),
+          ("docker.io/library/traefik:" + TRAEFIK_VERSION, "traefik.tar"),
           ("selfhost.test/echo:" + WORKLOAD_TAG, "echo.tar"),
           ("selfhost.test/client:" + WORKLOAD_TAG, "client.tar"),
           ("selfhost.test/restic:" + WORKLOAD_TAG, "restic.tar")]
