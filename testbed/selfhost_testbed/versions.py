@@ -38,6 +38,10 @@ PEBBLE_VERSION = "v2.10.1"               # pebble and pebble-challtestsrv (two i
 # github.com/traefik/traefik/v3: a wrapper module with traefik's replace/exclude directives copied (v3.7's
 # dependencies are refused by the proxy, see testbed/README.md)
 TRAEFIK_VERSION = "v3.6.12"
+# sigs.k8s.io/kube-network-policies: its source patched to queue through the xtables NFQUEUE target (nft_compat)
+# instead of nftables' queue expression (kernels without CONFIG_NFT_QUEUE); bump the recipe when the patch changes
+KUBE_NETWORK_POLICIES_VERSION = "v0.8.0"
+KUBE_NETWORK_POLICIES_RECIPE = KUBE_NETWORK_POLICIES_VERSION + "-xtnfqueue1"
 WORKLOAD_TAG = "1"
 SMALLBINS_VERSION = "3"                  # echo + pause (assets/smallbins): bump when their sources change
 NODE_DEBS = ("containerd", "runc", "containernetworking-plugins")   # Debian bookworm: 1.6.20, 1.1.5, 1.1.1

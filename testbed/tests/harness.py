@@ -314,6 +314,7 @@ def sc_cache_keys(t: Target, tmp: str) -> dict[str, str]:
         t.fn("rootfs_dir")()
         t.fn("flannel_dir")()
         t.fn("traefik_dir")()
+        t.fn("netpol_dir")()
         t.fn("small_bins_dir")()
         t.fn("go_install_dir")("coredns", "v1.14.2", ["github.com/coredns/coredns"])
         os.makedirs(os.path.join(tmp, "cache", "selfhost-testbed", "debs-k8s-node-bookworm"), exist_ok=True)
@@ -557,6 +558,37 @@ replace (
 exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible
 """
 
+# what kube-network-policies v0.8.0 has around the nft queue expressions the bed patches
+KNP_CONTROLLER_GO = """package networkpolicy
+
+func (c *Controller) syncNFTablesRules(ctx context.Context) error {
+\tqueue := &expr.Queue{Num: uint16(c.config.QueueID)}
+\tif c.config.FailOpen {
+\t\tqueue.Flag = expr.QueueFlagBypass
+\t}
+\tnft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+}
+
+func (c *Controller) syncNFTablesRulesBug1766(ctx context.Context) error {
+\tqueue := &expr.Queue{Num: uint16(c.config.QueueID)}
+\tif c.config.FailOpen {
+\t\tqueue.Flag = expr.QueueFlagBypass
+\t}
+\tnft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+}
+"""
+KNP_DNSAGENT_GO = """package networkpolicy
+
+func (n *DomainCache) syncRules() error {
+\tnft.AddRule(&nftables.Rule{
+\t\tExprs: []expr.Any{
+\t\t\t&expr.Counter{},
+\t\t\t&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass},
+\t\t},
+\t})
+}
+"""
+
 
 def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
     t.load(base_env(tmp, 0))
@@ -581,6 +613,12 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
             "github.com/opentofu/opentofu v1.6.3 v1.10.6 v1.10.10 v1.12.0-rc1 v1.12.6 v1.12.10 v1.9.2"),
         "go mod download -json github.com/traefik/traefik/v3@": fake_gomod(tmp, "traefik", TRAEFIK_GOMOD),
         os.path.join(tmp, "out", "traefik", "traefik") + " version": "Version:      v3.6.12\nCodename:     cheddar\n",
+        "go mod download -json sigs.k8s.io/kube-network-policies@": fake_gomod(
+            tmp, "knp", "module sigs.k8s.io/kube-network-policies\n\ngo 1.23.0\n", {
+                "cmd/main.go": "package main\n\nfunc main() {}\n",
+                "pkg/networkpolicy/controller.go": KNP_CONTROLLER_GO,
+                "pkg/networkpolicy/dnsagent.go": KNP_DNSAGENT_GO,
+                "pkg/networkpolicy/controller_test.go": "package networkpolicy\n\nvar q = &expr.Queue{}\n"}),
     }
     src = os.path.join(tmp, "cache", "selfhost-testbed", "src")
 
@@ -601,6 +639,7 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
     build_into("tofu-candidates", lambda d: t.fn("tofu_candidates")())
     build_into("flannel", lambda d: t.fn("flannel_dir")())
     build_into("traefik", lambda d: t.fn("traefik_dir")())
+    build_into("netpol", lambda d: t.fn("netpol_dir")())
     build_into("go-install", lambda d: [
         t.fn("go_install_dir")("cni-flannel", "v0.9.1", ["github.com/containernetworking/plugins/plugins/meta/flannel"],
                                env_extra={"GO111MODULE": "on"}),
@@ -641,6 +680,7 @@ def _fake_bundle_parts(tmp: str) -> dict[str, str]:
     part("metrics-server", ["metrics-server"])
     part("pebble", ["pebble", "pebble-challtestsrv"])
     part("traefik", ["traefik"])
+    part("netpol", ["netpol"])
     pm = part("pebble-mod", ["test/certs/localhost/cert.pem", "test/config/pebble-config.json"])
     os.chmod(os.path.join(pm, "test/certs/localhost/cert.pem"), 0o444)
     for tag, pkgs in (("node", ["containerd", "runc", "containernetworking-plugins"]),
@@ -694,7 +734,7 @@ def sc_bundle(t: Target, tmp: str) -> dict[str, str]:
     with with_patches(t, run=rec.run, out=out, need_go=lambda: None, log=lambda *a: None,
                       kube_dir=lambda: parts["kube"], kube_node_dir=lambda: parts["node"],
                       small_bins_dir=lambda: parts["smallbins"], flannel_dir=lambda: parts["flannel"],
-                      traefik_dir=lambda: parts["traefik"],
+                      traefik_dir=lambda: parts["traefik"], netpol_dir=lambda: parts["netpol"],
                       go_install_dir=go_install_dir, debs_dir=debs_dir, deb_unpack=_fake_deb_unpack,
                       cached=real_cached):
         t.fn("_build_bundle")(dst)

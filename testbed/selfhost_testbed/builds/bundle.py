@@ -13,8 +13,9 @@ from typing import Callable
 
 from .. import assets, cache, gobuild, proc
 from ..versions import (BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_VERSION, ETCD_VERSION, FLANNEL_VERSION,
-                        IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NODE_BINS,
-                        METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
+                        IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NETWORK_POLICIES_RECIPE,
+                        KUBE_NETWORK_POLICIES_VERSION, KUBE_NODE_BINS, METRICS_SERVER_VERSION, NODE_DEBS,
+                        PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
 from . import addons, debs, images, k3s_standin, kubernetes, oci
 
 BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm", "k3s/k3s"]
@@ -58,6 +59,7 @@ class GoParts:
     metrics_server: str
     pebble: str
     traefik: str
+    netpol: str      # kube-network-policies (patched: addons.KNP_QUEUE_PATCHES)
     control_plane: str
     node: str
 
@@ -88,6 +90,7 @@ def build_go_parts(timings: dict[str, float]) -> GoParts:
             "pebble", PEBBLE_VERSION, ["github.com/letsencrypt/pebble/v2/cmd/pebble",
                                        "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"])),
         ("traefik", "traefik", addons.traefik_dir),
+        ("netpol", "kube-network-policies", addons.netpol_dir),
         ("control_plane", "control plane", kubernetes.kube_dir),
         ("node", "kubeadm+kubelet+kube-proxy", kubernetes.kube_node_dir)]
     dirs = {}
@@ -186,6 +189,7 @@ def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> Non
     w.layer("restic", rst)
     binlayer("metrics-server", [(os.path.join(go.metrics_server, "metrics-server"), "/metrics-server")])
     binlayer("traefik", [(os.path.join(go.traefik, "traefik"), "/usr/local/bin/traefik")])
+    binlayer("kube-network-policies", [(os.path.join(go.netpol, "netpol"), "/bin/netpol")])
     # pebble's image carries its test/ directory (config, certificates) as upstream's does
     pebble_src = gobuild.mod_download("github.com/letsencrypt/pebble/v2@" + PEBBLE_VERSION)["Dir"]
     pst = staging("pebble")
@@ -208,7 +212,7 @@ def write_images(dst: str, go: GoParts, deb: DebParts) -> list[tuple[str, str, s
     listing = []
     for ref, fn in images.images_list():
         layers, ep = images.IMAGE_SPEC[fn[:-4]]
-        dg = w.image(ref, layers, os.path.join(idir, fn), entrypoint=ep)
+        dg = w.image(ref, layers, os.path.join(idir, fn), entrypoint=ep, cmd=images.IMAGE_CMD.get(fn[:-4]))
         listing.append((ref, fn, dg))
     cache.write_text(os.path.join(idir, "images.txt"), "".join("%s\t%s\t%s\n" % entry for entry in listing))
     cache.safe_rmtree(work)
@@ -220,6 +224,8 @@ def manifest(dst: str, listing: list[tuple[str, str, str]], timings: dict[str, f
         "bundle": BUNDLE_VERSION, "kubernetes": K8S_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION,
         "flannel": FLANNEL_VERSION, "cni_flannel_plugin": CNI_FLANNEL_VERSION,
         "metrics_server": METRICS_SERVER_VERSION, "pebble": PEBBLE_VERSION, "traefik": TRAEFIK_VERSION,
+        "kube_network_policies": "%s (patched: xtables NFQUEUE target, recipe %s, see testbed/README.md)" % (
+            KUBE_NETWORK_POLICIES_VERSION, KUBE_NETWORK_POLICIES_RECIPE),
         "k3s": K3S_VERSION + " (stand-in %s, see testbed/README.md)" % K3S_STANDIN_VERSION,
         "debian_node_packages": sorted(os.path.basename(p) for p in glob.glob(os.path.join(dst, "debs", "*.deb"))),
         "images": [{"ref": r, "file": "images/" + f, "manifest_digest": d} for r, f, d in listing],
