@@ -22,7 +22,7 @@ KUBE_CACHE_VERSION = "%s-kwok-%s-etcd-%s" % (K8S_VERSION, KWOK_VERSION, ETCD_VER
 KUBE_NODE_BINS = ("kubeadm", "kubelet", "kube-proxy")
 
 # `testbed bundle`: the air-gapped Kubernetes bundle (testbed/README.md, "The Kubernetes bundle")
-BUNDLE_VERSION = "%s-4" % K8S_VERSION   # bump the suffix when the bundle recipe changes
+BUNDLE_VERSION = "%s-5" % K8S_VERSION   # bump the suffix when the bundle recipe changes
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
@@ -33,8 +33,15 @@ CNI_FLANNEL_VERSION = "v0.9.1"           # github.com/containernetworking/plugin
 # that manifest for install.source = "download"); github.com/flannel-io/cni-plugin is not on the proxy, so
 # the image holds the CNI_FLANNEL_VERSION plugin at /flannel under that tag (see assets/bundle/flannel-cni-shim.sh).
 FLANNEL_CNI_PLUGIN_TAG = "v1.9.1-flannel3"
-METRICS_SERVER_VERSION = "v0.9.0"
-PEBBLE_VERSION = "v2.10.1"
+METRICS_SERVER_VERSION = "v0.8.0"        # sigs.k8s.io/metrics-server (v0.9.0 is not an approved release)
+PEBBLE_VERSION = "v2.10.1"               # pebble and pebble-challtestsrv (two images, one build)
+# github.com/traefik/traefik/v3: a wrapper module with traefik's replace/exclude directives copied (v3.7's
+# dependencies are refused by the proxy, see testbed/README.md)
+TRAEFIK_VERSION = "v3.6.12"
+# sigs.k8s.io/kube-network-policies: its source patched to queue through the xtables NFQUEUE target (nft_compat)
+# instead of nftables' queue expression (kernels without CONFIG_NFT_QUEUE); bump the recipe when the patch changes
+KUBE_NETWORK_POLICIES_VERSION = "v0.8.0"
+KUBE_NETWORK_POLICIES_RECIPE = KUBE_NETWORK_POLICIES_VERSION + "-xtnfqueue1"
 WORKLOAD_TAG = "1"
 SMALLBINS_VERSION = "3"                  # echo + pause (assets/smallbins): bump when their sources change
 NODE_DEBS = ("containerd", "runc", "containernetworking-plugins")   # Debian bookworm: 1.6.20, 1.1.5, 1.1.1

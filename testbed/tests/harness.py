@@ -297,7 +297,7 @@ def sc_cache_keys(t: Target, tmp: str) -> dict[str, str]:
     keys = {"images_list": t.fn("images_list")(),
             "bundle_dir_if_built": t.fn("bundle_dir_if_built")(),
             "build_log(x)": t.fn("build_log")("x")}
-    for comp, ver in (("kubernetes", "v1.36.3-kwok-v0.8.0-etcd-v3.6.8"), ("k8s-bundle", "v1.36.3-4"),
+    for comp, ver in (("kubernetes", "v1.36.3-kwok-v0.8.0-etcd-v3.6.8"), ("k8s-bundle", "v1.36.3-5"),
                       ("rootfs", "bookworm-2"), ("terraform", "1.0.3")):
         keys["cache_dir(%s, %s)" % (comp, ver)] = cd(comp, ver)
     # every cached() call: record component/version/files instead of building
@@ -313,6 +313,8 @@ def sc_cache_keys(t: Target, tmp: str) -> dict[str, str]:
         t.fn("bundle_dir")()
         t.fn("rootfs_dir")()
         t.fn("flannel_dir")()
+        t.fn("traefik_dir")()
+        t.fn("netpol_dir")()
         t.fn("small_bins_dir")()
         t.fn("go_install_dir")("coredns", "v1.14.2", ["github.com/coredns/coredns"])
         os.makedirs(os.path.join(tmp, "cache", "selfhost-testbed", "debs-k8s-node-bookworm"), exist_ok=True)
@@ -448,7 +450,7 @@ def _fake_state(t: Target, tmp: str, hosts: list[dict[str, Any]], cluster: bool,
         write(os.path.join(tmp, "cli1"), "")
         write(os.path.join(st, "clis"), "%s/cli1\n%s/missing\n" % (tmp, tmp))
     if bundle:
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-4", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-5", ".complete"), "")
 
 
 def sc_env_status(t: Target, tmp: str) -> dict[str, str]:
@@ -536,6 +538,58 @@ replace k8s.io/api => ./staging/src/k8s.io/api
 """
 
 
+TRAEFIK_GOMOD = """module github.com/traefik/traefik/v3
+
+go 1.25.0
+
+require (
+\tgithub.com/abbot/go-http-auth v0.0.0-00010101000000-000000000000 // No tag on the repo.
+\tgithub.com/gorilla/mux v1.8.1
+)
+
+// Containous forks
+replace (
+\tgithub.com/abbot/go-http-auth => github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e
+\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59 // a comment
+\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595
+)
+
+// ambiguous import
+exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible
+"""
+
+# what kube-network-policies v0.8.0 has around the nft queue expressions the bed patches
+KNP_CONTROLLER_GO = """package networkpolicy
+
+func (c *Controller) syncNFTablesRules(ctx context.Context) error {
+\tqueue := &expr.Queue{Num: uint16(c.config.QueueID)}
+\tif c.config.FailOpen {
+\t\tqueue.Flag = expr.QueueFlagBypass
+\t}
+\tnft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+}
+
+func (c *Controller) syncNFTablesRulesBug1766(ctx context.Context) error {
+\tqueue := &expr.Queue{Num: uint16(c.config.QueueID)}
+\tif c.config.FailOpen {
+\t\tqueue.Flag = expr.QueueFlagBypass
+\t}
+\tnft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+}
+"""
+KNP_DNSAGENT_GO = """package networkpolicy
+
+func (n *DomainCache) syncRules() error {
+\tnft.AddRule(&nftables.Rule{
+\t\tExprs: []expr.Any{
+\t\t\t&expr.Counter{},
+\t\t\t&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass},
+\t\t},
+\t})
+}
+"""
+
+
 def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
     t.load(base_env(tmp, 0))
     t.fix_now()
@@ -557,6 +611,14 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
                 "\t_ \"github.com/flannel-io/flannel/pkg/backend/udp\"\n)\n\nfunc main() {}\n")}),
         "go list -m -versions github.com/opentofu/opentofu": (
             "github.com/opentofu/opentofu v1.6.3 v1.10.6 v1.10.10 v1.12.0-rc1 v1.12.6 v1.12.10 v1.9.2"),
+        "go mod download -json github.com/traefik/traefik/v3@": fake_gomod(tmp, "traefik", TRAEFIK_GOMOD),
+        os.path.join(tmp, "out", "traefik", "traefik") + " version": "Version:      v3.6.12\nCodename:     cheddar\n",
+        "go mod download -json sigs.k8s.io/kube-network-policies@": fake_gomod(
+            tmp, "knp", "module sigs.k8s.io/kube-network-policies\n\ngo 1.23.0\n", {
+                "cmd/main.go": "package main\n\nfunc main() {}\n",
+                "pkg/networkpolicy/controller.go": KNP_CONTROLLER_GO,
+                "pkg/networkpolicy/dnsagent.go": KNP_DNSAGENT_GO,
+                "pkg/networkpolicy/controller_test.go": "package networkpolicy\n\nvar q = &expr.Queue{}\n"}),
     }
     src = os.path.join(tmp, "cache", "selfhost-testbed", "src")
 
@@ -576,6 +638,8 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
     build_into("tofu", lambda d: t.fn("_build_tofu")(d, "v1.12.6"))
     build_into("tofu-candidates", lambda d: t.fn("tofu_candidates")())
     build_into("flannel", lambda d: t.fn("flannel_dir")())
+    build_into("traefik", lambda d: t.fn("traefik_dir")())
+    build_into("netpol", lambda d: t.fn("netpol_dir")())
     build_into("go-install", lambda d: [
         t.fn("go_install_dir")("cni-flannel", "v0.9.1", ["github.com/containernetworking/plugins/plugins/meta/flannel"],
                                env_extra={"GO111MODULE": "on"}),
@@ -615,6 +679,8 @@ def _fake_bundle_parts(tmp: str) -> dict[str, str]:
     part("cni-flannel", ["flannel"])
     part("metrics-server", ["metrics-server"])
     part("pebble", ["pebble", "pebble-challtestsrv"])
+    part("traefik", ["traefik"])
+    part("netpol", ["netpol"])
     pm = part("pebble-mod", ["test/certs/localhost/cert.pem", "test/config/pebble-config.json"])
     os.chmod(os.path.join(pm, "test/certs/localhost/cert.pem"), 0o444)
     for tag, pkgs in (("node", ["containerd", "runc", "containernetworking-plugins"]),
@@ -668,6 +734,7 @@ def sc_bundle(t: Target, tmp: str) -> dict[str, str]:
     with with_patches(t, run=rec.run, out=out, need_go=lambda: None, log=lambda *a: None,
                       kube_dir=lambda: parts["kube"], kube_node_dir=lambda: parts["node"],
                       small_bins_dir=lambda: parts["smallbins"], flannel_dir=lambda: parts["flannel"],
+                      traefik_dir=lambda: parts["traefik"], netpol_dir=lambda: parts["netpol"],
                       go_install_dir=go_install_dir, debs_dir=debs_dir, deb_unpack=_fake_deb_unpack,
                       cached=real_cached):
         t.fn("_build_bundle")(dst)

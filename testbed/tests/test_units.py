@@ -14,7 +14,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild, hosts, network, proc, rootfs  # noqa: E402
-from selfhost_testbed.builds import clis, debs, images, k3s_standin  # noqa: E402
+from selfhost_testbed.builds import addons, bundle, clis, debs, images, k3s_standin  # noqa: E402
 from selfhost_testbed.config import Config  # noqa: E402
 from selfhost_testbed.errors import TestbedError  # noqa: E402
 from selfhost_testbed.versions import BUNDLE_VERSION, K8S_VERSION, KUBE_CACHE_VERSION  # noqa: E402
@@ -83,7 +83,7 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-4")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-5")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -220,6 +220,170 @@ class ParseTest(unittest.TestCase):
         self.assertEqual(rootfs.mirror_from_sources(["deb http://x/ trixie main\n", deb822]), "http://n.example/debian")
         self.assertIsNone(rootfs.mirror_from_sources(["deb http://x/ trixie main\n"]))
         self.assertTrue(rootfs.sources_list("http://m/debian").endswith("deb http://m/debian-security bookworm-security main\n"))
+
+
+# kube-network-policies v0.8.0 around its three nft queue expressions (pkg/networkpolicy/{controller,dnsagent}.go)
+KNP_CONTROLLER = """package networkpolicy
+
+func (c *Controller) syncNFTablesRules(ctx context.Context) error {
+	queue := &expr.Queue{Num: uint16(c.config.QueueID)}
+	if c.config.FailOpen {
+		queue.Flag = expr.QueueFlagBypass
+	}
+	nft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+	return nil
+}
+
+func (c *Controller) syncNFTablesRulesBug1766(ctx context.Context) error {
+	queue := &expr.Queue{Num: uint16(c.config.QueueID)}
+	if c.config.FailOpen {
+		queue.Flag = expr.QueueFlagBypass
+	}
+	nft.AddRule(&nftables.Rule{Exprs: []expr.Any{&expr.Counter{}, queue}})
+	return nil
+}
+"""
+KNP_DNSAGENT = """package networkpolicy
+
+func (n *DomainCache) syncRules() error {
+	nft.AddRule(&nftables.Rule{
+		Exprs: []expr.Any{
+			&expr.Counter{},
+			&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass},
+		},
+	})
+	return nil
+}
+"""
+CONTROLLER_GO = "pkg/networkpolicy/controller.go"
+DNSAGENT_GO = "pkg/networkpolicy/dnsagent.go"
+
+
+class NetpolPatchTest(unittest.TestCase):
+    """The NFQUEUE patch of kube-network-policies (addons.KNP_QUEUE_PATCHES): exact code, exact counts."""
+
+    def test_controller_queues_keep_number_and_fail_open_flag(self) -> None:
+        got = addons.netpol_patch(CONTROLLER_GO, KNP_CONTROLLER)
+        self.assertNotIn("&expr.Queue", got)
+        self.assertEqual(got.count("\tqueueSpec := expr.Queue{Num: uint16(c.config.QueueID)}\n"
+                                   "\tif c.config.FailOpen {\n\t\tqueueSpec.Flag = expr.QueueFlagBypass\n\t}\n"
+                                   "\tqueue := xtNFQueue(queueSpec) // selfhost test bed:"), 2)
+        self.assertEqual(got.count("[]expr.Any{&expr.Counter{}, queue}"), 2)  # the rules are untouched
+
+    def test_dnsagent_queue_keeps_number_and_bypass(self) -> None:
+        got = addons.netpol_patch(DNSAGENT_GO, KNP_DNSAGENT)
+        self.assertIn("\t\t\txtNFQueue(expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass}), //", got)
+        self.assertNotIn("&expr.Queue", got)
+
+    def test_other_files_are_left_alone(self) -> None:
+        self.assertEqual(addons.netpol_patch("pkg/networkpolicy/other.go", KNP_DNSAGENT), KNP_DNSAGENT)
+
+    def test_code_found_a_different_number_of_times_is_refused(self) -> None:
+        one = KNP_CONTROLLER.split("func (c *Controller) syncNFTablesRulesBug1766")[0]
+        for rel, text in ((CONTROLLER_GO, one), (CONTROLLER_GO, KNP_CONTROLLER + KNP_CONTROLLER.split("\n", 2)[2]),
+                          (CONTROLLER_GO, KNP_CONTROLLER.replace("if c.config.FailOpen {", "if c.config.FailOpen() {")),
+                          (DNSAGENT_GO, KNP_DNSAGENT.replace("n.nfQueueID", "n.queueID")),
+                          (DNSAGENT_GO, KNP_DNSAGENT.replace("\t\t\t&expr.Queue", "\t\t&expr.Queue"))):
+            with self.assertRaises(TestbedError, msg=text):
+                addons.netpol_patch(rel, text)
+
+    def write_module(self, root: str, files: dict[str, str]) -> None:
+        for rel, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "w") as f:
+                f.write(text)
+
+    def test_tree_is_patched_and_gets_the_helper(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            self.write_module(d, {CONTROLLER_GO: KNP_CONTROLLER, DNSAGENT_GO: KNP_DNSAGENT,
+                                  "pkg/networkpolicy/controller_test.go": "var q = &expr.Queue{Num: 1}\n"})
+            addons.netpol_patch_tree(d)
+            with open(os.path.join(d, addons.KNP_HELPER)) as f:
+                helper = f.read()
+            self.assertIn("package networkpolicy\n", helper)
+            self.assertIn('return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}', helper)
+            self.assertEqual(addons.netpol_queue_uses(d), [])  # the _test.go file does not count
+            with self.assertRaises(TestbedError):  # a second patch of the same tree
+                addons.netpol_patch_tree(d)
+
+    def test_tree_with_another_queue_expression_is_refused(self) -> None:
+        for extra in ("\tq := &expr.Queue{Num: 7}\n", "\tvar q *expr.Queue\n", "\tq := new(expr.Queue)\n"):
+            with tempfile.TemporaryDirectory() as d:
+                self.write_module(d, {CONTROLLER_GO: KNP_CONTROLLER, DNSAGENT_GO: KNP_DNSAGENT,
+                                      "pkg/other/x.go": "package other\n\nfunc f() {\n%s}\n" % extra})
+                with self.assertRaises(TestbedError) as cm:
+                    addons.netpol_patch_tree(d)
+                self.assertIn("pkg/other/x.go:4", str(cm.exception))
+
+    def test_tree_without_a_patched_file_is_refused(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            self.write_module(d, {CONTROLLER_GO: KNP_CONTROLLER, "pkg/dns/dnsagent.go": KNP_DNSAGENT})
+            with self.assertRaises(TestbedError):
+                addons.netpol_patch_tree(d)
+
+
+TRAEFIK_GOMOD = """module github.com/traefik/traefik/v3
+
+go 1.25.0
+
+require github.com/abbot/go-http-auth v0.0.0-00010101000000-000000000000 // No tag on the repo.
+
+// Containous forks
+replace (
+	github.com/abbot/go-http-auth => github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e
+	github.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59
+	github.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595
+)
+
+// ambiguous import: found package github.com/tencentcloud/... in multiple modules
+exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible
+"""
+
+
+class TraefikWrapperTest(unittest.TestCase):
+    def test_replaces_and_excludes_are_copied(self) -> None:
+        m = addons.traefik_wrapper_gomod(TRAEFIK_GOMOD)
+        self.assertTrue(m.startswith("module selfhost.test/traefikbuild\n\ngo 1.25.0\n\n"
+                                     "require github.com/traefik/traefik/v3 v3.6.12\n\nreplace (\n"), m)
+        self.assertIn("\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595\n)",
+                      m)
+        self.assertTrue(m.endswith("exclude (\n\tgithub.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible\n)\n"))
+        blk = TRAEFIK_GOMOD.replace("exclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible",
+                                    "exclude (\n\ta v1.0.0\n\tb v2.0.0 // c\n)")
+        self.assertEqual(addons.traefik_directives(blk)[1], ["a v1.0.0", "b v2.0.0"])
+
+    def test_a_changed_shape_is_refused(self) -> None:
+        minheap = "\tgithub.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595\n"
+        bad = {
+            "two replaces": TRAEFIK_GOMOD.replace(minheap, ""),
+            "four replaces": TRAEFIK_GOMOD.replace(minheap, minheap + "\tx/y => x/z v1.0.0\n"),
+            "a local replace": TRAEFIK_GOMOD.replace(minheap, "\tgithub.com/traefik/traefik/dynamic/ext => ./pkg/ext\n"),
+            "a one-line replace too": TRAEFIK_GOMOD + "replace a/b => a/c v1.0.0\n",
+            "no exclude": TRAEFIK_GOMOD.split("// ambiguous")[0],
+            "no replace": TRAEFIK_GOMOD.split("// Containous")[0],
+        }
+        for name, gomod in bad.items():
+            with self.assertRaises(TestbedError, msg=name):
+                addons.traefik_directives(gomod)
+
+
+class BundleImagesTest(unittest.TestCase):
+    def test_add_on_images(self) -> None:
+        refs = dict((fn[:-4], ref) for ref, fn in images.images_list())
+        self.assertEqual(refs["traefik"], "docker.io/library/traefik:v3.6.12")
+        self.assertEqual(refs["kube-network-policies"], "registry.k8s.io/networking/kube-network-policies:v0.8.0")
+        self.assertEqual(refs["pebble-challtestsrv"], "ghcr.io/letsencrypt/pebble-challtestsrv:v2.10.1")
+        self.assertEqual(refs["metrics-server"], "registry.k8s.io/metrics-server/metrics-server:v0.8.0")
+        self.assertEqual(images.IMAGE_SPEC["traefik"][1], ["/usr/local/bin/traefik"])
+        # as upstream: no entrypoint, CMD ["/bin/netpol"] (its manifests pass /bin/netpol as args[0])
+        self.assertEqual((images.IMAGE_SPEC["kube-network-policies"][1], images.IMAGE_CMD["kube-network-policies"]),
+                         (None, ["/bin/netpol"]))
+        self.assertEqual(images.IMAGE_SPEC["pebble-challtestsrv"][1], ["/usr/bin/pebble-challtestsrv"])
+        self.assertLessEqual(set(images.IMAGE_CMD), set(images.IMAGE_SPEC))
+
+    def test_base_layer_knows_the_nonroot_user(self) -> None:
+        self.assertIn("nonroot:x:65532:65532:", bundle.BASE_PASSWD)
+        self.assertIn("nonroot:x:65532:\n", bundle.BASE_GROUP)
 
 
 class ErrorsTest(unittest.TestCase):

@@ -1,14 +1,17 @@
-"""Go parts of the bundle besides Kubernetes itself: flanneld (wrapper module) and the two small programs of
-assets/smallbins (echo, pause).  coredns, the flannel CNI plugin, metrics-server and pebble are plain
-`go install`s (gobuild.go_install_dir, see bundle.GO_PARTS)."""
+"""Go parts of the bundle besides Kubernetes itself: flanneld, traefik and kube-network-policies (wrapper
+modules; kube-network-policies patched) and the two small programs of assets/smallbins (echo, pause).
+coredns, the flannel CNI plugin, metrics-server and pebble are plain `go install`s (gobuild.go_install_dir,
+see bundle.build_go_parts)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from .. import assets, cache, config, gobuild, proc
 from ..errors import TestbedError
-from ..versions import FLANNEL_RECIPE, FLANNEL_VERSION, SMALLBINS_VERSION
+from ..versions import (FLANNEL_RECIPE, FLANNEL_VERSION, KUBE_NETWORK_POLICIES_RECIPE, KUBE_NETWORK_POLICIES_VERSION,
+                        SMALLBINS_VERSION, TRAEFIK_VERSION)
 
 # tencentvpc: its SDK module is refused by the proxy; udp: needs cgo (upstream builds it with CGO_ENABLED=1)
 FLANNEL_DROPPED_BACKENDS = ("tencentvpc", "udp")
@@ -70,3 +73,194 @@ def small_bins_dir() -> str:
         proc.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dst + "/"] + ["./" + n for n in SMALLBINS],
                  cwd=wd, env=gobuild.go_env(), logfile=lf)
     return cache.cached("smallbins", SMALLBINS_VERSION, build, list(SMALLBINS))
+
+
+# ------------------------------------------------------------------------------------------------ traefik --
+TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
+TRAEFIK_MAIN = TRAEFIK_MODULE + "/cmd/traefik"
+TRAEFIK_REPLACES = 3   # the forks traefik's go.mod replaces (go-http-auth, mux, minheap)
+
+
+def _directives(gomod: str, verb: str) -> tuple[list[list[str]], list[str]]:
+    """The `verb (...)` blocks of a go.mod (each a list of its entries, comments dropped) and its one-line
+    `verb x` directives."""
+    def entries(blk: str) -> list[str]:
+        return [e for e in (ln.split("//", 1)[0].strip() for ln in blk.splitlines()) if e]
+    blocks = [entries(b) for b in re.findall(r"^%s \((.*?)^\)" % verb, gomod, re.M | re.S)]
+    singles = [ln.split("//", 1)[0].strip() for ln in re.findall(r"^%s ([^(\s].*)$" % verb, gomod, re.M)]
+    return blocks, singles
+
+
+def traefik_directives(gomod: str) -> tuple[list[str], list[str]]:
+    """The replace and exclude directives of traefik's go.mod, for the wrapper module (the directives of a
+    dependency are ignored, and without the forks and the exclusion the module graph differs from traefik's
+    own).  Expected: one `replace (...)` block of TRAEFIK_REPLACES module replacements (no local paths) and
+    at least one `exclude`; anything else is refused, so a changed go.mod is looked at, not half-copied."""
+    rblocks, rsingles = _directives(gomod, "replace")
+    if len(rblocks) != 1 or rsingles or len(rblocks[0]) != TRAEFIK_REPLACES:
+        raise TestbedError("traefik's go.mod no longer has exactly one replace block of %d entries (blocks: %s, "
+                           "single lines: %s); update addons.traefik_directives()" % (TRAEFIK_REPLACES, rblocks,
+                                                                                     rsingles))
+    reps = rblocks[0]
+    for r in reps:
+        if not re.match(r"^[\w.~/-]+ => [\w.~-]+(/[\w.~-]+)+ v\S+$", r):
+            raise TestbedError("traefik's go.mod replaces %r, not a module by a module version (a local path "
+                               "cannot be copied); update addons.traefik_directives()" % r)
+    eblocks, esingles = _directives(gomod, "exclude")
+    excl = [e for b in eblocks for e in b] + esingles
+    if not excl or not all(re.match(r"^[\w.~/-]+ v\S+$", e) for e in excl):
+        raise TestbedError("traefik's go.mod has no exclude directive of the expected form (%s); update "
+                           "addons.traefik_directives()" % excl)
+    return reps, excl
+
+
+def traefik_wrapper_gomod(traefik_gomod: str) -> str:
+    reps, excl = traefik_directives(traefik_gomod)
+    return ("module selfhost.test/traefikbuild\n\ngo %s\n\nrequire %s %s\n\nreplace (\n%s)\n\nexclude (\n%s)\n" % (
+        gobuild.go_directive(traefik_gomod), TRAEFIK_MODULE, TRAEFIK_VERSION,
+        "".join("\t%s\n" % r for r in reps), "".join("\t%s\n" % e for e in excl)))
+
+
+def traefik_dir() -> str:
+    """traefik.  `go install github.com/traefik/traefik/v3/cmd/traefik@v3.7.x` fails (traefik's go.mod
+    replaces modules, and v3.7's dependencies are refused by the proxy: testbed/README.md); v3.6.12 builds in
+    a wrapper module that requires it and carries its replace and exclude directives."""
+    def build(dst: str) -> None:
+        gobuild.need_go()
+        lf = cache.build_log("traefik-" + TRAEFIK_VERSION)
+        env = gobuild.go_env()
+        info = gobuild.mod_download("%s@%s" % (TRAEFIK_MODULE, TRAEFIK_VERSION), env)
+        with open(info["GoMod"]) as f:
+            gomod = traefik_wrapper_gomod(f.read())
+        wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "traefik-" + TRAEFIK_VERSION))
+        cache.write_text(os.path.join(wd, "go.mod"), gomod)
+        cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one(TRAEFIK_MAIN))
+        proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
+        out = os.path.join(dst, "traefik")
+        proc.run(["go", "build", "-trimpath", "-ldflags",
+                  "-s -w -X %s/pkg/version.Version=%s" % (TRAEFIK_MODULE, TRAEFIK_VERSION),
+                  "-o", out, TRAEFIK_MAIN], cwd=wd, env=env, logfile=lf)
+        v = proc.out([out, "version"])
+        if TRAEFIK_VERSION not in v:
+            raise TestbedError("`traefik version` does not say %s: %s" % (TRAEFIK_VERSION, v), lf)
+    return cache.cached("traefik", TRAEFIK_VERSION, build, ["traefik"])
+
+
+# ---------------------------------------------------------------------------------- kube-network-policies --
+# The bed's kernel has no CONFIG_NFT_QUEUE (and loads no modules): nftables' `queue` expression fails with
+# ENOENT and an unpatched kube-network-policies then enforces nothing, silently.  The xtables NFQUEUE target
+# works there (nft_compat), so the build queues through it: assets/kube-network-policies/xt_nfqueue.go adds
+# xtNFQueue(expr.Queue) -> *expr.Target to the package, and every `&expr.Queue{...}` rule expression becomes
+# xtNFQueue(expr.Queue{...}) with the same queue number and flags.  (file, code, replacement, times expected)
+KNP_MODULE = "sigs.k8s.io/kube-network-policies"
+KNP_PKG_DIR = "pkg/networkpolicy"
+KNP_HELPER = KNP_PKG_DIR + "/zz_selfhost_xt_nfqueue.go"
+KNP_PATCH_MARK = "// selfhost test bed: xtables NFQUEUE target, not nft queue (kernels without CONFIG_NFT_QUEUE)"
+KNP_QUEUE_PATCHES: tuple[tuple[str, str, str, int], ...] = (
+    (KNP_PKG_DIR + "/controller.go",
+     "\tqueue := &expr.Queue{Num: uint16(c.config.QueueID)}\n"
+     "\tif c.config.FailOpen {\n"
+     "\t\tqueue.Flag = expr.QueueFlagBypass\n"
+     "\t}\n",
+     "\tqueueSpec := expr.Queue{Num: uint16(c.config.QueueID)}\n"
+     "\tif c.config.FailOpen {\n"
+     "\t\tqueueSpec.Flag = expr.QueueFlagBypass\n"
+     "\t}\n"
+     "\tqueue := xtNFQueue(queueSpec) " + KNP_PATCH_MARK + "\n",
+     2),
+    (KNP_PKG_DIR + "/dnsagent.go",
+     "\t\t\t&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass},\n",
+     "\t\t\txtNFQueue(expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass}), " + KNP_PATCH_MARK + "\n",
+     1),
+)
+
+
+def netpol_patch(rel: str, text: str) -> str:
+    """The file `rel` of kube-network-policies with its KNP_QUEUE_PATCHES applied; TestbedError unless each
+    expected code is there exactly as many times as expected."""
+    for f, code, repl, times in KNP_QUEUE_PATCHES:
+        if f != rel:
+            continue
+        n = text.count(code)
+        if n != times:
+            raise TestbedError("kube-network-policies %s: the nft queue code to patch is there %d times, %d "
+                               "expected; update addons.KNP_QUEUE_PATCHES:\n%s" % (rel, n, times, code))
+        text = text.replace(code, repl)
+    return text
+
+
+def netpol_queue_uses(root: str) -> list[str]:
+    """`file:line` of every nft queue rule expression in the (non-test) Go source under root: a *expr.Queue
+    (its methods have pointer receivers, so only a pointer is an expr.Any; the patched code keeps expr.Queue
+    values as the description it hands to xtNFQueue)."""
+    uses = []
+    for r, ds, fs in os.walk(root):
+        ds.sort()
+        for n in sorted(fs):
+            if n.endswith(".go") and not n.endswith("_test.go"):
+                p = os.path.join(r, n)
+                with open(p) as f:
+                    for i, line in enumerate(f, 1):
+                        if re.search(r"(&|\*|\bnew\()\s*expr\.Queue\b", line):
+                            uses.append("%s:%d" % (os.path.relpath(p, root), i))
+    return uses
+
+
+def netpol_patch_tree(root: str) -> None:
+    """Patch the writable copy of kube-network-policies at root in place (KNP_QUEUE_PATCHES + the xtNFQueue
+    helper) and check that no nft queue expression is left anywhere in its non-test Go source."""
+    if os.path.exists(os.path.join(root, KNP_HELPER)):
+        raise TestbedError("kube-network-policies already has %s" % KNP_HELPER)
+    for rel in sorted({f for f, _, _, _ in KNP_QUEUE_PATCHES}):
+        p = os.path.join(root, rel)
+        if not os.path.exists(p):
+            raise TestbedError("kube-network-policies has no %s any more; update addons.KNP_QUEUE_PATCHES" % rel)
+        with open(p) as f:
+            text = netpol_patch(rel, f.read())
+        cache.write_text(p, text)
+    cache.write_text(os.path.join(root, KNP_HELPER), assets.text("kube-network-policies/xt_nfqueue.go"))
+    left = netpol_queue_uses(root)
+    if left:
+        raise TestbedError("kube-network-policies still builds nft queue expressions after the patch (%s); "
+                           "update addons.KNP_QUEUE_PATCHES" % " ".join(left))
+
+
+def copy_tree_writable(src: str, dst: str) -> None:
+    """A copy of src (e.g. a read-only module in the Go module cache) whose files and directories are
+    writable (shutil.copytree would keep the modes, and a read-only directory could not be removed)."""
+    for r, ds, fs in os.walk(src):
+        ds.sort()
+        d = os.path.join(dst, os.path.relpath(r, src))
+        os.makedirs(d, exist_ok=True)
+        for n in sorted(fs):
+            shutil.copyfile(os.path.join(r, n), os.path.join(d, n))
+
+
+def netpol_dir() -> str:
+    """kube-network-policies (its `netpol` binary, as its Dockerfile names it), patched: KNP_QUEUE_PATCHES.
+    `go build -overlay` refuses files in the module cache, so the module source is copied to
+    <cache>/src/kube-network-policies-VERSION-patched, patched there, and built from a wrapper module that
+    replaces the module with that copy."""
+    def build(dst: str) -> None:
+        gobuild.need_go()
+        lf = cache.build_log("kube-network-policies-" + KUBE_NETWORK_POLICIES_RECIPE)
+        env = gobuild.go_env()
+        info = gobuild.mod_download("%s@%s" % (KNP_MODULE, KUBE_NETWORK_POLICIES_VERSION), env)
+        with open(info["GoMod"]) as f:
+            gover = gobuild.go_directive(f.read())
+        src = os.path.join(config.get().cache, "src")
+        patched_name = "kube-network-policies-%s-patched" % KUBE_NETWORK_POLICIES_VERSION
+        patched = cache.fresh_dir(os.path.join(src, patched_name))
+        copy_tree_writable(info["Dir"], patched)
+        netpol_patch_tree(patched)
+        wd = cache.fresh_dir(os.path.join(src, "kube-network-policies-" + KUBE_NETWORK_POLICIES_VERSION))
+        cache.write_text(os.path.join(wd, "go.mod"), (
+            "module selfhost.test/netpolbuild\n\ngo %s\n\nrequire %s %s\n\nreplace %s => ../%s\n" % (
+                gover, KNP_MODULE, KUBE_NETWORK_POLICIES_VERSION, KNP_MODULE, patched_name)))
+        cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one(KNP_MODULE + "/cmd"))
+        proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
+        out = os.path.join(dst, "netpol")
+        proc.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, KNP_MODULE + "/cmd"],
+                 cwd=wd, env=env, logfile=lf)
+        proc.run([out, "--help"], logfile=lf)  # it runs (its usage goes to the log)
+    return cache.cached("kube-network-policies", KUBE_NETWORK_POLICIES_RECIPE, build, ["netpol"])

@@ -13,8 +13,9 @@ from typing import Callable
 
 from .. import assets, cache, gobuild, proc
 from ..versions import (BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_VERSION, ETCD_VERSION, FLANNEL_VERSION,
-                        IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NODE_BINS,
-                        METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS)
+                        IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NETWORK_POLICIES_RECIPE,
+                        KUBE_NETWORK_POLICIES_VERSION, KUBE_NODE_BINS, METRICS_SERVER_VERSION, NODE_DEBS,
+                        PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
 from . import addons, debs, images, k3s_standin, kubernetes, oci
 
 BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm", "k3s/k3s"]
@@ -25,9 +26,11 @@ SHELL_COMPLETION_DIRS = ("usr/share/zsh", "usr/share/bash-completion", "usr/shar
 IPTABLES_NFT_LINKS = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                       "ip6tables-restore")
 POD_CIDR = "10.244.0.0/16"
-# like distroless static: root and nobody, and name lookups through files then DNS
-BASE_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
-BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+# like distroless static: root, nobody and nonroot (65532, the uid traefik's pod runs as), and name lookups
+# through files then DNS
+BASE_PASSWD = ("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+               "nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n")
+BASE_GROUP = "root:x:0:\nnogroup:x:65534:\nnonroot:x:65532:\n"
 BASE_NSSWITCH = "hosts: files dns\n"
 
 
@@ -55,6 +58,8 @@ class GoParts:
     cni_flannel: str
     metrics_server: str
     pebble: str
+    traefik: str
+    netpol: str      # kube-network-policies (patched: addons.KNP_QUEUE_PATCHES)
     control_plane: str
     node: str
 
@@ -84,6 +89,8 @@ def build_go_parts(timings: dict[str, float]) -> GoParts:
         ("pebble", "pebble", lambda: gobuild.go_install_dir(
             "pebble", PEBBLE_VERSION, ["github.com/letsencrypt/pebble/v2/cmd/pebble",
                                        "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"])),
+        ("traefik", "traefik", addons.traefik_dir),
+        ("netpol", "kube-network-policies", addons.netpol_dir),
         ("control_plane", "control plane", kubernetes.kube_dir),
         ("node", "kubeadm+kubelet+kube-proxy", kubernetes.kube_node_dir)]
     dirs = {}
@@ -181,6 +188,8 @@ def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> Non
         cache.safe_rmtree(os.path.join(rst, d))
     w.layer("restic", rst)
     binlayer("metrics-server", [(os.path.join(go.metrics_server, "metrics-server"), "/metrics-server")])
+    binlayer("traefik", [(os.path.join(go.traefik, "traefik"), "/usr/local/bin/traefik")])
+    binlayer("kube-network-policies", [(os.path.join(go.netpol, "netpol"), "/bin/netpol")])
     # pebble's image carries its test/ directory (config, certificates) as upstream's does
     pebble_src = gobuild.mod_download("github.com/letsencrypt/pebble/v2@" + PEBBLE_VERSION)["Dir"]
     pst = staging("pebble")
@@ -203,7 +212,7 @@ def write_images(dst: str, go: GoParts, deb: DebParts) -> list[tuple[str, str, s
     listing = []
     for ref, fn in images.images_list():
         layers, ep = images.IMAGE_SPEC[fn[:-4]]
-        dg = w.image(ref, layers, os.path.join(idir, fn), entrypoint=ep)
+        dg = w.image(ref, layers, os.path.join(idir, fn), entrypoint=ep, cmd=images.IMAGE_CMD.get(fn[:-4]))
         listing.append((ref, fn, dg))
     cache.write_text(os.path.join(idir, "images.txt"), "".join("%s\t%s\t%s\n" % entry for entry in listing))
     cache.safe_rmtree(work)
@@ -214,7 +223,9 @@ def manifest(dst: str, listing: list[tuple[str, str, str]], timings: dict[str, f
     return {
         "bundle": BUNDLE_VERSION, "kubernetes": K8S_VERSION, "etcd": ETCD_VERSION, "coredns": COREDNS_VERSION,
         "flannel": FLANNEL_VERSION, "cni_flannel_plugin": CNI_FLANNEL_VERSION,
-        "metrics_server": METRICS_SERVER_VERSION, "pebble": PEBBLE_VERSION,
+        "metrics_server": METRICS_SERVER_VERSION, "pebble": PEBBLE_VERSION, "traefik": TRAEFIK_VERSION,
+        "kube_network_policies": "%s (patched: xtables NFQUEUE target, recipe %s, see testbed/README.md)" % (
+            KUBE_NETWORK_POLICIES_VERSION, KUBE_NETWORK_POLICIES_RECIPE),
         "k3s": K3S_VERSION + " (stand-in %s, see testbed/README.md)" % K3S_STANDIN_VERSION,
         "debian_node_packages": sorted(os.path.basename(p) for p in glob.glob(os.path.join(dst, "debs", "*.deb"))),
         "images": [{"ref": r, "file": "images/" + f, "manifest_digest": d} for r, f, d in listing],

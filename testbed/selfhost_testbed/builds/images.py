@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..versions import (COREDNS_VERSION, ETCD_IMAGE_TAG, FLANNEL_CNI_PLUGIN_TAG, FLANNEL_VERSION, K8S_VERSION,
-                        METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION, WORKLOAD_TAG)
+                        KUBE_NETWORK_POLICIES_VERSION, METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION,
+                        TRAEFIK_VERSION, WORKLOAD_TAG)
 
 # image name (its archive is images/<name>.tar) -> (layer keys, entrypoint); bundle.build_layers makes the layers
 IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
@@ -17,10 +18,23 @@ IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
     "flannel-cni-plugin": (["base", "busybox", "flannel-cni-plugin"], ["/bin/sh"]),
     "metrics-server": (["base", "metrics-server"], ["/metrics-server"]),
     "pebble": (["base", "busybox", "pebble"], ["/usr/bin/pebble"]),
+    # the pebble layer again (it holds both binaries): a node that imports both images stores it once
+    "pebble-challtestsrv": (["base", "pebble"], ["/usr/bin/pebble-challtestsrv"]),
+    # upstream's image runs an entrypoint.sh that puts `traefik` before arguments starting with "-": a pod
+    # that sets only `args` runs traefik with them here too
+    "traefik": (["base", "traefik"], ["/usr/local/bin/traefik"]),
+    # no entrypoint, as upstream (distroless static + CMD ["/bin/netpol"]): its install.yaml and Helm chart
+    # give `args: [/bin/netpol, --hostname-override=..., ...]`, which an entrypoint would turn into
+    # `/bin/netpol /bin/netpol ...` (Go's flag parsing stops at the first non-flag: every flag ignored)
+    "kube-network-policies": (["base", "kube-network-policies"], None),
     "echo": (["base", "echo"], ["/usr/local/bin/echo-server"]),
     "client": (["base", "busybox", "fetch"], ["/bin/sh"]),
     "restic": (["base", "busybox", "restic"], ["/usr/bin/restic"]),
 }
+
+
+# image name -> its Cmd, where it has one
+IMAGE_CMD: dict[str, list[str]] = {"kube-network-policies": ["/bin/netpol"]}
 
 
 def images_list() -> list[tuple[str, str]]:
@@ -34,6 +48,10 @@ def images_list() -> list[tuple[str, str]]:
           ("ghcr.io/flannel-io/flannel-cni-plugin:" + FLANNEL_CNI_PLUGIN_TAG, "flannel-cni-plugin.tar"),
           ("registry.k8s.io/metrics-server/metrics-server:" + METRICS_SERVER_VERSION, "metrics-server.tar"),
           ("ghcr.io/letsencrypt/pebble:" + PEBBLE_VERSION, "pebble.tar"),
+          ("ghcr.io/letsencrypt/pebble-challtestsrv:" + PEBBLE_VERSION, "pebble-challtestsrv.tar"),
+          ("docker.io/library/traefik:" + TRAEFIK_VERSION, "traefik.tar"),
+          ("registry.k8s.io/networking/kube-network-policies:" + KUBE_NETWORK_POLICIES_VERSION,
+           "kube-network-policies.tar"),
           ("selfhost.test/echo:" + WORKLOAD_TAG, "echo.tar"),
           ("selfhost.test/client:" + WORKLOAD_TAG, "client.tar"),
           ("selfhost.test/restic:" + WORKLOAD_TAG, "restic.tar")]
