@@ -246,8 +246,14 @@ fn check_objects(bed: &KubeBed, ns: &str) {
     assert_eq!(cm["data"]["agent.yaml"], "model: small\n");
     let pvc = get(bed, "pvc", ns, "research-data");
     assert_eq!(pvc["status"]["phase"], "Bound");
+    // Routed by the cluster's traefik: HTTPS with a certificate from its
+    // ACME resolver, which traefik keeps itself (no secretName).
     let ing = get(bed, "ingress", ns, "research");
-    assert_eq!(ing["spec"]["tls"][0]["secretName"], "research-tls");
+    let a = &ing["metadata"]["annotations"];
+    assert_eq!(a["traefik.ingress.kubernetes.io/router.entrypoints"], "websecure");
+    assert_eq!(a["traefik.ingress.kubernetes.io/router.tls"], "true");
+    assert_eq!(a["traefik.ingress.kubernetes.io/router.tls.certresolver"], "acme");
+    assert!(ing["spec"].get("tls").is_none(), "{ing}");
 
     // The gateway's placement and explicit security overrides.
     let g = get(bed, "deployment", ns, "gateway");

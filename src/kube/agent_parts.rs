@@ -9,16 +9,17 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
-    IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
+    IngressSpec as K8sIngressSpec, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent_spec::{AgentSpec, Port};
 pub use super::agent_spec::{IngressSpec, Probe, Storage, TolerationSpec};
-
-/// The annotation cert-manager reads to obtain an Ingress's certificate.
-pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
+use super::ingress_names::{
+    ACME_RESOLVER, ROUTER_CERTRESOLVER_ANNOTATION, ROUTER_ENTRYPOINTS_ANNOTATION, ROUTER_TLS_ANNOTATION, TRAEFIK_WEB,
+    TRAEFIK_WEBSECURE,
+};
 
 impl Probe {
     /// The container probe; `ports` supply the default port.
@@ -92,14 +93,29 @@ impl From<&TolerationSpec> for Toleration {
 }
 
 impl IngressSpec {
-    /// The Ingress of `agent`; `None` without a port to route to.
+    /// The traefik router annotations: HTTPS on `websecure` with a
+    /// certificate from the ACME resolver, or plain HTTP on `web`.
+    fn annotations(&self) -> BTreeMap<String, String> {
+        let a = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        if self.tls {
+            BTreeMap::from([
+                a(ROUTER_ENTRYPOINTS_ANNOTATION, TRAEFIK_WEBSECURE),
+                a(ROUTER_TLS_ANNOTATION, "true"),
+                a(ROUTER_CERTRESOLVER_ANNOTATION, ACME_RESOLVER),
+            ])
+        } else {
+            BTreeMap::from([a(ROUTER_ENTRYPOINTS_ANNOTATION, TRAEFIK_WEB)])
+        }
+    }
+
+    /// The Ingress of `agent`, routed by the cluster's traefik; `None`
+    /// without a port to route to. No `spec.tls`: traefik obtains and keeps
+    /// the certificate itself (a `secretName` that does not exist would
+    /// only make it log errors).
     pub fn render(&self, agent: &AgentSpec) -> Option<Ingress> {
         let port = agent.ports.first()?;
         let mut metadata = agent.meta(agent.name.clone());
-        metadata.annotations = self
-            .issuer
-            .as_ref()
-            .map(|i| BTreeMap::from([(CLUSTER_ISSUER_ANNOTATION.to_owned(), i.clone())]));
+        metadata.annotations = Some(self.annotations());
         Some(Ingress {
             metadata,
             spec: Some(K8sIngressSpec {
@@ -123,12 +139,6 @@ impl IngressSpec {
                         }],
                     }),
                 }]),
-                tls: self.tls.then(|| {
-                    vec![IngressTLS {
-                        hosts: Some(vec![self.host.clone()]),
-                        secret_name: Some(format!("{}-tls", agent.name)),
-                    }]
-                }),
                 ..K8sIngressSpec::default()
             }),
             ..Ingress::default()
@@ -173,29 +183,70 @@ mod tests {
         assert_eq!(tcp.tcp_socket.unwrap().port, IntOrString::Int(9000));
     }
 
-    #[test]
-    fn ingress_routes_to_the_first_port_with_tls_from_the_issuer() {
-        let agent = AgentSpec {
+    fn research() -> AgentSpec {
+        AgentSpec {
             namespace: "agents".into(),
             name: "research".into(),
             ports: http(),
             ..AgentSpec::default()
-        };
+        }
+    }
+
+    #[test]
+    fn ingress_routes_to_the_first_port_over_https_with_a_certificate_from_acme() {
+        let agent = research();
         let spec = IngressSpec {
             host: "research.example.com".into(),
             path: "/".into(),
             tls: true,
             class: None,
-            issuer: Some("letsencrypt".into()),
         };
         let j = serde_json::to_value(spec.render(&agent).unwrap()).unwrap();
-        assert_eq!(j["metadata"]["annotations"][CLUSTER_ISSUER_ANNOTATION], "letsencrypt");
-        assert_eq!(j["spec"]["tls"][0]["secretName"], "research-tls");
         assert_eq!(
-            j["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"],
-            "http"
+            j["metadata"]["annotations"],
+            serde_json::json!({
+                "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+                "traefik.ingress.kubernetes.io/router.tls": "true",
+                "traefik.ingress.kubernetes.io/router.tls.certresolver": "acme",
+            })
         );
-        let portless = AgentSpec { ports: vec![], ..agent };
+        assert!(
+            j["spec"].get("tls").is_none(),
+            "traefik keeps the certificate: no secretName"
+        );
+        assert!(!j.to_string().contains("secretName"), "{j}");
+        assert!(
+            j["spec"].get("ingressClassName").is_none(),
+            "unset class: the cluster's default (traefik)"
+        );
+        assert_eq!(j["spec"]["rules"][0]["host"], "research.example.com");
+        let path = &j["spec"]["rules"][0]["http"]["paths"][0];
+        assert_eq!(path["path"], "/");
+        assert_eq!(path["pathType"], "Prefix");
+        assert_eq!(path["backend"]["service"]["name"], "research");
+        assert_eq!(path["backend"]["service"]["port"]["name"], "http");
+        let portless = AgentSpec {
+            ports: vec![],
+            ..research()
+        };
         assert!(spec.render(&portless).is_none());
+    }
+
+    #[test]
+    fn ingress_without_tls_is_plain_http_on_web() {
+        let spec = IngressSpec {
+            host: "research.example.com".into(),
+            path: "/api".into(),
+            tls: false,
+            class: Some("other".into()),
+        };
+        let j = serde_json::to_value(spec.render(&research()).unwrap()).unwrap();
+        assert_eq!(
+            j["metadata"]["annotations"],
+            serde_json::json!({"traefik.ingress.kubernetes.io/router.entrypoints": "web"})
+        );
+        assert!(j["spec"].get("tls").is_none());
+        assert_eq!(j["spec"]["ingressClassName"], "other");
+        assert_eq!(j["spec"]["rules"][0]["http"]["paths"][0]["path"], "/api");
     }
 }

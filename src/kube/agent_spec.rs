@@ -156,18 +156,17 @@ pub struct TolerationSpec {
     pub effect: Option<String>,
 }
 
-/// HTTP(S) routing from outside the cluster to the agent's first port.
+/// HTTP(S) routing from outside the cluster to the agent's first port,
+/// through the cluster's traefik ([`super::ingress_names`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngressSpec {
     /// The host name the Ingress routes, e.g. `agent.example.com`.
     pub host: String,
     /// The path prefix routed to the agent.
     pub path: String,
-    /// Serve TLS with a certificate in the Secret `<name>-tls` (obtained by
-    /// cert-manager when `issuer` is set).
+    /// Serve HTTPS on traefik's `websecure` entrypoint with a certificate
+    /// traefik obtains from its ACME resolver; plain HTTP on `web` when false.
     pub tls: bool,
     /// The IngressClass to use; the cluster's default when unset.
     pub class: Option<String>,
-    /// A cert-manager ClusterIssuer.
-    pub issuer: Option<String>,
 }

@@ -40,10 +40,11 @@ resource "selfhost_agent" "research" {
     size       = "5Gi"
     mount_path = "/data"
   }
+  # HTTPS through the cluster's traefik, with a certificate traefik obtains
+  # from Let's Encrypt (ACME HTTP-01): research.example.com must resolve to
+  # the cluster and port 80 be reachable from the internet.
   ingress {
-    host   = "research.example.com"
-    tls    = true
-    issuer = "letsencrypt"
+    host = "research.example.com"
   }
   wait_for_rollout = true
 }

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
     ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
-    ReadResponse, Resource,
+    ReadResponse, Resource, unsupported_state_version,
 };
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::typed::{decode, from_value};
@@ -122,6 +122,15 @@ fn spec_of(state: &Value, diags: &mut Diagnostics) -> Option<(AgentModel, AgentS
     Some((model, spec))
 }
 
+/// Version 0 → 1: `ingress.issuer` (cert-manager) is gone; traefik's ACME
+/// resolver obtains the certificate. Everything else is as it was.
+fn upgrade_from_v0(mut state: serde_json::Value) -> serde_json::Value {
+    if let Some(ingress) = state.get_mut("ingress").and_then(serde_json::Value::as_object_mut) {
+        ingress.remove("issuer");
+    }
+    state
+}
+
 impl Agent {
     async fn apply(&self, ctx: &Context, req: ApplyRequest, op: Operation) -> ApplyResponse {
         let mut resp = ApplyResponse::default();
@@ -180,6 +189,17 @@ impl Resource for Agent {
 
     async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
         validate::config(config)
+    }
+
+    fn upgrade_state(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+        match version {
+            0 => Ok(upgrade_from_v0(state)),
+            _ => Err(unsupported_state_version(
+                self.type_name(),
+                version,
+                schema::SCHEMA_VERSION,
+            )),
+        }
     }
 
     async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
@@ -507,6 +527,70 @@ mod tests {
         set(&mut back, "config_files", state.attr("config_files").clone());
         fill_computed(&mut back);
         assert_eq!(back, state, "import rebuilds the state");
+    }
+
+    /// A version-0 state (with cert-manager's `issuer`) as the CLI sends it
+    /// to UpgradeResourceState.
+    async fn upgrade(version: i64, json: &serde_json::Value) -> (Option<Value>, Diagnostics) {
+        use crate::framework::server::{ProviderServer, RawState};
+        let server = ProviderServer::new(crate::resources::provider());
+        let raw = RawState {
+            json: json.to_string().into_bytes(),
+            ..RawState::default()
+        };
+        let (raw, d) = server.upgrade_resource_state("selfhost_agent", version, raw).await;
+        let ty = schema::schema().value_type();
+        (
+            raw.map(|r| crate::framework::codec::msgpack::decode(&r.msgpack, &ty).unwrap()),
+            d,
+        )
+    }
+
+    fn v0_state(tls: bool) -> serde_json::Value {
+        let mut c = config();
+        c["ingress"] =
+            json!({"host": "research.example.com", "path": "/", "tls": tls, "class": null, "issuer": "letsencrypt"});
+        c["id"] = json!("agents/research");
+        c["drift"] = json!([]);
+        c
+    }
+
+    #[tokio::test]
+    async fn version_0_state_loses_issuer_and_keeps_the_rest() {
+        assert_eq!(schema::schema().version, 1);
+        let (state, d) = upgrade(0, &v0_state(false)).await;
+        assert!(!d.has_error(), "{d:?}");
+        let state = state.unwrap();
+        let ingress = state.attr("ingress");
+        assert_eq!(ingress.attr("host").as_str(), Some("research.example.com"));
+        assert_eq!(
+            ingress.attr("tls"),
+            &Value::from(false),
+            "what was applied stays; the new default shows in the next plan"
+        );
+        assert_eq!(state.attr("name").as_str(), Some("research"));
+        assert_eq!(state.attr("image").as_str(), Some("img:1"));
+        // The upgrade itself, without the server's final conforming.
+        let up = upgrade_from_v0(v0_state(true));
+        assert!(up["ingress"].get("issuer").is_none(), "{up}");
+        assert_eq!(up["ingress"]["tls"], true);
+        let no_ingress = json!({"name": "a", "ingress": null});
+        assert_eq!(upgrade_from_v0(no_ingress.clone()), no_ingress);
+    }
+
+    #[tokio::test]
+    async fn current_state_passes_and_a_newer_one_is_refused() {
+        let mut current = v0_state(true);
+        if let Some(i) = current["ingress"].as_object_mut() {
+            i.remove("issuer");
+        }
+        let (state, d) = upgrade(1, &current).await;
+        assert!(!d.has_error(), "{d:?}");
+        assert_eq!(state.unwrap().attr("ingress").attr("tls"), &Value::from(true));
+        let (state, d) = upgrade(2, &current).await;
+        assert!(state.is_none());
+        assert!(d.0[0].summary.contains("Unsupported state version"), "{d:?}");
+        assert!(d.0[0].detail.contains("selfhost_agent"), "{d:?}");
     }
 
     #[test]

@@ -94,7 +94,6 @@ pub struct IngressModel {
     pub path: Option<String>,
     pub tls: Option<bool>,
     pub class: Option<String>,
-    pub issuer: Option<String>,
 }
 
 /// Validated numbers fit in `i32`; clamp rather than panic if one does not.
@@ -192,9 +191,8 @@ impl AgentModel {
             ingress: self.ingress.as_ref().map(|i| IngressSpec {
                 host: i.host.clone(),
                 path: i.path.clone().unwrap_or_else(|| "/".to_owned()),
-                tls: i.tls.unwrap_or(false),
+                tls: i.tls.unwrap_or(true),
                 class: i.class.clone(),
-                issuer: i.issuer.clone(),
             }),
             last_applied,
         }

@@ -18,6 +18,8 @@ pub const CREATE_LIMIT: Duration = Duration::from_secs(600);
 pub const UPDATE_LIMIT: Duration = Duration::from_secs(600);
 pub const DELETE_LIMIT: Duration = Duration::from_secs(300);
 pub const DEFAULT_CONFIG_PATH: &str = "/config";
+/// 1: `ingress.issuer` removed (traefik's ACME resolver replaces cert-manager).
+pub const SCHEMA_VERSION: i64 = 1;
 
 const QUANTITY: Check = Check::values(
     "Invalid quantity",
@@ -230,7 +232,9 @@ fn ingress_block() -> NestedBlock {
         "ingress",
         Nesting::Single,
         Block::new()
-            .description("An Ingress routing HTTP(S) from outside the cluster to the agent's first port.")
+            .description(
+                "An Ingress routing HTTP(S) from outside the cluster to the agent's first port, through the cluster's traefik (the ingress add-on of `selfhost_k8s_cluster`). With `tls` (the default) traefik serves HTTPS and obtains the certificate itself from its ACME resolver (HTTP-01: `host` must resolve to the cluster and port 80 be reachable); HTTP is redirected to HTTPS. (`issuer` is gone: see \"Upgrading\".)",
+            )
             .attribute(
                 Attribute::string("host")
                     .required()
@@ -252,18 +256,20 @@ fn ingress_block() -> NestedBlock {
                 Attribute::bool("tls")
                     .optional()
                     .computed()
-                    .default_value(false)
-                    .description("Serve HTTPS with the certificate in Secret `<name>-tls` (obtained by `issuer`)."),
+                    .default_value(true)
+                    .description(
+                        "Serve HTTPS (traefik's `websecure` entrypoint) with a certificate traefik obtains from its ACME resolver `acme` (default true); false serves plain HTTP on the `web` entrypoint.",
+                    ),
             )
             .attribute(
                 Attribute::string("class")
                     .optional()
-                    .description("IngressClass; the cluster's default when unset."),
-            )
-            .attribute(
-                Attribute::string("issuer")
-                    .optional()
-                    .description("cert-manager ClusterIssuer that obtains the certificate (e.g. \"letsencrypt\")."),
+                    .description("IngressClass; the cluster's default (`traefik`) when unset.")
+                    .validator(Check::values(
+                        "Invalid ingress class",
+                        "must be an RFC 1123 subdomain",
+                        crate::kube::names::check_subdomain,
+                    )),
             ),
     )
 }
@@ -390,7 +396,7 @@ pub fn schema() -> Schema {
         (Operation::Update, UPDATE_LIMIT),
         (Operation::Delete, DELETE_LIMIT),
     ]));
-    Schema::new(0, block)
+    Schema::new(SCHEMA_VERSION, block)
 }
 
 #[cfg(test)]
