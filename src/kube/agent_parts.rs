@@ -1,8 +1,13 @@
 //! The optional parts of an agent's pod and the objects beside it: probes,
-//! persistent storage, tolerations and the Ingress. Pure: no I/O.
+//! persistent storage, tolerations, the Ingress and the autoscaler. Pure:
+//! no I/O.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     ExecAction, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe as K8sProbe, TCPSocketAction,
     Toleration, VolumeResourceRequirements,
@@ -15,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent_spec::{AgentSpec, Port};
-pub use super::agent_spec::{IngressSpec, Probe, Storage, TolerationSpec};
+pub use super::agent_spec::{AutoscalingSpec, IngressSpec, Probe, Storage, TolerationSpec};
 use super::ingress_names::{
     ACME_RESOLVER, ROUTER_CERTRESOLVER_ANNOTATION, ROUTER_ENTRYPOINTS_ANNOTATION, ROUTER_TLS_ANNOTATION, TRAEFIK_WEB,
     TRAEFIK_WEBSECURE,
@@ -146,6 +151,44 @@ impl IngressSpec {
     }
 }
 
+impl AutoscalingSpec {
+    /// The HorizontalPodAutoscaler `<name>` of `agent`, scaling its
+    /// Deployment on average utilisation (CPU first, then memory).
+    pub fn render(&self, agent: &AgentSpec) -> HorizontalPodAutoscaler {
+        let utilization = |resource: &str, percent: i32| MetricSpec {
+            type_: "Resource".to_owned(),
+            resource: Some(ResourceMetricSource {
+                name: resource.to_owned(),
+                target: MetricTarget {
+                    type_: "Utilization".to_owned(),
+                    average_utilization: Some(percent),
+                    ..MetricTarget::default()
+                },
+            }),
+            ..MetricSpec::default()
+        };
+        let metrics: Vec<MetricSpec> = [("cpu", self.cpu_percent), ("memory", self.memory_percent)]
+            .into_iter()
+            .filter_map(|(r, p)| p.map(|p| utilization(r, p)))
+            .collect();
+        HorizontalPodAutoscaler {
+            metadata: agent.meta(agent.name.clone()),
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".to_owned()),
+                    kind: "Deployment".to_owned(),
+                    name: agent.name.clone(),
+                },
+                min_replicas: Some(self.min_replicas),
+                max_replicas: self.max_replicas,
+                metrics: (!metrics.is_empty()).then_some(metrics),
+                behavior: None,
+            },
+            status: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +291,46 @@ mod tests {
         assert!(j["spec"].get("tls").is_none());
         assert_eq!(j["spec"]["ingressClassName"], "other");
         assert_eq!(j["spec"]["rules"][0]["http"]["paths"][0]["path"], "/api");
+    }
+
+    #[test]
+    fn autoscaler_scales_the_deployment_on_utilisation() {
+        let hpa = AutoscalingSpec {
+            min_replicas: 2,
+            max_replicas: 5,
+            cpu_percent: Some(70),
+            memory_percent: Some(80),
+        }
+        .render(&research());
+        let j = serde_json::to_value(&hpa).unwrap();
+        assert_eq!(j["metadata"]["name"], "research");
+        assert_eq!(j["metadata"]["namespace"], "agents");
+        assert_eq!(j["metadata"]["labels"]["selfhost.dev/agent"], "research");
+        assert_eq!(
+            j["spec"]["scaleTargetRef"],
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "research"})
+        );
+        assert_eq!(j["spec"]["minReplicas"], 2);
+        assert_eq!(j["spec"]["maxReplicas"], 5);
+        assert_eq!(
+            j["spec"]["metrics"],
+            serde_json::json!([
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}},
+            ])
+        );
+        assert!(j["spec"].get("behavior").is_none(), "the server's default behaviour");
+
+        let memory_only = AutoscalingSpec {
+            min_replicas: 1,
+            max_replicas: 3,
+            cpu_percent: None,
+            memory_percent: Some(60),
+        }
+        .render(&research());
+        let j = serde_json::to_value(&memory_only).unwrap();
+        let metrics = j["spec"]["metrics"].as_array().unwrap();
+        assert_eq!(metrics.len(), 1);
+        assert_eq!(metrics[0]["resource"]["name"], "memory");
     }
 }

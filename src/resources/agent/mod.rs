@@ -1,5 +1,5 @@
 //! `selfhost_agent`: one isolated workload on Kubernetes (Deployment,
-//! Service, Secret, ConfigMap, claim, Ingress), applied server-side, waited
+//! Service, Secret, ConfigMap, claim, Ingress, autoscaler), applied server-side, waited
 //! for, read back for drift on managed fields only, imported by
 //! `namespace/name`.
 
@@ -167,6 +167,15 @@ impl Agent {
         };
         let wait = model.wait_for_rollout.unwrap_or(true);
         if let Err(f) = cluster::apply(&kube, &spec, prior.as_ref(), wait, &dl).await {
+            // The autoscaler is still there: the state keeps it (and the
+            // replicas stay the autoscaler's), so the next plan removes it again.
+            if f.summary == Some(cluster::AUTOSCALER_NOT_REMOVED) {
+                set(
+                    &mut state,
+                    cluster::AUTOSCALING,
+                    req.prior.attr(cluster::AUTOSCALING).clone(),
+                );
+            }
             report(f, &mut resp.diagnostics);
         }
         // Also after a failure part-way: what was applied exists, and the
@@ -256,7 +265,8 @@ impl Resource for Agent {
         };
         let limit = own_limit(timeouts::configured(&state, Operation::Delete), schema::DELETE_LIMIT);
         let dl = Deadline::new(&ctx.cancel, limit);
-        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, &dl).await {
+        let autoscaled = !state.attr(cluster::AUTOSCALING).is_null();
+        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, autoscaled, &dl).await {
             diagnose(&e, None, &mut diags);
         }
         diags
@@ -570,6 +580,7 @@ mod tests {
         );
         assert_eq!(state.attr("name").as_str(), Some("research"));
         assert_eq!(state.attr("image").as_str(), Some("img:1"));
+        assert!(state.attr("autoscaling").is_null(), "a new block starts null");
         // The upgrade itself, without the server's final conforming.
         let up = upgrade_from_v0(v0_state(true));
         assert!(up["ingress"].get("issuer").is_none(), "{up}");
@@ -591,6 +602,55 @@ mod tests {
         assert!(state.is_none());
         assert!(d.0[0].summary.contains("Unsupported state version"), "{d:?}");
         assert!(d.0[0].detail.contains("selfhost_agent"), "{d:?}");
+    }
+
+    fn autoscaled() -> serde_json::Value {
+        let mut c = config();
+        c.as_object_mut().unwrap().remove("replicas");
+        c["resources"] = json!({"cpu_request": "250m"});
+        c["autoscaling"] = json!({"max_replicas": 4, "cpu_percent": 70});
+        c
+    }
+
+    #[tokio::test]
+    async fn autoscaling_plans_its_default_and_round_trips_through_import() {
+        let c = value(autoscaled());
+        let p = plan(&Value::Null, &c).await;
+        assert!(p.planned.is_wholly_known());
+        let a = p.planned.attr("autoscaling");
+        assert_eq!(a.attr("min_replicas").as_i64(), Some(1), "min_replicas defaults to 1");
+        assert_eq!(a.attr("max_replicas").as_i64(), Some(4));
+        assert!(a.attr("memory_percent").is_null());
+        let again = plan(&p.planned, &c).await;
+        assert_eq!(again.planned, p.planned, "a second plan is empty");
+        assert!(again.requires_replace.is_empty());
+
+        // What the objects and a later import are made from.
+        let mut diags = Diagnostics::new();
+        let (_, spec) = spec_of(&p.planned, &mut diags).unwrap();
+        assert!(!diags.has_error(), "{diags:?}");
+        let objs = spec.render();
+        assert!(objs.autoscaler.is_some());
+        let d = serde_json::to_value(&objs.deployment).unwrap();
+        assert!(d["spec"].get("replicas").is_none(), "the autoscaler owns the replicas");
+
+        let schema = schema::schema();
+        let annotation = last_applied(&schema, &p.planned, NOT_ANNOTATED, KEYS_ONLY).unwrap();
+        let mut back = from_last_applied(&schema, Some(&annotation), "x").unwrap();
+        for k in ["kubeconfig", "secret_env", "config_files"] {
+            set(&mut back, k, p.planned.attr(k).clone());
+        }
+        fill_computed(&mut back);
+        assert_eq!(back, p.planned, "import brings autoscaling back");
+
+        // Removing the block removes the autoscaler (and nothing is replaced).
+        let mut without = autoscaled();
+        without.as_object_mut().unwrap().remove("autoscaling");
+        let p2 = plan(&p.planned, &value(without)).await;
+        assert!(p2.planned.attr("autoscaling").is_null());
+        assert!(p2.requires_replace.is_empty());
+        let (_, spec2) = spec_of(&p2.planned, &mut diags).unwrap();
+        assert!(spec2.render().autoscaler.is_none());
     }
 
     #[test]

@@ -274,6 +274,41 @@ fn ingress_block() -> NestedBlock {
     )
 }
 
+fn autoscaling_block() -> NestedBlock {
+    let percent = |name: &str, what: &str| {
+        Attribute::number(name)
+            .optional()
+            .description(&format!(
+                "Target average {what} utilisation, in percent of the container's {what} request (`resources.{what}_request`, or the limit it defaults to)."
+            ))
+            .validator(IntBetween { min: 1, max: 100 })
+    };
+    NestedBlock::new(
+        "autoscaling",
+        Nesting::Single,
+        Block::new()
+            .description(
+                "A HorizontalPodAutoscaler (autoscaling/v2) `<name>` that keeps the Deployment between `min_replicas` and `max_replicas` pods, aiming at `cpu_percent` and/or `memory_percent` average utilisation (at least one). The Deployment's replica count is then the autoscaler's: `replicas` must be unset. Needs the cluster's resource metrics API (metrics-server).",
+            )
+            .attribute(
+                Attribute::number("min_replicas")
+                    .optional()
+                    .computed()
+                    .default_value(1)
+                    .description("Fewest pods (default 1).")
+                    .validator(IntBetween { min: 1, max: 1000 }),
+            )
+            .attribute(
+                Attribute::number("max_replicas")
+                    .required()
+                    .description("Most pods; at least `min_replicas`.")
+                    .validator(IntBetween { min: 1, max: 1000 }),
+            )
+            .attribute(percent("cpu_percent", "cpu"))
+            .attribute(percent("memory_percent", "memory")),
+    )
+}
+
 /// The schema.
 pub fn schema() -> Schema {
     let env_keys = Check::keys(
@@ -283,7 +318,7 @@ pub fn schema() -> Schema {
     );
     let block = common_attributes(
         Block::new().description(
-            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume and Ingress. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
+            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume, Ingress and HorizontalPodAutoscaler. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
         ),
         "agent (its Deployment, Service, ...)",
     )
@@ -306,7 +341,9 @@ pub fn schema() -> Schema {
     .attribute(
         Attribute::number("replicas")
             .optional()
-            .description("Number of pods. When unset, left to whoever else scales it (an autoscaler); never drift.")
+            .description(
+                "Number of pods. When unset, left to whoever else scales it (an autoscaler); never drift. Conflicts with `autoscaling`.",
+            )
             .validator(IntBetween { min: 0, max: 1000 }),
     )
     .attribute(
@@ -391,6 +428,7 @@ pub fn schema() -> Schema {
     .block(toleration_block())
     .block(security_block())
     .block(ingress_block())
+    .block(autoscaling_block())
     .block(timeouts::block(&[
         (Operation::Create, CREATE_LIMIT),
         (Operation::Update, UPDATE_LIMIT),
