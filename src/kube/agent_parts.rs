@@ -21,10 +21,15 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent_spec::{AgentSpec, Port};
 pub use super::agent_spec::{AutoscalingSpec, IngressSpec, Probe, Storage, TolerationSpec};
-use super::ingress_names::{
-    ACME_RESOLVER, ROUTER_CERTRESOLVER_ANNOTATION, ROUTER_ENTRYPOINTS_ANNOTATION, ROUTER_TLS_ANNOTATION, TRAEFIK_WEB,
-    TRAEFIK_WEBSECURE,
-};
+// The names the cluster's traefik add-on is configured with: one place.
+use super::addons::traefik::{RESOLVER, WEB, WEBSECURE};
+
+/// Ingress annotation: the traefik entrypoints the Ingress's router listens on.
+pub const ROUTER_ENTRYPOINTS_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.entrypoints";
+/// Ingress annotation: the router terminates TLS (`"true"`).
+pub const ROUTER_TLS_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.tls";
+/// Ingress annotation: the certificate resolver that obtains the router's certificate.
+pub const ROUTER_CERTRESOLVER_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.tls.certresolver";
 
 impl Probe {
     /// The container probe; `ports` supply the default port.
@@ -104,12 +109,12 @@ impl IngressSpec {
         let a = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         if self.tls {
             BTreeMap::from([
-                a(ROUTER_ENTRYPOINTS_ANNOTATION, TRAEFIK_WEBSECURE),
+                a(ROUTER_ENTRYPOINTS_ANNOTATION, WEBSECURE),
                 a(ROUTER_TLS_ANNOTATION, "true"),
-                a(ROUTER_CERTRESOLVER_ANNOTATION, ACME_RESOLVER),
+                a(ROUTER_CERTRESOLVER_ANNOTATION, RESOLVER),
             ])
         } else {
-            BTreeMap::from([a(ROUTER_ENTRYPOINTS_ANNOTATION, TRAEFIK_WEB)])
+            BTreeMap::from([a(ROUTER_ENTRYPOINTS_ANNOTATION, WEB)])
         }
     }
 

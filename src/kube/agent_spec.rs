@@ -160,7 +160,7 @@ pub struct TolerationSpec {
 }
 
 /// HTTP(S) routing from outside the cluster to the agent's first port,
-/// through the cluster's traefik ([`super::ingress_names`]).
+/// through the cluster's traefik add-on ([`super::addons::traefik`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngressSpec {
     /// The host name the Ingress routes, e.g. `agent.example.com`.

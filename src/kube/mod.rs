@@ -15,7 +15,6 @@ pub mod client;
 pub mod cluster_scoped;
 pub mod drift;
 pub mod error;
-pub mod ingress_names;
 pub mod manifest;
 pub mod names;
 pub mod namespace;

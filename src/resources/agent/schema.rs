@@ -8,6 +8,7 @@ use crate::framework::schema::{NestedBlock, Nesting};
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, IntBetween, OneOf};
 use crate::framework::{Attribute, Block, Schema, Type};
+use crate::kube::addons::traefik::{INGRESS_CLASS, RESOLVER, WEB, WEBSECURE};
 use crate::kube::names::{
     check_data_key, check_env_name, check_image, check_label, check_label_key, check_label_value, check_mount_path,
     check_quantity,
@@ -257,14 +258,14 @@ fn ingress_block() -> NestedBlock {
                     .optional()
                     .computed()
                     .default_value(true)
-                    .description(
-                        "Serve HTTPS (traefik's `websecure` entrypoint) with a certificate traefik obtains from its ACME resolver `acme` (default true); false serves plain HTTP on the `web` entrypoint.",
-                    ),
+                    .description(&format!(
+                        "Serve HTTPS (traefik's `{WEBSECURE}` entrypoint) with a certificate traefik obtains from its ACME resolver `{RESOLVER}` (default true); false serves plain HTTP on the `{WEB}` entrypoint."
+                    )),
             )
             .attribute(
                 Attribute::string("class")
                     .optional()
-                    .description("IngressClass; the cluster's default (`traefik`) when unset.")
+                    .description(&format!("IngressClass; the cluster's default (`{INGRESS_CLASS}`) when unset."))
                     .validator(Check::values(
                         "Invalid ingress class",
                         "must be an RFC 1123 subdomain",
