@@ -5,6 +5,8 @@
 //! follow HashiCorp's tfplugindocs, which the registry renders.
 //!
 //! Rendering ([`render`]) does no I/O: examples are read through a closure.
+//! Beside a type's example, an optional `notes.md` is hand-written Markdown
+//! placed after the schema (e.g. upgrade notes).
 //! [`write`] reads `examples/` and replaces the generated files on disk.
 
 use std::collections::BTreeMap;
@@ -89,9 +91,10 @@ pub fn render(
             } else {
                 None
             };
+            let notes = example(&format!("{}/{type_name}/notes.md", kind.dir));
             pages.insert(
                 format!("{}/{short}.md", kind.dir),
-                render_type_page(kind, type_name, schema, ex, import),
+                render_type_page(kind, type_name, schema, ex, notes, import),
             );
         }
     }
@@ -165,6 +168,7 @@ fn render_type_page(
     type_name: &str,
     schema: &Schema,
     example: Option<String>,
+    notes: Option<String>,
     import: Option<String>,
 ) -> String {
     let mut s = String::new();
@@ -187,6 +191,11 @@ fn render_type_page(
     }
     example_section(&mut s, "Example Usage", example.as_deref());
     schema_section(&mut s, &schema.block, kind.dir == RESOURCE.dir);
+    // Hand-written Markdown (`notes.md` beside the example): what the
+    // schema's one-line descriptions cannot say, e.g. upgrade notes.
+    if let Some(notes) = notes.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        let _ = writeln!(s, "{notes}\n");
+    }
     if let Some(import) = import {
         let _ = writeln!(s, "## Import\n\nImport is supported using the following syntax:\n");
         let _ = writeln!(s, "```shell\n{}\n```", import.trim_end());
@@ -475,6 +484,7 @@ mod tests {
         match rel {
             "resources/demo_token/resource.tf" => Some("resource \"demo_token\" \"t\" {}\n".into()),
             "resources/demo_token/import.sh" => Some("terraform import demo_token.t env:TOKEN\n".into()),
+            "resources/demo_token/notes.md" => Some("## Upgrading\n\nNothing to do.\n".into()),
             "provider/provider.tf" => Some("provider \"demo\" {}\n".into()),
             _ => None,
         }
@@ -508,6 +518,10 @@ mod tests {
         assert!(page.contains("- `password` (String, Sensitive, Write-only) Write it once. Write-only:"));
         assert!(page.contains("- `id` (String) The id."));
         assert!(page.contains("## Import\n\nImport is supported using the following syntax:\n\n```shell\nterraform import demo_token.t env:TOKEN\n```"));
+        let notes = page
+            .find("\n## Upgrading\n\nNothing to do.\n\n## Import")
+            .unwrap_or_else(|| panic!("notes between the schema and the import: {page}"));
+        assert!(ro < notes, "{page}");
     }
 
     #[test]

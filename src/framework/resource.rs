@@ -142,17 +142,26 @@ pub trait Resource: Send + Sync + 'static {
     /// `version` to the current schema version; the server calls this only
     /// when the versions differ. The default refuses with a clear message.
     fn upgrade_state(&self, version: i64, _state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
-        let current = self.schema().version;
-        let mut d = Diagnostics::new();
-        d.error(
-            "Unsupported state version",
-            format!(
-                "The state of this {} was written at schema version {version}, but this provider knows only version {current}. Use the provider version that wrote it, or remove the object from state and import it again.",
-                self.type_name()
-            ),
-        );
-        Err(d)
+        Err(unsupported_state_version(
+            self.type_name(),
+            version,
+            self.schema().version,
+        ))
     }
+}
+
+/// The error of a state written at a schema `version` a resource cannot
+/// upgrade from (a newer provider's, or one it no longer reads): what
+/// [`Resource::upgrade_state`] returns for versions it does not handle.
+pub fn unsupported_state_version(type_name: &str, version: i64, current: i64) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(
+        "Unsupported state version",
+        format!(
+            "The state of this {type_name} was written at schema version {version}, but this provider knows only version {current}. Use the provider version that wrote it, or remove the object from state and import it again."
+        ),
+    );
+    d
 }
 
 /// A data source type.

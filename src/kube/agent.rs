@@ -1,12 +1,14 @@
 //! The objects of one agent (`selfhost_agent`): a Deployment with a
 //! secure-by-default pod, a ClusterIP Service for its ports, a Secret for
 //! its secret environment, a ConfigMap for its config files, a
-//! PersistentVolumeClaim for its storage and an Ingress. Pure: no I/O.
+//! PersistentVolumeClaim for its storage, an Ingress and a
+//! HorizontalPodAutoscaler. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
     EnvVar, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
@@ -21,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 pub use super::agent_spec::{
-    AgentSpec, DEFAULT_UID, IngressSpec, Port, Probe, Resources, Security, Storage, TolerationSpec,
+    AgentSpec, AutoscalingSpec, DEFAULT_UID, IngressSpec, Port, Probe, Resources, Security, Storage, TolerationSpec,
 };
 use super::objects::ownership_labels;
 
@@ -48,6 +50,8 @@ pub struct AgentObjects {
     pub claim: Option<PersistentVolumeClaim>,
     /// The Ingress routing outside traffic to the agent; `None` without ingress.
     pub ingress: Option<Ingress>,
+    /// The HorizontalPodAutoscaler owning the replica count; `None` without autoscaling.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
 impl AgentSpec {
@@ -99,6 +103,7 @@ impl AgentSpec {
             config_map: (!self.config_files.is_empty()).then(|| self.config_map()),
             claim: self.storage.as_ref().map(|st| st.claim(self)),
             ingress: self.ingress.as_ref().and_then(|i| i.render(self)),
+            autoscaler: self.autoscaling.as_ref().map(|a| a.render(self)),
         }
     }
 
@@ -279,7 +284,14 @@ impl AgentSpec {
         Deployment {
             metadata,
             spec: Some(DeploymentSpec {
-                replicas: self.replicas,
+                // With an autoscaler the count is its own: left out of the
+                // apply, so neither manager fights the other (no conflict,
+                // no drift).
+                replicas: if self.autoscaling.is_some() {
+                    None
+                } else {
+                    self.replicas
+                },
                 // A ReadWriteOnce claim cannot be mounted by the old and the
                 // new pod at once: replace pods instead of rolling.
                 strategy: self.storage.as_ref().map(|_| DeploymentStrategy {
@@ -472,5 +484,33 @@ mod tests {
         assert_eq!(pod["securityContext"]["runAsNonRoot"], false);
         assert!(pod.get("volumes").is_none());
         assert!(pod["containers"][0]["securityContext"].get("capabilities").is_none());
+    }
+
+    #[test]
+    fn an_autoscaler_owns_the_replicas() {
+        let mut spec = research();
+        spec.autoscaling = Some(AutoscalingSpec {
+            min_replicas: 1,
+            max_replicas: 4,
+            cpu_percent: Some(75),
+            memory_percent: None,
+        });
+        let objs = spec.render();
+        let d = serde_json::to_value(&objs.deployment).unwrap();
+        assert!(
+            d["spec"].get("replicas").is_none(),
+            "replicas stay out of the apply even when set: the autoscaler owns them"
+        );
+        let hpa = serde_json::to_value(objs.autoscaler.unwrap()).unwrap();
+        assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "research");
+        assert_eq!(
+            hpa["metadata"]["labels"][super::super::objects::MANAGED_BY],
+            super::super::FIELD_MANAGER
+        );
+        assert!(research().render().autoscaler.is_none());
+        assert_eq!(
+            serde_json::to_value(research().render().deployment).unwrap()["spec"]["replicas"],
+            1
+        );
     }
 }

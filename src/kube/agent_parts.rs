@@ -1,24 +1,35 @@
 //! The optional parts of an agent's pod and the objects beside it: probes,
-//! persistent storage, tolerations and the Ingress. Pure: no I/O.
+//! persistent storage, tolerations, the Ingress and the autoscaler. Pure:
+//! no I/O.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     ExecAction, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe as K8sProbe, TCPSocketAction,
     Toleration, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
-    IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
+    IngressSpec as K8sIngressSpec, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent_spec::{AgentSpec, Port};
-pub use super::agent_spec::{IngressSpec, Probe, Storage, TolerationSpec};
+pub use super::agent_spec::{AutoscalingSpec, IngressSpec, Probe, Storage, TolerationSpec};
+// The names the cluster's traefik add-on is configured with: one place.
+use super::addons::traefik::{RESOLVER, WEB, WEBSECURE};
 
-/// The annotation cert-manager reads to obtain an Ingress's certificate.
-pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
+/// Ingress annotation: the traefik entrypoints the Ingress's router listens on.
+pub const ROUTER_ENTRYPOINTS_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.entrypoints";
+/// Ingress annotation: the router terminates TLS (`"true"`).
+pub const ROUTER_TLS_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.tls";
+/// Ingress annotation: the certificate resolver that obtains the router's certificate.
+pub const ROUTER_CERTRESOLVER_ANNOTATION: &str = "traefik.ingress.kubernetes.io/router.tls.certresolver";
 
 impl Probe {
     /// The container probe; `ports` supply the default port.
@@ -92,14 +103,29 @@ impl From<&TolerationSpec> for Toleration {
 }
 
 impl IngressSpec {
-    /// The Ingress of `agent`; `None` without a port to route to.
+    /// The traefik router annotations: HTTPS on `websecure` with a
+    /// certificate from the ACME resolver, or plain HTTP on `web`.
+    fn annotations(&self) -> BTreeMap<String, String> {
+        let a = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        if self.tls {
+            BTreeMap::from([
+                a(ROUTER_ENTRYPOINTS_ANNOTATION, WEBSECURE),
+                a(ROUTER_TLS_ANNOTATION, "true"),
+                a(ROUTER_CERTRESOLVER_ANNOTATION, RESOLVER),
+            ])
+        } else {
+            BTreeMap::from([a(ROUTER_ENTRYPOINTS_ANNOTATION, WEB)])
+        }
+    }
+
+    /// The Ingress of `agent`, routed by the cluster's traefik; `None`
+    /// without a port to route to. No `spec.tls`: traefik obtains and keeps
+    /// the certificate itself (a `secretName` that does not exist would
+    /// only make it log errors).
     pub fn render(&self, agent: &AgentSpec) -> Option<Ingress> {
         let port = agent.ports.first()?;
         let mut metadata = agent.meta(agent.name.clone());
-        metadata.annotations = self
-            .issuer
-            .as_ref()
-            .map(|i| BTreeMap::from([(CLUSTER_ISSUER_ANNOTATION.to_owned(), i.clone())]));
+        metadata.annotations = Some(self.annotations());
         Some(Ingress {
             metadata,
             spec: Some(K8sIngressSpec {
@@ -123,16 +149,48 @@ impl IngressSpec {
                         }],
                     }),
                 }]),
-                tls: self.tls.then(|| {
-                    vec![IngressTLS {
-                        hosts: Some(vec![self.host.clone()]),
-                        secret_name: Some(format!("{}-tls", agent.name)),
-                    }]
-                }),
                 ..K8sIngressSpec::default()
             }),
             ..Ingress::default()
         })
+    }
+}
+
+impl AutoscalingSpec {
+    /// The HorizontalPodAutoscaler `<name>` of `agent`, scaling its
+    /// Deployment on average utilisation (CPU first, then memory).
+    pub fn render(&self, agent: &AgentSpec) -> HorizontalPodAutoscaler {
+        let utilization = |resource: &str, percent: i32| MetricSpec {
+            type_: "Resource".to_owned(),
+            resource: Some(ResourceMetricSource {
+                name: resource.to_owned(),
+                target: MetricTarget {
+                    type_: "Utilization".to_owned(),
+                    average_utilization: Some(percent),
+                    ..MetricTarget::default()
+                },
+            }),
+            ..MetricSpec::default()
+        };
+        let metrics: Vec<MetricSpec> = [("cpu", self.cpu_percent), ("memory", self.memory_percent)]
+            .into_iter()
+            .filter_map(|(r, p)| p.map(|p| utilization(r, p)))
+            .collect();
+        HorizontalPodAutoscaler {
+            metadata: agent.meta(agent.name.clone()),
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".to_owned()),
+                    kind: "Deployment".to_owned(),
+                    name: agent.name.clone(),
+                },
+                min_replicas: Some(self.min_replicas),
+                max_replicas: self.max_replicas,
+                metrics: (!metrics.is_empty()).then_some(metrics),
+                behavior: None,
+            },
+            status: None,
+        }
     }
 }
 
@@ -173,29 +231,111 @@ mod tests {
         assert_eq!(tcp.tcp_socket.unwrap().port, IntOrString::Int(9000));
     }
 
-    #[test]
-    fn ingress_routes_to_the_first_port_with_tls_from_the_issuer() {
-        let agent = AgentSpec {
+    fn research() -> AgentSpec {
+        AgentSpec {
             namespace: "agents".into(),
             name: "research".into(),
             ports: http(),
             ..AgentSpec::default()
-        };
+        }
+    }
+
+    #[test]
+    fn ingress_routes_to_the_first_port_over_https_with_a_certificate_from_acme() {
+        let agent = research();
         let spec = IngressSpec {
             host: "research.example.com".into(),
             path: "/".into(),
             tls: true,
             class: None,
-            issuer: Some("letsencrypt".into()),
         };
         let j = serde_json::to_value(spec.render(&agent).unwrap()).unwrap();
-        assert_eq!(j["metadata"]["annotations"][CLUSTER_ISSUER_ANNOTATION], "letsencrypt");
-        assert_eq!(j["spec"]["tls"][0]["secretName"], "research-tls");
         assert_eq!(
-            j["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"],
-            "http"
+            j["metadata"]["annotations"],
+            serde_json::json!({
+                "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+                "traefik.ingress.kubernetes.io/router.tls": "true",
+                "traefik.ingress.kubernetes.io/router.tls.certresolver": "acme",
+            })
         );
-        let portless = AgentSpec { ports: vec![], ..agent };
+        assert!(
+            j["spec"].get("tls").is_none(),
+            "traefik keeps the certificate: no secretName"
+        );
+        assert!(!j.to_string().contains("secretName"), "{j}");
+        assert!(
+            j["spec"].get("ingressClassName").is_none(),
+            "unset class: the cluster's default (traefik)"
+        );
+        assert_eq!(j["spec"]["rules"][0]["host"], "research.example.com");
+        let path = &j["spec"]["rules"][0]["http"]["paths"][0];
+        assert_eq!(path["path"], "/");
+        assert_eq!(path["pathType"], "Prefix");
+        assert_eq!(path["backend"]["service"]["name"], "research");
+        assert_eq!(path["backend"]["service"]["port"]["name"], "http");
+        let portless = AgentSpec {
+            ports: vec![],
+            ..research()
+        };
         assert!(spec.render(&portless).is_none());
+    }
+
+    #[test]
+    fn ingress_without_tls_is_plain_http_on_web() {
+        let spec = IngressSpec {
+            host: "research.example.com".into(),
+            path: "/api".into(),
+            tls: false,
+            class: Some("other".into()),
+        };
+        let j = serde_json::to_value(spec.render(&research()).unwrap()).unwrap();
+        assert_eq!(
+            j["metadata"]["annotations"],
+            serde_json::json!({"traefik.ingress.kubernetes.io/router.entrypoints": "web"})
+        );
+        assert!(j["spec"].get("tls").is_none());
+        assert_eq!(j["spec"]["ingressClassName"], "other");
+        assert_eq!(j["spec"]["rules"][0]["http"]["paths"][0]["path"], "/api");
+    }
+
+    #[test]
+    fn autoscaler_scales_the_deployment_on_utilisation() {
+        let hpa = AutoscalingSpec {
+            min_replicas: 2,
+            max_replicas: 5,
+            cpu_percent: Some(70),
+            memory_percent: Some(80),
+        }
+        .render(&research());
+        let j = serde_json::to_value(&hpa).unwrap();
+        assert_eq!(j["metadata"]["name"], "research");
+        assert_eq!(j["metadata"]["namespace"], "agents");
+        assert_eq!(j["metadata"]["labels"]["selfhost.dev/agent"], "research");
+        assert_eq!(
+            j["spec"]["scaleTargetRef"],
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "research"})
+        );
+        assert_eq!(j["spec"]["minReplicas"], 2);
+        assert_eq!(j["spec"]["maxReplicas"], 5);
+        assert_eq!(
+            j["spec"]["metrics"],
+            serde_json::json!([
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}},
+            ])
+        );
+        assert!(j["spec"].get("behavior").is_none(), "the server's default behaviour");
+
+        let memory_only = AutoscalingSpec {
+            min_replicas: 1,
+            max_replicas: 3,
+            cpu_percent: None,
+            memory_percent: Some(60),
+        }
+        .render(&research());
+        let j = serde_json::to_value(&memory_only).unwrap();
+        let metrics = j["spec"]["metrics"].as_array().unwrap();
+        assert_eq!(metrics.len(), 1);
+        assert_eq!(metrics[0]["resource"]["name"], "memory");
     }
 }

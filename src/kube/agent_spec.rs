@@ -78,7 +78,8 @@ pub struct AgentSpec {
     pub command: Vec<String>,
     /// Arguments to the entrypoint; the image's own when empty.
     pub args: Vec<String>,
-    /// `None`: left to whoever else manages it (an autoscaler).
+    /// `None`: left to whoever else manages it (an autoscaler). Never
+    /// applied with `autoscaling`, whose autoscaler owns the count.
     pub replicas: Option<i32>,
     /// Plain environment variables, visible in the Deployment.
     pub env: BTreeMap<String, String>,
@@ -111,6 +112,8 @@ pub struct AgentSpec {
     pub tolerations: Vec<TolerationSpec>,
     /// Routing from outside the cluster, if any.
     pub ingress: Option<IngressSpec>,
+    /// A HorizontalPodAutoscaler owning the replica count, if any.
+    pub autoscaling: Option<AutoscalingSpec>,
     /// The value of the [`LAST_APPLIED`] annotation.
     pub last_applied: Option<String>,
 }
@@ -156,18 +159,31 @@ pub struct TolerationSpec {
     pub effect: Option<String>,
 }
 
-/// HTTP(S) routing from outside the cluster to the agent's first port.
+/// HTTP(S) routing from outside the cluster to the agent's first port,
+/// through the cluster's traefik add-on ([`super::addons::traefik`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngressSpec {
     /// The host name the Ingress routes, e.g. `agent.example.com`.
     pub host: String,
     /// The path prefix routed to the agent.
     pub path: String,
-    /// Serve TLS with a certificate in the Secret `<name>-tls` (obtained by
-    /// cert-manager when `issuer` is set).
+    /// Serve HTTPS on traefik's `websecure` entrypoint with a certificate
+    /// traefik obtains from its ACME resolver; plain HTTP on `web` when false.
     pub tls: bool,
     /// The IngressClass to use; the cluster's default when unset.
     pub class: Option<String>,
-    /// A cert-manager ClusterIssuer.
-    pub issuer: Option<String>,
+}
+
+/// A HorizontalPodAutoscaler (autoscaling/v2) of the agent's Deployment,
+/// on the pods' average CPU and/or memory utilisation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoscalingSpec {
+    /// Fewest pods (at least 1).
+    pub min_replicas: i32,
+    /// Most pods (at least `min_replicas`).
+    pub max_replicas: i32,
+    /// Target average CPU utilisation, percent of the CPU request.
+    pub cpu_percent: Option<i32>,
+    /// Target average memory utilisation, percent of the memory request.
+    pub memory_percent: Option<i32>,
 }

@@ -473,8 +473,8 @@ pub fn resource_change<'a>(plan: &'a Json, address: &str) -> &'a Json {
 /// The 1-based line of the first line of `text` containing `needle`.
 /// Run `validate -json` in `wd` on the configuration `tf` and require an
 /// error diagnostic at the line of each of `needles` (the HCL line the
-/// user must fix).
-pub fn assert_validate_errors_at(wd: &Workdir, tf: &str, needles: &[&str]) {
+/// user must fix). Returns the CLI's JSON for further checks.
+pub fn assert_validate_errors_at(wd: &Workdir, tf: &str, needles: &[&str]) -> Json {
     let o = wd.run(&["validate", "-json", "-no-color"]);
     assert_ne!(o.code, Some(0), "{o}");
     let j: Json = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("validate -json: {e}\n{o}"));
@@ -489,6 +489,7 @@ pub fn assert_validate_errors_at(wd: &Workdir, tf: &str, needles: &[&str]) {
         let line = line_of(tf, needle);
         assert!(lines.contains(&line), "an error at line {line} ({needle}): {j:#}");
     }
+    j
 }
 
 /// The 1-based line of the first line of `text` containing `needle`.

@@ -40,10 +40,42 @@ resource "selfhost_agent" "research" {
     size       = "5Gi"
     mount_path = "/data"
   }
+  # HTTPS through the cluster's traefik, with a certificate traefik obtains
+  # from Let's Encrypt (ACME HTTP-01): research.example.com must resolve to
+  # the cluster and port 80 be reachable from the internet.
   ingress {
-    host   = "research.example.com"
-    tls    = true
-    issuer = "letsencrypt"
+    host = "research.example.com"
   }
   wait_for_rollout = true
+}
+
+# Scaled by a HorizontalPodAutoscaler between 2 and 10 pods, aiming at 70 %
+# of the CPU request and 80 % of the memory request on average (needs the
+# cluster's metrics-server). `replicas` stays unset: the count is the
+# autoscaler's, and its changes are never drift.
+resource "selfhost_agent" "worker" {
+  kubeconfig = var.kubeconfig
+  namespace  = "agents"
+  name       = "worker"
+  image      = "ghcr.io/example/research-agent:1.4.2"
+  port {
+    name = "http"
+    port = 8080
+  }
+  resources {
+    cpu_request    = "250m"
+    memory_request = "256Mi"
+    memory_limit   = "512Mi"
+  }
+  autoscaling {
+    min_replicas   = 2
+    max_replicas   = 10
+    cpu_percent    = 70
+    memory_percent = 80
+  }
+  # Plain HTTP through the cluster's traefik (no certificate).
+  ingress {
+    host = "worker.internal.example.com"
+    tls  = false
+  }
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
@@ -14,6 +15,13 @@ use crate::kube::client::describe;
 use crate::kube::rollout::{Rollout, rollout};
 use crate::kube::{Deadline, Kube, KubeError};
 use crate::resources::kube_object::drift_lines;
+
+/// The attribute of the autoscaler.
+pub const AUTOSCALING: &str = "autoscaling";
+/// The summary of a failure to delete an autoscaler no longer configured:
+/// the state then keeps `autoscaling` (the autoscaler still exists) and
+/// the next plan tries again.
+pub const AUTOSCALER_NOT_REMOVED: &str = "Autoscaler not removed";
 
 /// An API failure and the attribute it concerns (for the diagnostic).
 pub struct Failure {
@@ -75,6 +83,16 @@ pub async fn apply(
     dl: &Deadline,
 ) -> Result<(), Failure> {
     let objs = spec.render();
+    // An autoscaler no longer wanted goes first, so that the replica count
+    // is the Deployment's own again when the Deployment is applied.
+    if prior.is_some_and(|p| p.autoscaling.is_some()) && objs.autoscaler.is_none() {
+        kube.delete_and_wait::<HorizontalPodAutoscaler>(&spec.namespace, &spec.name, dl)
+            .await
+            .map_err(|error| Failure {
+                summary: Some(AUTOSCALER_NOT_REMOVED),
+                ..at(AUTOSCALING)(error)
+            })?;
+    }
     if let Some(s) = &objs.secret {
         kube.apply(s, dl).await.map_err(at("secret_env"))?;
     }
@@ -90,6 +108,9 @@ pub async fn apply(
     }
     if let Some(i) = &objs.ingress {
         kube.apply(i, dl).await.map_err(at("ingress"))?;
+    }
+    if let Some(a) = &objs.autoscaler {
+        kube.apply(a, dl).await.map_err(at(AUTOSCALING))?;
     }
     if let Some(prior) = prior {
         remove_unneeded(kube, &prior.render(), &objs, &spec.namespace, dl).await?;
@@ -230,6 +251,10 @@ pub async fn drift(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Result<Optio
         let live = kube.get::<Ingress>(ns, &spec.name, dl).await?;
         lines.extend(drift_lines("Ingress", &spec.name, i, live.as_ref()));
     }
+    if let Some(a) = &objs.autoscaler {
+        let live = kube.get::<HorizontalPodAutoscaler>(ns, &spec.name, dl).await?;
+        lines.extend(drift_lines("HorizontalPodAutoscaler", &spec.name, a, live.as_ref()));
+    }
     if !lines.is_empty() {
         tracing::info!(agent = %format!("{ns}/{}", spec.name), drift = ?lines, "managed fields changed outside Terraform");
     }
@@ -237,13 +262,19 @@ pub async fn drift(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Result<Optio
 }
 
 /// Delete every object an agent named `name` may have (the Deployment
-/// after its pods are gone) and wait until all are gone.
-pub async fn delete(kube: &Kube, ns: &str, name: &str, dl: &Deadline) -> Result<(), KubeError> {
+/// after its pods are gone) and wait until all are gone. The autoscaler
+/// only when the agent has one (`autoscaled`), so that agents without
+/// need no access to autoscalers; it goes first, before it would scale a
+/// Deployment being deleted.
+pub async fn delete(kube: &Kube, ns: &str, name: &str, autoscaled: bool, dl: &Deadline) -> Result<(), KubeError> {
     let names = AgentSpec {
         namespace: ns.to_owned(),
         name: name.to_owned(),
         ..AgentSpec::default()
     };
+    if autoscaled {
+        kube.delete_and_wait::<HorizontalPodAutoscaler>(ns, name, dl).await?;
+    }
     kube.delete_and_wait::<Ingress>(ns, name, dl).await?;
     kube.delete_and_wait::<Service>(ns, name, dl).await?;
     kube.delete_with_dependents_and_wait::<Deployment>(ns, name, dl).await?;

@@ -1,5 +1,5 @@
 //! `selfhost_agent`: one isolated workload on Kubernetes (Deployment,
-//! Service, Secret, ConfigMap, claim, Ingress), applied server-side, waited
+//! Service, Secret, ConfigMap, claim, Ingress, autoscaler), applied server-side, waited
 //! for, read back for drift on managed fields only, imported by
 //! `namespace/name`.
 
@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
     ApplyRequest, ApplyResponse, Context, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, ReadRequest,
-    ReadResponse, Resource,
+    ReadResponse, Resource, unsupported_state_version,
 };
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::typed::{decode, from_value};
@@ -122,6 +122,15 @@ fn spec_of(state: &Value, diags: &mut Diagnostics) -> Option<(AgentModel, AgentS
     Some((model, spec))
 }
 
+/// Version 0 → 1: `ingress.issuer` (cert-manager) is gone; traefik's ACME
+/// resolver obtains the certificate. Everything else is as it was.
+fn upgrade_from_v0(mut state: serde_json::Value) -> serde_json::Value {
+    if let Some(ingress) = state.get_mut("ingress").and_then(serde_json::Value::as_object_mut) {
+        ingress.remove("issuer");
+    }
+    state
+}
+
 impl Agent {
     async fn apply(&self, ctx: &Context, req: ApplyRequest, op: Operation) -> ApplyResponse {
         let mut resp = ApplyResponse::default();
@@ -158,6 +167,15 @@ impl Agent {
         };
         let wait = model.wait_for_rollout.unwrap_or(true);
         if let Err(f) = cluster::apply(&kube, &spec, prior.as_ref(), wait, &dl).await {
+            // The autoscaler is still there: the state keeps it (and the
+            // replicas stay the autoscaler's), so the next plan removes it again.
+            if f.summary == Some(cluster::AUTOSCALER_NOT_REMOVED) {
+                set(
+                    &mut state,
+                    cluster::AUTOSCALING,
+                    req.prior.attr(cluster::AUTOSCALING).clone(),
+                );
+            }
             report(f, &mut resp.diagnostics);
         }
         // Also after a failure part-way: what was applied exists, and the
@@ -180,6 +198,17 @@ impl Resource for Agent {
 
     async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
         validate::config(config)
+    }
+
+    fn upgrade_state(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+        match version {
+            0 => Ok(upgrade_from_v0(state)),
+            _ => Err(unsupported_state_version(
+                self.type_name(),
+                version,
+                schema::SCHEMA_VERSION,
+            )),
+        }
     }
 
     async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
@@ -236,7 +265,8 @@ impl Resource for Agent {
         };
         let limit = own_limit(timeouts::configured(&state, Operation::Delete), schema::DELETE_LIMIT);
         let dl = Deadline::new(&ctx.cancel, limit);
-        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, &dl).await {
+        let autoscaled = !state.attr(cluster::AUTOSCALING).is_null();
+        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, autoscaled, &dl).await {
             diagnose(&e, None, &mut diags);
         }
         diags
@@ -507,6 +537,120 @@ mod tests {
         set(&mut back, "config_files", state.attr("config_files").clone());
         fill_computed(&mut back);
         assert_eq!(back, state, "import rebuilds the state");
+    }
+
+    /// A version-0 state (with cert-manager's `issuer`) as the CLI sends it
+    /// to UpgradeResourceState.
+    async fn upgrade(version: i64, json: &serde_json::Value) -> (Option<Value>, Diagnostics) {
+        use crate::framework::server::{ProviderServer, RawState};
+        let server = ProviderServer::new(crate::resources::provider());
+        let raw = RawState {
+            json: json.to_string().into_bytes(),
+            ..RawState::default()
+        };
+        let (raw, d) = server.upgrade_resource_state("selfhost_agent", version, raw).await;
+        let ty = schema::schema().value_type();
+        (
+            raw.map(|r| crate::framework::codec::msgpack::decode(&r.msgpack, &ty).unwrap()),
+            d,
+        )
+    }
+
+    fn v0_state(tls: bool) -> serde_json::Value {
+        let mut c = config();
+        c["ingress"] =
+            json!({"host": "research.example.com", "path": "/", "tls": tls, "class": null, "issuer": "letsencrypt"});
+        c["id"] = json!("agents/research");
+        c["drift"] = json!([]);
+        c
+    }
+
+    #[tokio::test]
+    async fn version_0_state_loses_issuer_and_keeps_the_rest() {
+        assert_eq!(schema::schema().version, 1);
+        let (state, d) = upgrade(0, &v0_state(false)).await;
+        assert!(!d.has_error(), "{d:?}");
+        let state = state.unwrap();
+        let ingress = state.attr("ingress");
+        assert_eq!(ingress.attr("host").as_str(), Some("research.example.com"));
+        assert_eq!(
+            ingress.attr("tls"),
+            &Value::from(false),
+            "what was applied stays; the new default shows in the next plan"
+        );
+        assert_eq!(state.attr("name").as_str(), Some("research"));
+        assert_eq!(state.attr("image").as_str(), Some("img:1"));
+        assert!(state.attr("autoscaling").is_null(), "a new block starts null");
+        // The upgrade itself, without the server's final conforming.
+        let up = upgrade_from_v0(v0_state(true));
+        assert!(up["ingress"].get("issuer").is_none(), "{up}");
+        assert_eq!(up["ingress"]["tls"], true);
+        let no_ingress = json!({"name": "a", "ingress": null});
+        assert_eq!(upgrade_from_v0(no_ingress.clone()), no_ingress);
+    }
+
+    #[tokio::test]
+    async fn current_state_passes_and_a_newer_one_is_refused() {
+        let mut current = v0_state(true);
+        if let Some(i) = current["ingress"].as_object_mut() {
+            i.remove("issuer");
+        }
+        let (state, d) = upgrade(1, &current).await;
+        assert!(!d.has_error(), "{d:?}");
+        assert_eq!(state.unwrap().attr("ingress").attr("tls"), &Value::from(true));
+        let (state, d) = upgrade(2, &current).await;
+        assert!(state.is_none());
+        assert!(d.0[0].summary.contains("Unsupported state version"), "{d:?}");
+        assert!(d.0[0].detail.contains("selfhost_agent"), "{d:?}");
+    }
+
+    fn autoscaled() -> serde_json::Value {
+        let mut c = config();
+        c.as_object_mut().unwrap().remove("replicas");
+        c["resources"] = json!({"cpu_request": "250m"});
+        c["autoscaling"] = json!({"max_replicas": 4, "cpu_percent": 70});
+        c
+    }
+
+    #[tokio::test]
+    async fn autoscaling_plans_its_default_and_round_trips_through_import() {
+        let c = value(autoscaled());
+        let p = plan(&Value::Null, &c).await;
+        assert!(p.planned.is_wholly_known());
+        let a = p.planned.attr("autoscaling");
+        assert_eq!(a.attr("min_replicas").as_i64(), Some(1), "min_replicas defaults to 1");
+        assert_eq!(a.attr("max_replicas").as_i64(), Some(4));
+        assert!(a.attr("memory_percent").is_null());
+        let again = plan(&p.planned, &c).await;
+        assert_eq!(again.planned, p.planned, "a second plan is empty");
+        assert!(again.requires_replace.is_empty());
+
+        // What the objects and a later import are made from.
+        let mut diags = Diagnostics::new();
+        let (_, spec) = spec_of(&p.planned, &mut diags).unwrap();
+        assert!(!diags.has_error(), "{diags:?}");
+        let objs = spec.render();
+        assert!(objs.autoscaler.is_some());
+        let d = serde_json::to_value(&objs.deployment).unwrap();
+        assert!(d["spec"].get("replicas").is_none(), "the autoscaler owns the replicas");
+
+        let schema = schema::schema();
+        let annotation = last_applied(&schema, &p.planned, NOT_ANNOTATED, KEYS_ONLY).unwrap();
+        let mut back = from_last_applied(&schema, Some(&annotation), "x").unwrap();
+        for k in ["kubeconfig", "secret_env", "config_files"] {
+            set(&mut back, k, p.planned.attr(k).clone());
+        }
+        fill_computed(&mut back);
+        assert_eq!(back, p.planned, "import brings autoscaling back");
+
+        // Removing the block removes the autoscaler (and nothing is replaced).
+        let mut without = autoscaled();
+        without.as_object_mut().unwrap().remove("autoscaling");
+        let p2 = plan(&p.planned, &value(without)).await;
+        assert!(p2.planned.attr("autoscaling").is_null());
+        assert!(p2.requires_replace.is_empty());
+        let (_, spec2) = spec_of(&p2.planned, &mut diags).unwrap();
+        assert!(spec2.render().autoscaler.is_none());
     }
 
     #[test]

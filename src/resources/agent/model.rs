@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::kube::agent::{AgentSpec, IngressSpec, Port, Resources, Security, TolerationSpec};
+use crate::kube::agent::{AgentSpec, AutoscalingSpec, IngressSpec, Port, Resources, Security, TolerationSpec};
 use crate::kube::agent_parts::{Probe, Storage};
 
 use super::schema::DEFAULT_CONFIG_PATH;
@@ -35,6 +35,7 @@ pub struct AgentModel {
     pub toleration: Option<Vec<TolerationModel>>,
     pub security: Option<SecurityModel>,
     pub ingress: Option<IngressModel>,
+    pub autoscaling: Option<AutoscalingModel>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +95,14 @@ pub struct IngressModel {
     pub path: Option<String>,
     pub tls: Option<bool>,
     pub class: Option<String>,
-    pub issuer: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AutoscalingModel {
+    pub min_replicas: Option<i64>,
+    pub max_replicas: i64,
+    pub cpu_percent: Option<i64>,
+    pub memory_percent: Option<i64>,
 }
 
 /// Validated numbers fit in `i32`; clamp rather than panic if one does not.
@@ -192,9 +200,14 @@ impl AgentModel {
             ingress: self.ingress.as_ref().map(|i| IngressSpec {
                 host: i.host.clone(),
                 path: i.path.clone().unwrap_or_else(|| "/".to_owned()),
-                tls: i.tls.unwrap_or(false),
+                tls: i.tls.unwrap_or(true),
                 class: i.class.clone(),
-                issuer: i.issuer.clone(),
+            }),
+            autoscaling: self.autoscaling.as_ref().map(|a| AutoscalingSpec {
+                min_replicas: small(a.min_replicas.unwrap_or(1)),
+                max_replicas: small(a.max_replicas),
+                cpu_percent: a.cpu_percent.map(small),
+                memory_percent: a.memory_percent.map(small),
             }),
             last_applied,
         }

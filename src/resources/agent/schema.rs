@@ -8,6 +8,7 @@ use crate::framework::schema::{NestedBlock, Nesting};
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, IntBetween, OneOf};
 use crate::framework::{Attribute, Block, Schema, Type};
+use crate::kube::addons::traefik::{INGRESS_CLASS, RESOLVER, WEB, WEBSECURE};
 use crate::kube::names::{
     check_data_key, check_env_name, check_image, check_label, check_label_key, check_label_value, check_mount_path,
     check_quantity,
@@ -18,6 +19,8 @@ pub const CREATE_LIMIT: Duration = Duration::from_secs(600);
 pub const UPDATE_LIMIT: Duration = Duration::from_secs(600);
 pub const DELETE_LIMIT: Duration = Duration::from_secs(300);
 pub const DEFAULT_CONFIG_PATH: &str = "/config";
+/// 1: `ingress.issuer` removed (traefik's ACME resolver replaces cert-manager).
+pub const SCHEMA_VERSION: i64 = 1;
 
 const QUANTITY: Check = Check::values(
     "Invalid quantity",
@@ -230,7 +233,9 @@ fn ingress_block() -> NestedBlock {
         "ingress",
         Nesting::Single,
         Block::new()
-            .description("An Ingress routing HTTP(S) from outside the cluster to the agent's first port.")
+            .description(
+                "An Ingress routing HTTP(S) from outside the cluster to the agent's first port, through the cluster's traefik (the ingress add-on of `selfhost_k8s_cluster`). With `tls` (the default) traefik serves HTTPS and obtains the certificate itself from its ACME resolver (HTTP-01: `host` must resolve to the cluster and port 80 be reachable); HTTP is redirected to HTTPS. (`issuer` is gone: see \"Upgrading\".)",
+            )
             .attribute(
                 Attribute::string("host")
                     .required()
@@ -252,19 +257,56 @@ fn ingress_block() -> NestedBlock {
                 Attribute::bool("tls")
                     .optional()
                     .computed()
-                    .default_value(false)
-                    .description("Serve HTTPS with the certificate in Secret `<name>-tls` (obtained by `issuer`)."),
+                    .default_value(true)
+                    .description(&format!(
+                        "Serve HTTPS (traefik's `{WEBSECURE}` entrypoint) with a certificate traefik obtains from its ACME resolver `{RESOLVER}` (default true); false serves plain HTTP on the `{WEB}` entrypoint."
+                    )),
             )
             .attribute(
                 Attribute::string("class")
                     .optional()
-                    .description("IngressClass; the cluster's default when unset."),
+                    .description(&format!("IngressClass; the cluster's default (`{INGRESS_CLASS}`) when unset."))
+                    .validator(Check::values(
+                        "Invalid ingress class",
+                        "must be an RFC 1123 subdomain",
+                        crate::kube::names::check_subdomain,
+                    )),
+            ),
+    )
+}
+
+fn autoscaling_block() -> NestedBlock {
+    let percent = |name: &str, what: &str| {
+        Attribute::number(name)
+            .optional()
+            .description(&format!(
+                "Target average {what} utilisation, in percent of the container's {what} request (`resources.{what}_request`, or the limit it defaults to)."
+            ))
+            .validator(IntBetween { min: 1, max: 100 })
+    };
+    NestedBlock::new(
+        "autoscaling",
+        Nesting::Single,
+        Block::new()
+            .description(
+                "A HorizontalPodAutoscaler (autoscaling/v2) `<name>` that keeps the Deployment between `min_replicas` and `max_replicas` pods, aiming at `cpu_percent` and/or `memory_percent` average utilisation (at least one). The Deployment's replica count is then the autoscaler's: `replicas` must be unset. Needs the cluster's resource metrics API (metrics-server).",
             )
             .attribute(
-                Attribute::string("issuer")
+                Attribute::number("min_replicas")
                     .optional()
-                    .description("cert-manager ClusterIssuer that obtains the certificate (e.g. \"letsencrypt\")."),
-            ),
+                    .computed()
+                    .default_value(1)
+                    .description("Fewest pods (default 1).")
+                    .validator(IntBetween { min: 1, max: 1000 }),
+            )
+            .attribute(
+                Attribute::number("max_replicas")
+                    .required()
+                    .description("Most pods; at least `min_replicas`.")
+                    .validator(IntBetween { min: 1, max: 1000 }),
+            )
+            .attribute(percent("cpu_percent", "cpu"))
+            .attribute(percent("memory_percent", "memory")),
     )
 }
 
@@ -277,7 +319,7 @@ pub fn schema() -> Schema {
     );
     let block = common_attributes(
         Block::new().description(
-            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume and Ingress. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
+            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume, Ingress and HorizontalPodAutoscaler. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
         ),
         "agent (its Deployment, Service, ...)",
     )
@@ -300,7 +342,9 @@ pub fn schema() -> Schema {
     .attribute(
         Attribute::number("replicas")
             .optional()
-            .description("Number of pods. When unset, left to whoever else scales it (an autoscaler); never drift.")
+            .description(
+                "Number of pods. When unset, left to whoever else scales it (an autoscaler); never drift. Conflicts with `autoscaling`.",
+            )
             .validator(IntBetween { min: 0, max: 1000 }),
     )
     .attribute(
@@ -385,12 +429,13 @@ pub fn schema() -> Schema {
     .block(toleration_block())
     .block(security_block())
     .block(ingress_block())
+    .block(autoscaling_block())
     .block(timeouts::block(&[
         (Operation::Create, CREATE_LIMIT),
         (Operation::Update, UPDATE_LIMIT),
         (Operation::Delete, DELETE_LIMIT),
     ]));
-    Schema::new(0, block)
+    Schema::new(SCHEMA_VERSION, block)
 }
 
 #[cfg(test)]

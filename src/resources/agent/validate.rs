@@ -20,6 +20,7 @@ pub fn config(c: &Value) -> Diagnostics {
     secrets(c, &mut d);
     ports(c, &mut d);
     resources(c, &mut d);
+    autoscaling(c, &mut d);
     for probe in ["readiness_probe", "liveness_probe"] {
         self::probe(c, probe, &mut d);
     }
@@ -118,6 +119,62 @@ fn resources(c: &Value, d: &mut Diagnostics) {
     }
 }
 
+/// The autoscaler's own ranges are attribute validators; here what
+/// involves more than one attribute.
+fn autoscaling(c: &Value, d: &mut Diagnostics) {
+    let a = c.attr("autoscaling");
+    if a.is_null() || a.is_unknown() {
+        return;
+    }
+    let at = AttributePath::root("autoscaling");
+    if !c.attr("replicas").is_null() {
+        d.attribute_error(
+            AttributePath::root("replicas"),
+            "Conflicting replica counts",
+            "replicas and autoscaling both set the number of pods; with autoscaling the autoscaler keeps it between autoscaling.min_replicas and autoscaling.max_replicas: remove replicas.",
+        );
+    }
+    // Unset: the default, 1.
+    let min = match a.attr("min_replicas") {
+        Value::Null => Some(1),
+        v => v.as_i64(),
+    };
+    if let (Some(min), Some(max)) = (min, a.attr("max_replicas").as_i64())
+        && max < min
+    {
+        d.attribute_error(
+            at.clone().attr("max_replicas"),
+            "Maximum below minimum",
+            format!("autoscaling.max_replicas ({max}) is less than autoscaling.min_replicas ({min}); raise it or lower min_replicas."),
+        );
+    }
+    if a.attr("cpu_percent").is_null() && a.attr("memory_percent").is_null() {
+        d.attribute_error(
+            at.clone(),
+            "Nothing to scale on",
+            "autoscaling needs a target: set cpu_percent, memory_percent or both.",
+        );
+    }
+    // Utilisation is a percentage of the request: without one (or a limit,
+    // which the request then defaults to) the autoscaler cannot compute it.
+    let r = c.attr("resources");
+    if r.is_unknown() {
+        return;
+    }
+    for (percent, kind) in [("cpu_percent", "cpu"), ("memory_percent", "memory")] {
+        let (request, limit) = (format!("{kind}_request"), format!("{kind}_limit"));
+        if !a.attr(percent).is_null() && r.attr(&request).is_null() && r.attr(&limit).is_null() {
+            d.attribute_error(
+                at.clone().attr(percent),
+                format!("{percent} without a {kind} request"),
+                format!(
+                    "autoscaling.{percent} is a percentage of the container's {kind} request, and the agent has none: set resources.{request} (or resources.{limit}, which the request then defaults to)."
+                ),
+            );
+        }
+    }
+}
+
 fn probe(c: &Value, name: &str, d: &mut Diagnostics) {
     let p = c.attr(name);
     if p.is_null() || p.is_unknown() {
@@ -193,6 +250,73 @@ mod tests {
         ] {
             assert!(got.iter().any(|p| p == want), "{want} in {got:?}");
         }
+    }
+
+    fn agent(extra: serde_json::Value) -> Value {
+        let mut j = json!({
+            "name": "a", "namespace": "n", "image": "x",
+            "port": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            "resources": {"cpu_request": "250m", "memory_limit": "512Mi"},
+            "toleration": []
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            j[k] = v.clone();
+        }
+        value(j)
+    }
+
+    #[test]
+    fn autoscaling_checks_point_at_the_attribute() {
+        let good = agent(json!({"autoscaling": {"max_replicas": 3, "cpu_percent": 70, "memory_percent": 80}}));
+        assert!(config(&good).0.is_empty(), "{:?}", config(&good).0);
+        let equal = agent(json!({"autoscaling": {"min_replicas": 3, "max_replicas": 3, "cpu_percent": 70}}));
+        assert!(config(&equal).0.is_empty(), "{:?}", config(&equal).0);
+
+        let cases = [
+            (
+                "replicas together with autoscaling",
+                json!({"replicas": 2, "autoscaling": {"max_replicas": 3, "cpu_percent": 70}}),
+                "replicas",
+            ),
+            (
+                "max below min",
+                json!({"autoscaling": {"min_replicas": 4, "max_replicas": 3, "cpu_percent": 70}}),
+                "autoscaling.max_replicas",
+            ),
+            (
+                "no percentage",
+                json!({"autoscaling": {"max_replicas": 3}}),
+                "autoscaling",
+            ),
+            (
+                "cpu without a cpu request",
+                json!({"resources": {"memory_request": "1Gi"}, "autoscaling": {"max_replicas": 3, "cpu_percent": 70}}),
+                "autoscaling.cpu_percent",
+            ),
+            (
+                "memory without any resources",
+                json!({"resources": null, "autoscaling": {"max_replicas": 3, "memory_percent": 70}}),
+                "autoscaling.memory_percent",
+            ),
+        ];
+        for (name, extra, want) in cases {
+            let got = paths(&config(&agent(extra)));
+            assert_eq!(got, vec![want.to_owned()], "{name}");
+        }
+    }
+
+    #[test]
+    fn autoscaling_not_yet_known_is_checked_at_apply() {
+        let mut v = agent(json!({"autoscaling": {"max_replicas": 3}}));
+        if let Some(slot) = v.attr_mut("autoscaling") {
+            *slot = Value::unknown();
+        }
+        assert!(config(&v).0.is_empty());
+        let mut v = agent(json!({"autoscaling": {"min_replicas": 2, "max_replicas": 3, "cpu_percent": 50}}));
+        if let Some(slot) = v.attr_mut("autoscaling").and_then(|a| a.attr_mut("max_replicas")) {
+            *slot = Value::unknown();
+        }
+        assert!(config(&v).0.is_empty(), "{:?}", config(&v).0);
     }
 
     #[test]
