@@ -508,7 +508,9 @@ fn https_enforcement_and_metrics_from_bare_hosts_in_one_apply() {
     let stored = k
         .bed
         .sh(&k.hosts[0], "stat -c '%a %u' /var/lib/selfhost/ingress-acme/acme.json");
-    assert_eq!(stored.trim(), "600 65532", "the ACME storage on the ingress node");
+    assert_eq!(stored.trim(), "600 0", "the ACME storage on the ingress node");
+    let dir = k.bed.sh(&k.hosts[0], "stat -c '%a %u' /var/lib/selfhost/ingress-acme");
+    assert_eq!(dir.trim(), "700 0", "the ACME directory is root's only");
 
     // ---- NetworkPolicy enforced by packets, same node and across VXLAN.
     let (a, b) = (pod_ip(&kc, "api-a"), pod_ip(&kc, "api-b"));

@@ -4,18 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
 
 use super::Addon;
-use super::readiness::{Readiness, judge, pod_problem};
+use super::readiness::{PodProblem, Readiness, event_problem, judge, pod_problem, unready_pod};
 use crate::kube::drift::drift_paths;
 use crate::kube::{Deadline, Kube, KubeError};
 
-/// How long an image pull may keep failing before the apply gives up with
-/// the kubelet's message (its backoff has retried several times by then;
-/// an offline node without the image never gets it).
-pub const PULL_GRACE: Duration = Duration::from_secs(120);
+/// How long a pod may stay stuck on the same kind of problem (an image
+/// pull failing, a sandbox the CNI cannot set up, a crash loop) before the
+/// apply gives up with the kubelet's message: its backoff has retried
+/// several times by then, and an offline node without the image never
+/// gets it.
+pub const STUCK_GRACE: Duration = Duration::from_secs(120);
 
 /// What the API server has of an add-on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +54,7 @@ async fn wait_ready(kube: &Kube, addon: &Addon, dl: &Deadline) -> Result<(), Kub
     };
     let what = format!("rollout of {}", workload.describe());
     let mut last = String::new();
-    let mut pulling_since: Option<Instant> = None;
+    let mut stuck_since: Option<Instant> = None;
     let mut delay = Duration::from_millis(500);
     loop {
         let live = kube.get_item(workload, dl).await?;
@@ -72,27 +74,24 @@ async fn wait_ready(kube: &Kube, addon: &Addon, dl: &Deadline) -> Result<(), Kub
             }
             Readiness::Waiting(w) => w,
         };
-        let problem = pod_problem(&pods_of(kube, workload, dl).await?);
-        if let Some(p) = &problem {
-            if p.is_final() {
+        let problem = problem_of(kube, workload, dl).await?;
+        match &problem {
+            Some(p) if p.is_final() => {
                 return Err(KubeError::PodsStuck {
                     what,
                     problem: p.to_string(),
                 });
             }
-            if p.is_pull() {
-                let since = *pulling_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= PULL_GRACE {
+            Some(p) => {
+                let since = *stuck_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= STUCK_GRACE {
                     return Err(KubeError::PodsStuck {
                         what,
                         problem: p.to_string(),
                     });
                 }
-            } else {
-                pulling_since = None;
             }
-        } else {
-            pulling_since = None;
+            None => stuck_since = None,
         }
         let now = match &problem {
             Some(p) => format!("{waiting}; {p}"),
@@ -111,6 +110,27 @@ async fn wait_ready(kube: &Kube, addon: &Addon, dl: &Deadline) -> Result<(), Kub
         })?;
         delay = (delay * 2).min(Duration::from_secs(3));
     }
+}
+
+/// What holds the workload's pods back: a waiting container's reason, else
+/// the latest Warning event of a pod that is not ready.
+async fn problem_of(
+    kube: &Kube,
+    workload: &crate::kube::manifest::Item,
+    dl: &Deadline,
+) -> Result<Option<PodProblem>, KubeError> {
+    let pods = pods_of(kube, workload, dl).await?;
+    if let Some(p) = pod_problem(&pods) {
+        return Ok(Some(p));
+    }
+    let Some((ns, name)) = unready_pod(&pods) else {
+        return Ok(None);
+    };
+    let api: Api<Event> = Api::namespaced(kube.client.clone(), &ns);
+    let params = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    let what = format!("list of the events of pod {ns}/{name}");
+    let events = kube.retrying(&what, dl, || api.list(&params)).await?.items;
+    Ok(event_problem(&ns, &name, &events))
 }
 
 /// The pods of a Deployment or DaemonSet (by its selector's labels).

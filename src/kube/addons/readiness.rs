@@ -2,7 +2,7 @@
 //! Pure: judges objects as read.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 
 use crate::kube::rollout::{Rollout, rollout};
 
@@ -91,6 +91,45 @@ impl std::fmt::Display for PodProblem {
         }
         Ok(())
     }
+}
+
+/// The first pod that is not ready, by name ("namespace/name").
+pub fn unready_pod(pods: &[Pod]) -> Option<(String, String)> {
+    pods.iter().find_map(|p| {
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        (!ready).then(|| {
+            (
+                p.metadata.namespace.clone().unwrap_or_default(),
+                p.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+    })
+}
+
+/// The latest Warning event of pod `namespace/name` among `events` (what
+/// `kubectl describe pod` shows last, e.g. a sandbox the CNI could not
+/// set up), as a problem.
+pub fn event_problem(namespace: &str, name: &str, events: &[Event]) -> Option<PodProblem> {
+    events
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning") && e.involved_object.name.as_deref() == Some(name))
+        // a failing probe is a pod still starting; waiting may fix it
+        .filter(|e| e.reason.as_deref() != Some("Unhealthy"))
+        .max_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        })
+        .map(|e| PodProblem {
+            pod: format!("{namespace}/{name}"),
+            reason: e.reason.clone().unwrap_or_default(),
+            message: e.message.clone().unwrap_or_default(),
+        })
 }
 
 /// The first waiting container of the first pod that has one (init
@@ -185,6 +224,30 @@ mod tests {
                 "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}
         }))
         .expect("pod");
-        assert_eq!(pod_problem(&[creating]), None);
+        assert_eq!(pod_problem(std::slice::from_ref(&creating)), None);
+        assert_eq!(unready_pod(&[creating]), Some(("n".to_owned(), "t".to_owned())));
+    }
+
+    #[test]
+    fn a_sandbox_the_cni_cannot_set_up_is_read_from_the_pods_latest_warning() {
+        let events: Vec<Event> = serde_json::from_value(json!([
+            {"metadata": {"name": "e1"}, "involvedObject": {"name": "traefik-x"}, "type": "Normal",
+             "reason": "Scheduled", "message": "assigned", "lastTimestamp": "2026-12-06T21:00:00Z"},
+            {"metadata": {"name": "e2"}, "involvedObject": {"name": "traefik-x"}, "type": "Warning",
+             "reason": "FailedCreatePodSandBox",
+             "message": "plugin type=\"portmap\" failed (add): failed to open iptables",
+             "lastTimestamp": "2026-12-06T21:00:05Z"},
+            {"metadata": {"name": "e3"}, "involvedObject": {"name": "other"}, "type": "Warning",
+             "reason": "BackOff", "message": "x", "lastTimestamp": "2026-12-06T21:00:09Z"}
+        ]))
+        .expect("events");
+        let p = event_problem("selfhost-ingress", "traefik-x", &events).expect("a problem");
+        assert_eq!(p.reason, "FailedCreatePodSandBox");
+        assert!(
+            p.to_string()
+                .starts_with("pod selfhost-ingress/traefik-x: FailedCreatePodSandBox: plugin"),
+            "{p}"
+        );
+        assert_eq!(event_problem("selfhost-ingress", "nope", &events), None);
     }
 }

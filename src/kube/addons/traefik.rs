@@ -55,16 +55,15 @@ pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 /// The directory on the ingress node holding `acme.json`.
 pub const ACME_DIR: &str = "/var/lib/selfhost/ingress-acme";
-/// The user and group traefik runs as (the owner of [`ACME_DIR`]).
-pub const RUN_AS: i64 = 65532;
 const NAME: &str = "traefik";
 const APP: (&str, &str) = ("app.kubernetes.io/name", "traefik");
 const CA_CONFIG_MAP: &str = "traefik-acme-ca";
 const CA_FILE: &str = "ca.pem";
-/// Container ports (unprivileged); the host ports are 80 and 443.
-const WEB_PORT: i32 = 8000;
-const WEBSECURE_PORT: i32 = 8443;
-const PING_PORT: i32 = 8080;
+/// The node's ports it listens on.
+const WEB_PORT: i32 = 80;
+const WEBSECURE_PORT: i32 = 443;
+/// Its health endpoint (`/ping`), also on the node's network.
+pub const PING_PORT: i32 = 8082;
 
 /// What the `ingress {}` block sets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,8 +107,7 @@ pub fn args(s: &IngressSettings) -> Vec<String> {
         "--global.checknewversion=false".to_owned(),
         "--global.sendanonymoususage=false".to_owned(),
         format!("--entrypoints.{WEB}.address=:{WEB_PORT}"),
-        // to the public port, not the container's
-        format!("--entrypoints.{WEB}.http.redirections.entrypoint.to=:443"),
+        format!("--entrypoints.{WEB}.http.redirections.entrypoint.to={WEBSECURE}"),
         format!("--entrypoints.{WEB}.http.redirections.entrypoint.scheme=https"),
         format!("--entrypoints.{WEBSECURE}.address=:{WEBSECURE_PORT}"),
         format!("--entrypoints.traefik.address=:{PING_PORT}"),
@@ -129,11 +127,13 @@ pub fn args(s: &IngressSettings) -> Vec<String> {
     a
 }
 
-fn port(name: &str, container: i32, host: Option<i32>) -> ContainerPort {
+/// A port of the node's network (declared so the scheduler never places
+/// two pods wanting it on one node).
+fn port(name: &str, number: i32) -> ContainerPort {
     ContainerPort {
         name: Some(name.to_owned()),
-        container_port: container,
-        host_port: host,
+        container_port: number,
+        host_port: Some(number),
         protocol: Some("TCP".to_owned()),
         ..ContainerPort::default()
     }
@@ -155,7 +155,7 @@ fn deployment(s: &IngressSettings) -> Deployment {
             name: "acme".to_owned(),
             host_path: Some(HostPathVolumeSource {
                 path: ACME_DIR.to_owned(),
-                // made by the provider, owned by RUN_AS: never created root-owned by the kubelet
+                // made by the provider (0700), never by the kubelet
                 type_: Some("Directory".to_owned()),
             }),
             ..Volume::default()
@@ -189,9 +189,9 @@ fn deployment(s: &IngressSettings) -> Deployment {
         image_pull_policy: Some("IfNotPresent".to_owned()),
         args: Some(args(s)),
         ports: Some(vec![
-            port(WEB, WEB_PORT, Some(80)),
-            port(WEBSECURE, WEBSECURE_PORT, Some(443)),
-            port("traefik", PING_PORT, None),
+            port(WEB, WEB_PORT),
+            port(WEBSECURE, WEBSECURE_PORT),
+            port("traefik", PING_PORT),
         ]),
         readiness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
@@ -216,7 +216,7 @@ fn deployment(s: &IngressSettings) -> Deployment {
             allow_privilege_escalation: Some(false),
             capabilities: Some(Capabilities {
                 drop: Some(own(&["ALL"])),
-                add: None,
+                add: Some(own(&["NET_BIND_SERVICE"])),
             }),
             ..SecurityContext::default()
         }),
@@ -244,12 +244,15 @@ fn deployment(s: &IngressSettings) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     service_account_name: Some(NAME.to_owned()),
+                    host_network: Some(true),
+                    // Services and the ACME server by their cluster DNS names
+                    dns_policy: Some("ClusterFirstWithHostNet".to_owned()),
                     node_selector: Some(BTreeMap::from([("kubernetes.io/hostname".to_owned(), s.node.clone())])),
                     tolerations: Some(vec![control_plane_toleration()]),
                     security_context: Some(PodSecurityContext {
-                        run_as_user: Some(RUN_AS),
-                        run_as_group: Some(RUN_AS),
-                        run_as_non_root: Some(true),
+                        run_as_user: Some(0),
+                        run_as_group: Some(0),
+                        run_as_non_root: Some(false),
                         seccomp_profile: Some(SeccompProfile {
                             type_: "RuntimeDefault".to_owned(),
                             localhost_profile: None,
@@ -274,7 +277,7 @@ fn deployment(s: &IngressSettings) -> Deployment {
 /// Only on a rendering bug.
 pub fn render(s: &IngressSettings) -> Result<Addon, KubeError> {
     let mut ns_labels = labels(ADDON);
-    // host ports are outside the baseline Pod Security level
+    // host networking is outside the baseline Pod Security level
     ns_labels.insert("pod-security.kubernetes.io/enforce".to_owned(), "privileged".to_owned());
     let namespace = Namespace {
         metadata: ObjectMeta {
@@ -370,15 +373,22 @@ mod tests {
         assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
         let pod = &d["spec"]["template"]["spec"];
         assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "vps-1");
-        assert_eq!(pod["securityContext"]["runAsUser"], RUN_AS);
+        assert_eq!(pod["hostNetwork"], true);
         let c = &pod["containers"][0];
         assert_eq!(c["image"], IMAGE);
         assert_eq!(c["ports"][0]["hostPort"], 80);
         assert_eq!(c["ports"][1]["hostPort"], 443);
+        assert_eq!(
+            c["securityContext"]["capabilities"]["add"],
+            serde_json::json!(["NET_BIND_SERVICE"])
+        );
+        assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(pod["volumes"][0]["hostPath"]["path"], ACME_DIR);
         let args: Vec<String> = serde_json::from_value(c["args"].clone()).expect("args");
         for want in [
-            "--entrypoints.web.http.redirections.entrypoint.to=:443",
+            "--entrypoints.web.http.redirections.entrypoint.to=websecure",
+            "--entrypoints.websecure.address=:443",
             "--certificatesresolvers.acme.acme.storage=/data/acme.json",
             "--certificatesresolvers.acme.acme.caserver=https://acme-v02.api.letsencrypt.org/directory",
             "--certificatesresolvers.acme.acme.httpchallenge.entrypoint=web",

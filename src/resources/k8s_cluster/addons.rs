@@ -166,12 +166,11 @@ fn diagnostic(kind: Kind, e: &KubeError) -> Diagnostic {
     d
 }
 
-/// The script that makes the ingress node's ACME directory, owned by
-/// traefik's user (no input: the path and ids are constants).
+/// The script that makes the ingress node's ACME directory, readable by
+/// root only (no input: the path is a constant).
 fn acme_dir_script() -> String {
     format!(
-        "set -eu\ninstall -d -m 0755 /var/lib/selfhost\ninstall -d -m 0700 -o {id} -g {id} {dir}\nchown {id}:{id} {dir}\n",
-        id = traefik::RUN_AS,
+        "set -eu\ninstall -d -m 0755 /var/lib/selfhost\ninstall -d -m 0700 -o root -g root {dir}\nchmod 0700 {dir}\n",
         dir = traefik::ACME_DIR
     )
 }
@@ -441,7 +440,7 @@ mod tests {
 
     #[test]
     fn the_acme_directory_scripts_take_no_input() {
-        assert!(acme_dir_script().contains("install -d -m 0700 -o 65532 -g 65532 /var/lib/selfhost/ingress-acme"));
+        assert!(acme_dir_script().contains("install -d -m 0700 -o root -g root /var/lib/selfhost/ingress-acme"));
         assert_eq!(acme_dir_removal_script(), "rm -rf /var/lib/selfhost/ingress-acme\n");
     }
 }

@@ -291,7 +291,7 @@ fn ingress_block() -> NestedBlock {
                 .description("PEM bundle of the CA(s) that sign the ACME server's own HTTPS certificate, for a private ACME server (traefik trusts it for the ACME API only)."),
         );
     let b = Block::new()
-        .description("HTTPS ingress: traefik v3.6.12 as the cluster's default IngressClass `traefik`, on one node's ports 80 and 443 (host ports: open them with `firewall { allow { port = 80 } allow { port = 443 } }` on that host's `selfhost_vps_host`), HTTP redirected to HTTPS, certificates from ACME (`acme {}`). One replica on one node: open-source traefik keeps its ACME account and certificates in a file per instance (`/var/lib/selfhost/ingress-acme/acme.json` on that node), so a second instance would order them again. Removing the block removes traefik, its RBAC, namespace and that directory.")
+        .description("HTTPS ingress: traefik v3.6.12 as the cluster's default IngressClass `traefik`, listening on one node's ports 80 and 443 in the node's network (open them with `firewall { allow { port = \"80\" } allow { port = \"443\" } }` on that host's `selfhost_vps_host`; its health check listens on 8082), running as root with only NET_BIND_SERVICE, HTTP redirected to HTTPS, certificates from ACME (`acme {}`). One replica on one node: open-source traefik keeps its ACME account and certificates in a file per instance (`/var/lib/selfhost/ingress-acme/acme.json` on that node), so a second instance would order them again. Removing the block removes traefik, its RBAC, namespace and that directory.")
         .attribute(
             Attribute::string("node")
                 .optional()
