@@ -25,6 +25,7 @@ pub struct AttributePlan {
 pub fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> AttributePlan {
     let creating = prior.is_null();
     let mut planned = proposed.clone();
+    null_absent_blocks(block, &mut planned, config);
     null_write_only(block, &mut planned);
     fill_defaults(block, &mut planned, config);
     let mut result = AttributePlan {
@@ -37,6 +38,23 @@ pub fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value
     }
     run_modifiers(block, &AttributePath::default(), config, prior, creating, &mut result);
     result
+}
+
+/// A single nested block the configuration leaves out is planned absent.
+/// Terraform before 1.3 proposes the prior block instead when the block
+/// has computed attributes, and then rejects its own proposal ("planned
+/// for existence but config wants absence").
+fn null_absent_blocks(block: &Block, planned: &mut Value, config: &Value) {
+    let Value::Object(fields) = planned else { return };
+    for b in &block.blocks {
+        let Some(slot) = fields.get_mut(&b.name) else { continue };
+        let c = config.attr(&b.name);
+        if b.nesting == Nesting::Single && c.is_null() {
+            *slot = Value::Null;
+        } else {
+            for_each_block_value(b.nesting, slot, c, &mut |v, c| null_absent_blocks(&b.block, v, c));
+        }
+    }
 }
 
 /// Set defaults where the configuration is null.
@@ -232,7 +250,8 @@ mod tests {
 
     use super::*;
     use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
-    use crate::framework::{Attribute, Block};
+    use crate::framework::{Attribute, Block, NestedBlock};
+    use crate::framework::schema::Nesting;
 
     fn block() -> Block {
         Block::new()
@@ -337,6 +356,20 @@ mod tests {
         let mut bad = Vec::new();
         contradictions(&planned, &new, &AttributePath::default(), &mut bad);
         assert_eq!(bad, vec![AttributePath::root("a")]);
+    }
+
+    #[test]
+    fn a_single_block_left_out_of_the_configuration_is_planned_absent() {
+        let block = Block::new().attribute(Attribute::string("name").required()).block(NestedBlock::new(
+            "scaling",
+            Nesting::Single,
+            Block::new().attribute(Attribute::number("min").optional().computed().default_value(1)),
+        ));
+        let prior = obj(&[("name", Value::from("a")), ("scaling", obj(&[("min", Value::from(1))]))]);
+        let config = obj(&[("name", Value::from("a")), ("scaling", Value::Null)]);
+        // what Terraform 1.0 proposes: the prior block
+        let plan = plan_block(&block, &prior, &prior, &config);
+        assert!(plan.planned.attr("scaling").is_null(), "{:?}", plan.planned);
     }
 }
 

@@ -3,8 +3,8 @@
 //! traefik's own ACME certificate resolver (HTTP-01).
 //!
 //! RBAC is the one traefik's documentation gives for its Kubernetes
-//! Ingress provider (read services, secrets, endpointslices, ingresses and
-//! ingress classes; write ingress status). One replica on one node: the
+//! Ingress provider (read services, secrets, nodes, endpointslices,
+//! ingresses and ingress classes; write ingress status). One replica on one node: the
 //! open-source traefik keeps its ACME account and certificates in one file
 //! per instance, so a second instance would order the same certificates
 //! again (Let's Encrypt rate-limits) and could not answer the other's
@@ -291,6 +291,9 @@ pub fn render(s: &IngressSettings) -> Result<Addon, KubeError> {
         metadata: meta("selfhost-traefik", false),
         rules: Some(vec![
             rule(&[""], &["services", "secrets"], &["get", "list", "watch"]),
+            // since v3.1, for NodePort load-balancing (docs/content/migrate/v3.md);
+            // without it the provider's caches never sync and nothing is routed
+            rule(&[""], &["nodes"], &["get", "list", "watch"]),
             rule(&["discovery.k8s.io"], &["endpointslices"], &["get", "list", "watch"]),
             rule(
                 &["extensions", "networking.k8s.io"],
