@@ -38,6 +38,8 @@ use support::{Workdir, clis_or_skip};
 
 const HOST_NAME: &str = "shop.selfhost.test";
 const NS: &str = "agents";
+/// The bundle's metrics-server image (the add-on's pinned one).
+const METRICS_IMAGE: &str = "registry.k8s.io/metrics-server/metrics-server:v0.8.0";
 
 /// A child process killed on drop.
 struct Daemon(Child);
@@ -612,6 +614,26 @@ fn https_enforcement_and_metrics_from_bare_hosts_in_one_apply() {
     let (ok, _, _) = kc.run(&["get", "apiservice", "v1beta1.metrics.k8s.io"], None);
     assert!(!ok, "the metrics APIService is gone");
     expect_empty_plan(&wd, "after turning metrics_server off");
+
+    // ---- An image neither pullable (offline nodes) nor on the nodes: the
+    // apply fails within its grace with the pod and the kubelet's reason.
+    for h in &k.hosts[..3] {
+        k.bed.sh(h, &format!("ctr -n k8s.io images rm {METRICS_IMAGE} >/dev/null 2>&1; true"));
+    }
+    wd.write("main.tf", &config(&k, &acme, false, true));
+    let started = Instant::now();
+    let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(1), "the add-on cannot start: {o}");
+    let text = o.output().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("Add-on metrics_server: Kubernetes pods cannot start"), "{o}");
+    assert!(text.contains("pod kube-system/metrics-server-"), "names the pod: {o}");
+    assert!(
+        text.contains("ImagePullBackOff") || text.contains("ErrImagePull"),
+        "says the kubelet's reason: {o}"
+    );
+    eprintln!("an unpullable add-on image failed the apply after {:.0?}", started.elapsed());
+    let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(o.code, Some(2), "the add-on that did not start is still planned\n{o}");
 
     wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     for h in &k.hosts[..3] {
