@@ -28,9 +28,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::host_side::{Daemon, free_port, wait_listening};
 use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, cluster_kubectl, k8s_bed};
 use support::kube::KubeBed;
 use support::netpol::{Flow, Peer, assert_truth_table, evaluator};
@@ -40,42 +41,6 @@ const HOST_NAME: &str = "shop.selfhost.test";
 const NS: &str = "agents";
 /// The bundle's metrics-server image (the add-on's pinned one).
 const METRICS_IMAGE: &str = "registry.k8s.io/metrics-server/metrics-server:v0.8.0";
-
-/// A child process killed on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The bed's host-side address: the one the hosts use for the apt proxy.
-fn host_side_address() -> String {
-    let proxy = std::env::var("SELFHOST_TEST_APT_PROXY").expect("SELFHOST_TEST_APT_PROXY (testbed env)");
-    proxy
-        .trim_start_matches("http://")
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn free_port(addr: &str) -> u16 {
-    std::net::TcpListener::bind((addr, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on the host side")
-}
-
-fn wait_listening(addr: &str, port: u16, what: &str) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect((addr, port)).is_err() {
-        assert!(Instant::now() < until, "{what} did not listen on {addr}:{port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// pebble and challtestsrv on the host side.
 struct Acme {
@@ -92,7 +57,7 @@ fn start_acme(dir: &Path, ingress_ip: &str) -> Acme {
     let pebble = std::env::var("SELFHOST_TEST_PEBBLE").expect("SELFHOST_TEST_PEBBLE (scripts/test-tools)");
     let challtestsrv =
         std::env::var("SELFHOST_TEST_CHALLTESTSRV").expect("SELFHOST_TEST_CHALLTESTSRV (scripts/test-tools)");
-    let addr = host_side_address();
+    let addr = support::host_side::address();
     let (cert, key) = (dir.join("pebble-cert.pem"), dir.join("pebble-key.pem"));
     let out = Command::new("openssl")
         .args([
@@ -618,20 +583,29 @@ fn https_enforcement_and_metrics_from_bare_hosts_in_one_apply() {
     // ---- An image neither pullable (offline nodes) nor on the nodes: the
     // apply fails within its grace with the pod and the kubelet's reason.
     for h in &k.hosts[..3] {
-        k.bed.sh(h, &format!("ctr -n k8s.io images rm {METRICS_IMAGE} >/dev/null 2>&1; true"));
+        k.bed.sh(
+            h,
+            &format!("ctr -n k8s.io images rm {METRICS_IMAGE} >/dev/null 2>&1; true"),
+        );
     }
     wd.write("main.tf", &config(&k, &acme, false, true));
     let started = Instant::now();
     let o = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert_eq!(o.code, Some(1), "the add-on cannot start: {o}");
     let text = o.output().split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(text.contains("Add-on metrics_server: Kubernetes pods cannot start"), "{o}");
+    assert!(
+        text.contains("Add-on metrics_server: Kubernetes pods cannot start"),
+        "{o}"
+    );
     assert!(text.contains("pod kube-system/metrics-server-"), "names the pod: {o}");
     assert!(
         text.contains("ImagePullBackOff") || text.contains("ErrImagePull"),
         "says the kubelet's reason: {o}"
     );
-    eprintln!("an unpullable add-on image failed the apply after {:.0?}", started.elapsed());
+    eprintln!(
+        "an unpullable add-on image failed the apply after {:.0?}",
+        started.elapsed()
+    );
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
     assert_eq!(o.code, Some(2), "the add-on that did not start is still planned\n{o}");
 

@@ -29,9 +29,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::host_side;
 use support::k8s::{FRESH_HOST, assert_clean, cluster_config, cluster_kubectl, k8s_bed, ready_nodes};
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip, state_values};
@@ -210,28 +211,6 @@ const S3_ACCESS: &str = "platformaccess";
 const S3_SECRET: &str = "platform-s3-secret-5b1e0c";
 const RESTIC_PASSWORD: &str = "platform-restic-pw-93d2";
 
-/// versitygw serving `root` at `addr` (the bed's host-side address, which
-/// the pods reach through their node); killed on drop.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The bed's host-side address: the one the hosts use for the apt proxy.
-fn host_side_address() -> String {
-    let proxy = std::env::var("SELFHOST_TEST_APT_PROXY").expect("SELFHOST_TEST_APT_PROXY (testbed env)");
-    proxy
-        .trim_start_matches("http://")
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn backup_workloads(endpoint: &str, worker: &str) -> String {
     format!(
         r#"
@@ -307,13 +286,10 @@ fn backup_on_the_real_cluster(wd: &mut Workdir, k: &support::k8s::K8sBed, kc: &K
     let gw_bin = std::env::var("SELFHOST_TEST_VERSITYGW").expect("SELFHOST_TEST_VERSITYGW (scripts/test-tools)");
     let s3_root = wd.path.join("s3");
     std::fs::create_dir_all(s3_root.join("backups")).expect("bucket dir");
-    let addr = host_side_address();
-    let port = std::net::TcpListener::bind((addr.as_str(), 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on the host side");
+    let addr = host_side::address();
+    let port = host_side::free_port(&addr);
     let endpoint = format!("http://{addr}:{port}");
-    let _gw = Gateway(
+    let _gw = host_side::Daemon(
         Command::new(&gw_bin)
             .args(["--access", S3_ACCESS, "--secret", S3_SECRET, "--region", "eu-test-1"])
             .args(["--port", &format!("{addr}:{port}")])
@@ -324,11 +300,7 @@ fn backup_on_the_real_cluster(wd: &mut Workdir, k: &support::k8s::K8sBed, kc: &K
             .spawn()
             .expect("start versitygw"),
     );
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect((addr.as_str(), port)).is_err() {
-        assert!(Instant::now() < until, "versitygw did not listen on {endpoint}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    host_side::wait_listening(&addr, port, "versitygw");
 
     // The volume: a hostPath PersistentVolume on the worker, pre-bound to
     // the agent's claim, with data written from the host side.

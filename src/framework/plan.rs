@@ -250,8 +250,8 @@ mod tests {
 
     use super::*;
     use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
-    use crate::framework::{Attribute, Block, NestedBlock};
     use crate::framework::schema::Nesting;
+    use crate::framework::{Attribute, Block, NestedBlock};
 
     fn block() -> Block {
         Block::new()
@@ -360,11 +360,13 @@ mod tests {
 
     #[test]
     fn a_single_block_left_out_of_the_configuration_is_planned_absent() {
-        let block = Block::new().attribute(Attribute::string("name").required()).block(NestedBlock::new(
-            "scaling",
-            Nesting::Single,
-            Block::new().attribute(Attribute::number("min").optional().computed().default_value(1)),
-        ));
+        let block = Block::new()
+            .attribute(Attribute::string("name").required())
+            .block(NestedBlock::new(
+                "scaling",
+                Nesting::Single,
+                Block::new().attribute(Attribute::number("min").optional().computed().default_value(1)),
+            ));
         let prior = obj(&[("name", Value::from("a")), ("scaling", obj(&[("min", Value::from(1))]))]);
         let config = obj(&[("name", Value::from("a")), ("scaling", Value::Null)]);
         // what Terraform 1.0 proposes: the prior block

@@ -13,6 +13,7 @@
 pub mod bed;
 pub mod cluster_lifecycle;
 pub mod host_reset;
+pub mod host_side;
 pub mod k8s;
 pub mod kube;
 pub mod netpol;

@@ -17,11 +17,12 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
     VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::rbac::{role_ref, rule, service_account, strings as own};
 use super::{Addon, labels_with};
 use crate::kube::KubeError;
 use crate::kube::manifest::Item;
@@ -42,36 +43,6 @@ fn meta(name: &str, namespaced: bool) -> ObjectMeta {
         namespace: namespaced.then(|| NAMESPACE.to_owned()),
         labels: Some(labels_with(ADDON, &[APP])),
         ..ObjectMeta::default()
-    }
-}
-
-fn own(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(own(groups)),
-        resources: Some(own(resources)),
-        verbs: own(verbs),
-        ..PolicyRule::default()
-    }
-}
-
-fn subject() -> Option<Vec<Subject>> {
-    Some(vec![Subject {
-        kind: "ServiceAccount".to_owned(),
-        name: NAME.to_owned(),
-        namespace: Some(NAMESPACE.to_owned()),
-        ..Subject::default()
-    }])
-}
-
-fn role_ref(kind: &str, name: &str) -> RoleRef {
-    RoleRef {
-        api_group: Some("rbac.authorization.k8s.io".to_owned()),
-        kind: kind.to_owned(),
-        name: name.to_owned(),
     }
 }
 
@@ -211,17 +182,17 @@ pub fn render() -> Result<Addon, KubeError> {
     let auth_reader = RoleBinding {
         metadata: meta("metrics-server-auth-reader", true),
         role_ref: role_ref("Role", "extension-apiserver-authentication-reader"),
-        subjects: subject(),
+        subjects: service_account(NAMESPACE, NAME),
     };
     let delegator = ClusterRoleBinding {
         metadata: meta("metrics-server:system:auth-delegator", false),
         role_ref: role_ref("ClusterRole", "system:auth-delegator"),
-        subjects: subject(),
+        subjects: service_account(NAMESPACE, NAME),
     };
     let server_binding = ClusterRoleBinding {
         metadata: meta("system:metrics-server", false),
         role_ref: role_ref("ClusterRole", "system:metrics-server"),
-        subjects: subject(),
+        subjects: service_account(NAMESPACE, NAME),
     };
     let service = Service {
         metadata: meta(NAME, true),

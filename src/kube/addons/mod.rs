@@ -9,6 +9,7 @@
 pub mod lifecycle;
 pub mod metrics_server;
 pub mod network_policies;
+pub mod rbac;
 pub mod readiness;
 pub mod traefik;
 

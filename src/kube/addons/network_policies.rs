@@ -8,11 +8,12 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
     ResourceRequirements, SecurityContext, ServiceAccount, Toleration, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use std::collections::BTreeMap;
 
+use super::rbac::{role_ref, rule, service_account};
 use super::{Addon, labels, labels_with};
 use crate::kube::KubeError;
 use crate::kube::manifest::Item;
@@ -38,16 +39,6 @@ fn meta(namespaced: bool, extra: &[(&str, &str)]) -> ObjectMeta {
             labels_with(ADDON, extra)
         }),
         ..ObjectMeta::default()
-    }
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let own = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(own(groups)),
-        resources: Some(own(resources)),
-        verbs: own(verbs),
-        ..PolicyRule::default()
     }
 }
 
@@ -82,17 +73,8 @@ pub fn render() -> Result<Addon, KubeError> {
     };
     let binding = ClusterRoleBinding {
         metadata: meta(false, &[]),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".to_owned()),
-            kind: "ClusterRole".to_owned(),
-            name: NAME.to_owned(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: NAME.to_owned(),
-            namespace: Some(NAMESPACE.to_owned()),
-            ..Subject::default()
-        }]),
+        role_ref: role_ref("ClusterRole", NAME),
+        subjects: service_account(NAMESPACE, NAME),
     };
     let account = ServiceAccount {
         metadata: meta(true, &[]),

@@ -21,12 +21,13 @@ use k8s_openapi::api::core::v1::{
     SeccompProfile, SecurityContext, ServiceAccount, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
+use super::rbac::{role_ref, rule, service_account, strings as own};
 use super::{Addon, control_plane_toleration, labels, labels_with};
 use crate::kube::KubeError;
 use crate::kube::manifest::Item;
@@ -79,25 +80,12 @@ pub struct IngressSettings {
     pub ca_certificate: Option<String>,
 }
 
-fn own(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
-}
-
 fn meta(name: &str, namespaced: bool) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: namespaced.then(|| NAMESPACE.to_owned()),
         labels: Some(labels_with(ADDON, &[APP])),
         ..ObjectMeta::default()
-    }
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(own(groups)),
-        resources: Some(own(resources)),
-        verbs: own(verbs),
-        ..PolicyRule::default()
     }
 }
 
@@ -306,17 +294,8 @@ pub fn render(s: &IngressSettings) -> Result<Addon, KubeError> {
     };
     let binding = ClusterRoleBinding {
         metadata: meta("selfhost-traefik", false),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".to_owned()),
-            kind: "ClusterRole".to_owned(),
-            name: "selfhost-traefik".to_owned(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: NAME.to_owned(),
-            namespace: Some(NAMESPACE.to_owned()),
-            ..Subject::default()
-        }]),
+        role_ref: role_ref("ClusterRole", "selfhost-traefik"),
+        subjects: service_account(NAMESPACE, NAME),
     };
     let mut class_meta = meta(INGRESS_CLASS, false);
     class_meta.annotations = Some(BTreeMap::from([(
