@@ -102,6 +102,17 @@ class CacheKeyTest(unittest.TestCase):
         t = k3s_standin.payload_trailer(0x10, 0x200, "c" * 64)
         self.assertEqual(t, b"K3SSTANDINPAYLD1" + b"0000000000000010" + b"0000000000000200" + b"c" * 64)
 
+    def test_test_tools_build_pebble_into_the_bundles_cache_entry(self) -> None:
+        """scripts/test-tools and the bundle share one pebble build: same version, same directory."""
+        from selfhost_testbed.versions import PEBBLE_VERSION
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "scripts", "test-tools")) as f:
+            tools = f.read()
+        self.assertIn("PEBBLE_VERSION=%s\n" % PEBBLE_VERSION, tools)
+        self.assertIn('pb_dir="$cache/pebble-$PEBBLE_VERSION"', tools)
+        with using(cfg_for(XDG_CACHE_HOME="/c")):
+            self.assertEqual(cache.cache_dir("pebble", PEBBLE_VERSION), "/c/selfhost-testbed/pebble-" + PEBBLE_VERSION)
+
     def test_every_image_has_a_spec(self) -> None:
         names = [fn[:-4] for _, fn in images.images_list()]
         self.assertEqual(sorted(names), sorted(images.IMAGE_SPEC))
