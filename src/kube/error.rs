@@ -160,7 +160,7 @@ impl KubeError {
                 "Raise the resource's timeouts, or look at why the object does not reach the expected state."
             }
             KubeError::PodsStuck { .. } => {
-                "The image must be pullable by the nodes or be in the install bundle's images; see the pod's reason above."
+                "See the pod's reason above: an image must be pullable by the nodes or be in the install bundle's images, and some node must be able to take the pod."
             }
             KubeError::Cancelled { .. } => "Apply again to finish.",
             KubeError::Unexpected { .. } => "This may be a bug in the provider; please report it.",

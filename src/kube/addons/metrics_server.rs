@@ -2,7 +2,8 @@
 //! numbers: the objects of its release manifest at v0.8.0
 //! (`manifests/overlays/release`: RBAC, Service, Deployment, APIService).
 //!
-//! One difference, said in the docs: it is run with `--kubelet-insecure-tls`
+//! Two differences. It tolerates the control plane's taint, so a cluster
+//! of one node gets metrics too. And, said in the docs: it is run with `--kubelet-insecure-tls`
 //! because kubeadm's kubelets serve a self-signed certificate that no CA
 //! the cluster has can verify (the alternative, kubelet serving
 //! certificates signed by the cluster CA, needs CSR approval this provider
@@ -23,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::rbac::{role_ref, rule, service_account, strings as own};
-use super::{Addon, labels_with};
+use super::{Addon, control_plane_toleration, labels_with};
 use crate::kube::KubeError;
 use crate::kube::manifest::Item;
 
@@ -138,6 +139,9 @@ fn deployment() -> Deployment {
                         ..Volume::default()
                     }]),
                     priority_class_name: Some("system-cluster-critical".to_owned()),
+                    // not in upstream's manifest: a cluster of one node (no
+                    // worker yet) must get metrics too
+                    tolerations: Some(vec![control_plane_toleration()]),
                     containers: vec![container],
                     node_selector: Some(BTreeMap::from([("kubernetes.io/os".to_owned(), "linux".to_owned())])),
                     ..PodSpec::default()
