@@ -72,6 +72,21 @@ impl Deadline {
         }
     }
 
+    /// [`Deadline::sleep`] in a wait loop: at the deadline the error also
+    /// says what was still awaited (`still`).
+    ///
+    /// # Errors
+    /// As [`Deadline::sleep`].
+    pub async fn sleep_awaiting(&self, d: Duration, what: &str, still: &str) -> Result<(), KubeError> {
+        self.sleep(d, what).await.map_err(|e| match e {
+            KubeError::WaitTimeout { what, limit } => KubeError::WaitTimeout {
+                what: format!("{what} (still waiting: {still})"),
+                limit,
+            },
+            other => other,
+        })
+    }
+
     /// Pause for `d` (cut short at the deadline). `Err` when cancelled or
     /// when the deadline passes first.
     pub(super) async fn pause(&self, d: Duration, what: &str) -> Result<(), Pause> {

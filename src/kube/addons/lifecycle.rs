@@ -101,13 +101,7 @@ async fn wait_ready(kube: &Kube, addon: &Addon, dl: &Deadline) -> Result<(), Kub
             tracing::info!(addon = addon.name, "add-on {}: waiting: {now}", addon.name);
             last = now;
         }
-        dl.sleep(delay, &what).await.map_err(|e| match e {
-            KubeError::WaitTimeout { what, limit } => KubeError::WaitTimeout {
-                what: format!("{what} (still waiting: {last})"),
-                limit,
-            },
-            other => other,
-        })?;
+        dl.sleep_awaiting(delay, &what, &last).await?;
         delay = (delay * 2).min(Duration::from_secs(3));
     }
 }

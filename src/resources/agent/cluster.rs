@@ -207,13 +207,7 @@ async fn wait_for_rollout(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Resul
             }
         }
         // At the deadline, say what was still awaited.
-        dl.sleep(delay, &what).await.map_err(|e| match e {
-            KubeError::WaitTimeout { what, limit } => KubeError::WaitTimeout {
-                what: format!("{what} (still waiting: {last})"),
-                limit,
-            },
-            other => other,
-        })?;
+        dl.sleep_awaiting(delay, &what, &last).await?;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
