@@ -369,3 +369,37 @@ fn examples_validate() {
         }
     });
 }
+
+/// The README's complete configurations (its `hcl` code blocks that carry
+/// a `terraform {}` block) validate with every CLI: the first example a
+/// newcomer copies must not be wrong.
+#[test]
+fn readme_examples_validate() {
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).expect("read README.md");
+    let blocks: Vec<&str> = readme
+        .split("```hcl\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        .filter(|block| block.contains("required_providers"))
+        .collect();
+    assert!(!blocks.is_empty(), "no complete hcl example in README.md");
+    mirror();
+    for_each_cli("readme_examples_validate", |cli| {
+        for (i, block) in blocks.iter().enumerate() {
+            let wd = Workdir::new(cli, "readme");
+            wd.write("main.tf", block);
+            // `file("~/.ssh/id_ed25519")` must find a file (validate
+            // evaluates it); its content is never parsed there.
+            wd.write(".home/.ssh/id_ed25519", "placeholder\n");
+            wd.init();
+            let o = wd.run(&["validate", "-no-color"]);
+            assert_eq!(
+                o.code,
+                Some(0),
+                "README.md's hcl example #{} does not validate with {}:\n{o}",
+                i + 1,
+                cli.label()
+            );
+        }
+    });
+}

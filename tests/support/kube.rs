@@ -159,7 +159,7 @@ impl KubeBed {
 /// A namespace of its own for one test, and a kubeconfig file (in `dir`)
 /// whose ServiceAccount may do everything in it (ClusterRole `admin` bound
 /// in the namespace only). Why not the bed's admin kubeconfig: its client
-/// certificate is X.509 v1, which rustls refuses (see README, "What is real").
+/// certificate is X.509 v1, which rustls refuses (docs/development.md, "What is real").
 pub fn namespace_with_kubeconfig(bed: &KubeBed, label: &str, dir: &std::path::Path) -> (Namespace, String) {
     let ns = bed.namespace(label);
     let text = bed.service_account_kubeconfig(&ns.name, "provider", Some("admin"));

@@ -32,7 +32,7 @@ resource "selfhost_k8s_cluster" "main" {
   install {
     source = "download"         # default: official releases, each checked against its published SHA-256
     # base_url = "https://mirror.example/k8s-release"   # a mirror of dl.k8s.io/release
-    # air-gapped instead: source = "bundle", bundle = "./k8s-bundle" (the layout the README documents)
+    # air-gapped instead: source = "bundle", bundle = "./k8s-bundle" (its layout: "Air-gapped bundle layout" below)
   }
   control_plane = selfhost_vps_host.cp.ssh
   workers       = [selfhost_vps_host.w1.ssh]

@@ -107,7 +107,7 @@ fn install_block() -> NestedBlock {
                 .computed()
                 .default_value("download")
                 .validator(OneOf(SOURCES))
-                .description("\"download\" (default): official release binaries at `version`, each checked against its published SHA-256 before use. \"bundle\": a local air-gapped bundle (binaries and OCI image archives, the layout `testbed/testbed bundle` writes and the README documents) uploaded over SSH; images are imported into containerd and never pulled."),
+                .description("\"download\" (default): official release binaries at `version`, each checked against its published SHA-256 before use. \"bundle\": a local air-gapped bundle (binaries and OCI image archives, the layout `testbed/testbed bundle` writes, described under \"Air-gapped bundle layout\" below) uploaded over SSH; images are imported into containerd and never pulled."),
         )
         .attribute(
             Attribute::string("bundle")
