@@ -7,7 +7,7 @@ terraform {
 }
 
 # SSH defaults every host resource and data source inherits. The key set
-# here is never stored in state (a key set on a resource's `connection`
+# here is never stored in state (a key set on a resource's `ssh_connection`
 # block is, flagged sensitive), so this is the recommended place for it.
 provider "selfhost" {
   ssh {
