@@ -13,6 +13,7 @@
 mod addons;
 mod api;
 mod converge;
+mod detect;
 mod distribution;
 mod import;
 mod k3s_steps;
@@ -558,10 +559,39 @@ impl K8sCluster {
             }
         }
         let mut kubeconfig = prior_outputs.kubeconfig.clone();
+        // The settings each node gets, from the facts its probe just read;
+        // they must be those the plan showed.
+        let mut effective = prior_outputs.effective_node_settings.clone();
+        if failure.is_none() {
+            let fresh = detect::entries(
+                &config,
+                handles.iter().map(|(h, p)| (h.host(), &p.facts)),
+                "applied",
+            );
+            let planned = req.planned.attr(detect::ATTR);
+            if planned.is_wholly_known()
+                && !planned.is_null()
+                && !detect::value(&fresh).is_some_and(|v| crate::framework::value::semantically_equal(&v, planned))
+            {
+                d.error(
+                    "Host facts changed since the plan",
+                    format!(
+                        "The node settings chosen from the hosts' facts differ from the plan's `{}`: a host changed between plan and apply. Nothing was changed; run the plan again.",
+                        detect::ATTR
+                    ),
+                );
+                return resp;
+            }
+            effective = Some(fresh);
+        }
+        let node_specs: Vec<ClusterSpec> = handles
+            .iter()
+            .map(|(_, p)| config.node_spec(&spec, &p.facts))
+            .collect();
         if failure.is_none() {
             let removed = removed_workers(prior.as_ref().map(|p| &p.0), &config);
             let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)
-                .run(&mut payload, &handles, &removed, &mut kubeconfig)
+                .run(&mut payload, &handles, &node_specs, &removed, &mut kubeconfig)
                 .await;
             recorded.workers = recorded_workers(&config, still_there);
             failure = outcome.err();
@@ -569,7 +599,8 @@ impl K8sCluster {
 
         // Read back what exists, whatever happened above.
         let probes = probe_all(ctx, &provider, &recorded).await;
-        let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+        let (mut outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+        outputs.effective_node_settings = effective;
 
         // The add-ons, once the nodes are there (else as they were).
         let prior_config = prior.as_ref().map(|p| &p.0);
@@ -673,8 +704,12 @@ impl Resource for K8sCluster {
         d
     }
 
-    async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
-        if req.prior.is_null() || resp.planned.is_null() {
+    async fn modify_plan(&self, ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if resp.planned.is_null() {
+            return;
+        }
+        detect::plan(ctx, req, resp).await;
+        if req.prior.is_null() {
             return;
         }
         let (old, new) = (req.prior.attr("version"), req.config.attr("version"));
@@ -751,7 +786,18 @@ impl Resource for K8sCluster {
             })
             .collect();
         let dl = Deadline::new(&ctx.cancel, READ_API_LIMIT.min(limit(&req.state, Operation::Read)));
-        let (outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
+        let (mut outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
+        // A state from an earlier provider version (or an import) has no
+        // entries yet: the facts the probes read give them.
+        if outputs.effective_node_settings.is_none() && probes.iter().all(|(_, _, p)| p.is_some()) {
+            outputs.effective_node_settings = Some(detect::entries(
+                &config,
+                probes
+                    .iter()
+                    .filter_map(|(ssh, _, p)| p.as_ref().map(|p| (ssh.host.as_str(), &p.facts))),
+                "read",
+            ));
+        }
         if let Some(k) = &kube
             && let Ok(seen) = api::observe_namespaces(k, config.namespaces(), &dl).await
             && config.namespace.is_some()
@@ -882,6 +928,7 @@ mod tests {
             "ca_certificate",
             "nodes",
             "running_version",
+            "effective_node_settings",
         ] {
             assert!(!got.contains(output), "{output} is an output");
         }
