@@ -322,10 +322,7 @@ mod tests {
         assert_eq!(s.ignore_preflight_errors, checks(&["SystemVerification"]));
         assert_eq!(s.kubelet_extra.get("failCgroupV1"), Some(&json!(false)));
         assert_eq!(s.kubelet_extra.get("imageGCHighThresholdPercent"), Some(&json!(100)));
-        assert_eq!(
-            s.kubelet_extra["evictionHard"]["nodefs.available"],
-            json!("2Gi")
-        );
+        assert_eq!(s.kubelet_extra["evictionHard"]["nodefs.available"], json!("2Gi"));
         assert_eq!(s.kube_proxy_extra["conntrack"]["maxPerCore"], json!(0));
         assert_eq!(f.summary()["cgroup_tree"], "shared");
     }

@@ -306,6 +306,9 @@ mod tests {
         assert!(remove.is_empty());
         assert!(write[4].contents.contains("root='/n1'\n"), "{}", write[4].contents);
         crate::shell::assert_valid_sh(&write[4].contents);
-        assert_eq!(write[6].contents, "{\"cgroupDriver\":\"systemd\",\"cgroupRoot\":\"/n1\"}\n");
+        assert_eq!(
+            write[6].contents,
+            "{\"cgroupDriver\":\"systemd\",\"cgroupRoot\":\"/n1\"}\n"
+        );
     }
 }

@@ -98,8 +98,14 @@ impl<'a> NodeConvergence<'a> {
             let registered = api::nodes(&kube, self.dl)
                 .await
                 .map_err(|e| api::kube_diagnostic(&e, None))?;
-            self.workers(cp, &nodes[1..], specs.get(1..).unwrap_or_default(), &names[1..], &registered)
-                .await?;
+            self.workers(
+                cp,
+                &nodes[1..],
+                specs.get(1..).unwrap_or_default(),
+                &names[1..],
+                &registered,
+            )
+            .await?;
             let all: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
             api::wait_ready(&kube, &all, self.dl)
                 .await
@@ -204,14 +210,20 @@ impl<'a> NodeConvergence<'a> {
         names: &[Hostname],
         registered: &std::collections::BTreeMap<String, api::NodeInfo>,
     ) -> Result<(), Diagnostic> {
-        let done = join_all(workers.iter().zip(names).enumerate().map(|(i, ((h, p), name))| async move {
-            let spec = specs.get(i).unwrap_or(self.spec);
-            match plan::worker_step(p, name.as_str(), registered) {
-                WorkerStep::Join => self.distribution.join(self.ctx, cp, h, name, spec).await,
-                WorkerStep::Restart => self.distribution.restart(self.ctx, h).await,
-                WorkerStep::Keep => Ok(()),
-            }
-        }))
+        let done = join_all(
+            workers
+                .iter()
+                .zip(names)
+                .enumerate()
+                .map(|(i, ((h, p), name))| async move {
+                    let spec = specs.get(i).unwrap_or(self.spec);
+                    match plan::worker_step(p, name.as_str(), registered) {
+                        WorkerStep::Join => self.distribution.join(self.ctx, cp, h, name, spec).await,
+                        WorkerStep::Restart => self.distribution.restart(self.ctx, h).await,
+                        WorkerStep::Keep => Ok(()),
+                    }
+                }),
+        )
         .await;
         done.into_iter().collect()
     }

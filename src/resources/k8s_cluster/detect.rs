@@ -54,7 +54,12 @@ pub fn value(map: &BTreeMap<String, EffectiveSettings>) -> Option<Value> {
 }
 
 /// Read one host's facts (connect, one exec).
-async fn read_facts(ctx: &Context, provider: &ProviderState, ssh: &SshObject, role: Role) -> Result<HostFacts, Diagnostic> {
+async fn read_facts(
+    ctx: &Context,
+    provider: &ProviderState,
+    ssh: &SshObject,
+    role: Role,
+) -> Result<HostFacts, Diagnostic> {
     let node = NodeHandle::connect(ctx, provider, ssh, role).await?;
     let out = node.run(ctx, "reading the host's facts", facts::SCRIPT, b"").await?;
     Ok(HostFacts::parse(&out))
@@ -95,7 +100,10 @@ pub async fn plan(ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanR
     let facts = match tokio::time::timeout(PLAN_LIMIT, read).await {
         Ok(r) => r,
         Err(_) => {
-            tracing::info!("the hosts' facts were not read within {}s: {ATTR} is known after apply", PLAN_LIMIT.as_secs());
+            tracing::info!(
+                "the hosts' facts were not read within {}s: {ATTR} is known after apply",
+                PLAN_LIMIT.as_secs()
+            );
             return;
         }
     };

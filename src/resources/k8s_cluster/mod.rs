@@ -563,11 +563,7 @@ impl K8sCluster {
         // they must be those the plan showed.
         let mut effective = prior_outputs.effective_node_settings.clone();
         if failure.is_none() {
-            let fresh = detect::entries(
-                &config,
-                handles.iter().map(|(h, p)| (h.host(), &p.facts)),
-                "applied",
-            );
+            let fresh = detect::entries(&config, handles.iter().map(|(h, p)| (h.host(), &p.facts)), "applied");
             let planned = req.planned.attr(detect::ATTR);
             if planned.is_wholly_known()
                 && !planned.is_null()
@@ -584,10 +580,7 @@ impl K8sCluster {
             }
             effective = Some(fresh);
         }
-        let node_specs: Vec<ClusterSpec> = handles
-            .iter()
-            .map(|(_, p)| config.node_spec(&spec, &p.facts))
-            .collect();
+        let node_specs: Vec<ClusterSpec> = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
         if failure.is_none() {
             let removed = removed_workers(prior.as_ref().map(|p| &p.0), &config);
             let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
-use crate::cluster::spec::{ImageSource, Invalid};
 use crate::cluster::facts::{self, HostFacts};
+use crate::cluster::spec::{ImageSource, Invalid};
 use crate::cluster::{CgroupDriver, ClusterSpec, NodeSettings};
 use crate::framework::AttributePath;
 use crate::resources::vps_host::SshObject;
@@ -223,9 +223,11 @@ impl EffectiveSettings {
                 .map_or("(k3s)".to_owned(), |b| b.to_string()),
             self.kubelet_extra_config.as_deref().unwrap_or("{}"),
             self.kube_proxy_extra_config.as_deref().unwrap_or("{}"),
-            self.ignore_preflight_errors
-                .as_ref()
-                .map_or("none".to_owned(), |s| s.iter().cloned().collect::<Vec<_>>().join(",")),
+            self.ignore_preflight_errors.as_ref().map_or("none".to_owned(), |s| s
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")),
         )
     }
 }
