@@ -9,7 +9,7 @@
 //! (testbed/README.md found each of them by a failure). A VM gets exactly
 //! [`NodeSettings::default`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -248,11 +248,6 @@ impl HostFacts {
     }
 }
 
-/// Names of the preflight checks as a set (for tests and callers).
-pub fn checks(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
 /// `kubelet_extra`/`kube_proxy_extra` as the JSON text the attributes
 /// take, or `None` when empty.
 pub fn json_text(m: &BTreeMap<String, Value>) -> Option<String> {
@@ -294,6 +289,11 @@ fact.init_cgroup=/init.scope
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    fn checks(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
 
     #[test]
     fn the_script_is_valid_sh() {
