@@ -119,6 +119,18 @@ impl Distribution for K3s {
             "{files}"
         );
         assert_eq!(lines[4], "active", "{files}");
+        // The configured kubelet field is merged over the detected ones.
+        let drop_in = k
+            .bed
+            .sh(&k.hosts[0], "cat /etc/rancher/k3s/kubelet.conf.d/50-selfhost.conf");
+        for want in [
+            "\"maxPods\":42",
+            "\"failCgroupV1\":false",
+            "\"cgroupDriver\":\"cgroupfs\"",
+            "\"evictionHard\"",
+        ] {
+            assert!(drop_in.contains(want), "{want} in the kubelet drop-in: {drop_in}");
+        }
         assert!(
             lines[5].parse::<u32>().unwrap_or(0) >= 7,
             "air-gap images in place: {files}"

@@ -6,9 +6,9 @@
 //! `kubectl` with the kubeconfig output, and plain OpenSSH on the hosts.
 //!
 //! The hosts are systemd-nspawn containers sharing this machine's kernel
-//! (cgroup v1, no module loading, an overlay root), so the configuration
-//! sets the node settings testbed/README.md lists, in HCL, as a user of a
-//! container-based VPS would.
+//! (cgroup v1, no module loading, an overlay root). The configuration sets
+//! no node settings: the provider reads each host's facts and chooses what
+//! testbed/README.md lists, which the checks below find on the nodes.
 //!
 //! `eval "$(testbed/testbed env)"; cargo test --test acceptance_k8s_cluster -- --nocapture`
 
@@ -67,6 +67,36 @@ impl Distribution for Kubeadm {
             );
         }
         assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
+        // The settings were chosen from the hosts' facts (nothing in the
+        // HCL): shown in the plan per node (the hosts' connections are known
+        // at plan time, so the facts were read then), logged, and written
+        // on every node.
+        let planned_profiles = o
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("+ profile") && l.ends_with("= \"container (systemd-nspawn)\""))
+            .count();
+        assert_eq!(
+            planned_profiles, 2,
+            "the plan shows each node's detected profile in effective_node_settings:\n{}",
+            o.stdout
+        );
+        assert!(
+            o.output()
+                .contains("node settings (applied) container (systemd-nspawn)"),
+            "the choice is logged at INFO"
+        );
+        for (i, h) in k.hosts[..2].iter().enumerate() {
+            let node = k.bed.sh(
+                h,
+                "grep -c 'snapshotter = \"native\"' /etc/containerd/config.toml; grep -c 'restrict_oom_score_adj = true' /etc/containerd/config.toml; grep -h '^cgroupDriver\\|^cgroupRoot\\|^failCgroupV1' /var/lib/kubelet/config.yaml",
+            );
+            let lines: Vec<&str> = node.lines().map(str::trim).collect();
+            assert_eq!(lines[..2], ["1", "1"], "node {i}: containerd settings detected\n{node}");
+            assert!(lines.contains(&"cgroupDriver: cgroupfs"), "node {i}: {node}");
+            assert!(lines.contains(&"failCgroupV1: false"), "node {i}: {node}");
+            assert!(lines.iter().any(|l| l.starts_with("cgroupRoot: /")), "node {i}: {node}");
+        }
     }
 
     /// An upgrade is refused at plan time, on `version`.

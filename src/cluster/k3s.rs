@@ -291,7 +291,8 @@ if [ -e {token} ]; then
   echo initialized=no
 fi
 if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)"; else echo k3s=; fi
-"#,
+{facts}"#,
+        facts = super::facts::SCRIPT,
         agent_unit = K3sRole::Agent.unit_path(),
         server_unit = K3sRole::Server.unit_path(),
         token = NODE_TOKEN,

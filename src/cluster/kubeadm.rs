@@ -175,11 +175,17 @@ pub fn join_config(spec: &ClusterSpec, node: &Hostname, creds: &JoinCredentials)
     })])
 }
 
-/// The per-node kubelet patch (kubeadm applies it to the node's
-/// KubeletConfiguration at init and join); `None` when nothing is per node.
-pub fn kubelet_patch(spec: &ClusterSpec, node: &Hostname) -> Option<String> {
-    spec.cgroup_root_for(node)
-        .map(|root| json!({"cgroupRoot": root}).to_string() + "\n")
+/// The per-node kubelet patch (kubeadm applies it over the cluster's
+/// KubeletConfiguration at init and join): the node's own cgroup driver,
+/// `cgroupRoot` and extra fields, so each node gets the settings chosen
+/// for its host even when the control plane's differ.
+pub fn kubelet_patch(spec: &ClusterSpec, node: &Hostname) -> String {
+    let mut m = Map::new();
+    m.insert("cgroupDriver".into(), json!(spec.settings.cgroup_driver.as_str()));
+    if let Some(root) = spec.cgroup_root_for(node) {
+        m.insert("cgroupRoot".into(), json!(root));
+    }
+    merged(m, &spec.settings.kubelet_extra).to_string() + "\n"
 }
 
 #[cfg(test)]
@@ -236,8 +242,8 @@ mod tests {
         assert_eq!(d[2]["failCgroupV1"], false);
         assert_eq!(d[3]["conntrack"]["maxPerCore"], 0);
         assert_eq!(
-            kubelet_patch(&bed_like(), &node).as_deref(),
-            Some("{\"cgroupRoot\":\"/tb-k8s1\"}\n")
+            kubelet_patch(&bed_like(), &node),
+            "{\"cgroupDriver\":\"cgroupfs\",\"cgroupRoot\":\"/tb-k8s1\",\"failCgroupV1\":false}\n"
         );
     }
 
@@ -260,7 +266,7 @@ mod tests {
         assert_eq!(d[0]["nodeRegistration"]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(d[1]["apiServer"]["certSANs"], json!(["k8s.example.com"]));
         assert_eq!(d[2]["cgroupDriver"], "systemd");
-        assert_eq!(kubelet_patch(&s, &node), None);
+        assert_eq!(kubelet_patch(&s, &node), "{\"cgroupDriver\":\"systemd\"}\n");
     }
 
     #[test]

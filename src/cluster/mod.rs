@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod cni;
 pub mod containerd;
+pub mod facts;
 pub mod k3s;
 pub mod kubeadm;
 pub mod node;

@@ -91,14 +91,11 @@ pub fn files(spec: &ClusterSpec, node: &Hostname, sandbox_image: &str) -> (Vec<N
         }
         None => remove.extend([CGROUP_ROOT_SCRIPT, CGROUP_ROOT_DROP_IN]),
     }
-    match kubeadm::kubelet_patch(spec, node) {
-        Some(text) => write.push(NodeFile {
-            path: kubeadm::KUBELET_PATCH,
-            contents: text,
-            mode: 0o644,
-        }),
-        None => remove.push(kubeadm::KUBELET_PATCH),
-    }
+    write.push(NodeFile {
+        path: kubeadm::KUBELET_PATCH,
+        contents: kubeadm::kubelet_patch(spec, node),
+        mode: 0o644,
+    });
     (write, remove)
 }
 
@@ -161,8 +158,9 @@ if [ -e {ADMIN_CONF} ]; then
   echo initialized=no
 fi
 if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"; else echo kubeadm=; fi
-"#,
-        readyz = readyz_probe(&format!("kubectl --kubeconfig {ADMIN_CONF}"))
+{facts}"#,
+        readyz = readyz_probe(&format!("kubectl --kubeconfig {ADMIN_CONF}")),
+        facts = super::facts::SCRIPT,
     )
 }
 
@@ -265,9 +263,16 @@ mod tests {
                 installed_version: "v1.36.3".into(),
                 k3s_unit: String::new(),
                 api_ready: true,
+                facts: crate::cluster::facts::HostFacts::parse(""),
             }
         );
-        assert_eq!(parse_probe("garbage\n"), Probe::default());
+        assert_eq!(
+            parse_probe("garbage\n"),
+            Probe {
+                facts: crate::cluster::facts::HostFacts::parse(""),
+                ..Probe::default()
+            }
+        );
     }
 
     #[test]
@@ -286,16 +291,11 @@ mod tests {
         };
         let (write, remove) = files(&spec(NodeSettings::default()), &node, "registry.k8s.io/pause:3.10.2");
         let paths: Vec<&str> = write.iter().map(|f| f.path).collect();
-        assert_eq!(paths, [CONTAINERD_CONFIG, SYSCTL_FILE, MODULES_FILE]);
         assert_eq!(
-            remove,
-            [
-                CONTAINERD_DROP_IN,
-                CGROUP_ROOT_SCRIPT,
-                CGROUP_ROOT_DROP_IN,
-                kubeadm::KUBELET_PATCH
-            ]
+            paths,
+            [CONTAINERD_CONFIG, SYSCTL_FILE, MODULES_FILE, kubeadm::KUBELET_PATCH]
         );
+        assert_eq!(remove, [CONTAINERD_DROP_IN, CGROUP_ROOT_SCRIPT, CGROUP_ROOT_DROP_IN]);
         let bed = NodeSettings {
             containerd_oom_score_adjust: Some(0),
             cgroup_root: Some("/{node}".into()),
@@ -306,6 +306,9 @@ mod tests {
         assert!(remove.is_empty());
         assert!(write[4].contents.contains("root='/n1'\n"), "{}", write[4].contents);
         crate::shell::assert_valid_sh(&write[4].contents);
-        assert_eq!(write[6].contents, "{\"cgroupRoot\":\"/n1\"}\n");
+        assert_eq!(
+            write[6].contents,
+            "{\"cgroupDriver\":\"systemd\",\"cgroupRoot\":\"/n1\"}\n"
+        );
     }
 }

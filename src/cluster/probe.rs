@@ -3,6 +3,7 @@
 //! with their distribution ([`super::node`], [`super::k3s`]); both use
 //! [`readyz_probe`], and neither depends on the other.
 
+use super::facts::HostFacts;
 use super::spec::Version;
 
 /// What a refresh learns about a node in one exec.
@@ -25,6 +26,8 @@ pub struct Probe {
     pub k3s_unit: String,
     /// The API server's `/readyz` answered "ok" (control plane only).
     pub api_ready: bool,
+    /// What the host is ([`super::facts::SCRIPT`], part of every probe).
+    pub facts: HostFacts,
 }
 
 /// The probe's `readyz=` line, asked with `kubectl` (a command prefix). A
@@ -44,7 +47,10 @@ pub fn readyz_probe(kubectl: &str) -> String {
 /// Read a probe script's output ([`super::node::probe_script`],
 /// [`super::k3s::probe_script`]).
 pub fn parse_probe(stdout: &str) -> Probe {
-    let mut p = Probe::default();
+    let mut p = Probe {
+        facts: HostFacts::parse(stdout),
+        ..Probe::default()
+    };
     for line in stdout.lines() {
         let Some((k, v)) = line.split_once('=') else { continue };
         let v = v.trim();

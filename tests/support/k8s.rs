@@ -1,8 +1,9 @@
 //! The test bed's Kubernetes-capable hosts (`testbed up --k8s-hosts 3`) and
 //! the air-gapped bundle, as the cluster tests see them: through
 //! `testbed/testbed env` only, checked with plain OpenSSH and the real
-//! kubectl. Also the cluster configuration those tests apply, with the node
-//! settings the bed's container hosts need (testbed/README.md).
+//! kubectl. Also the cluster configuration those tests apply: no node
+//! settings for kubeadm (the provider detects what the bed's container
+//! hosts need), one explicit override for k3s.
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
@@ -87,7 +88,8 @@ pub fn assert_clean(k: &K8sBed, host: &Host) {
 }
 
 /// Hosts `cp` and the `workers` (names among w1, w2) and the cluster on
-/// them with the bed's node settings, then `extra` (more resources).
+/// them, its node settings left to the provider's detection, then `extra`
+/// (more resources).
 pub fn cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
     cluster_config_with(k, workers, &bundle_install(k), extra)
 }
@@ -103,25 +105,18 @@ fn bundle_install(k: &K8sBed) -> String {
 
 /// [`cluster_config`] with another `install {}` block.
 pub fn cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &str) -> String {
-    cluster_config_of(k, workers, "", install, KUBEADM_BED_SETTINGS, extra)
+    cluster_config_of(k, workers, "", install, "", extra)
 }
 
 /// A k3s cluster from the bundle (its `k3s/k3s` is the bed's STAND-IN,
-/// testbed/README.md), with the node settings k3s takes.
+/// testbed/README.md), with one explicit node setting ([`K3S_OVERRIDE`]).
 pub fn k3s_cluster_config(k: &K8sBed, workers: &[&str], extra: &str) -> String {
     k3s_cluster_config_with(k, workers, &bundle_install(k), extra)
 }
 
 /// [`k3s_cluster_config`] with another `install {}` block.
 pub fn k3s_cluster_config_with(k: &K8sBed, workers: &[&str], install: &str, extra: &str) -> String {
-    cluster_config_of(
-        k,
-        workers,
-        "  distribution  = \"k3s\"\n",
-        install,
-        K3S_BED_SETTINGS,
-        extra,
-    )
+    cluster_config_of(k, workers, "  distribution  = \"k3s\"\n", install, K3S_OVERRIDE, extra)
 }
 
 /// The cluster configuration: hosts `cp` and `workers`, the cluster with
@@ -209,59 +204,12 @@ output "kubeconfig" {{
     hcl
 }
 
-/// The node settings the bed's hosts need with kubeadm (testbed/README.md).
-const KUBEADM_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sharing one kernel (cgroup v1, an
-  # overlay root, no module loading): the settings testbed/README.md lists.
-  node_settings {
-    containerd_snapshotter            = "native"
-    containerd_restrict_oom_score_adj = true
-    containerd_oom_score_adjust       = 0
-    kubelet_cgroup_driver             = "cgroupfs"
-    kubelet_cgroup_root               = "/{node}"
-    kubelet_extra_config = jsonencode({
-      failCgroupV1 = false
-      # TESTBED: the hosts share this machine's disk with everything on it;
-      # the kubelet's image GC (from 85% of that disk) would delete the
-      # bundle's images, which an air-gapped node cannot pull again.
-      imageGCHighThresholdPercent = 100
-      imageGCLowThresholdPercent  = 99
-      evictionHard = {
-        "memory.available"   = "100Mi"
-        "nodefs.available"   = "2Gi"
-        "nodefs.inodesFree"  = "5%"
-        "imagefs.available"  = "2Gi"
-        "imagefs.inodesFree" = "5%"
-      }
-    })
-    kube_proxy_extra_config = jsonencode({
-      mode      = "iptables"
-      conntrack = { maxPerCore = 0, min = 0, tcpEstablishedTimeout = "0s", tcpCloseWaitTimeout = "0s" }
-    })
-    ignore_preflight_errors = ["SystemVerification"]
-  }
-
-"#;
-
-/// The node settings the bed's hosts need with k3s.
-const K3S_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sharing one kernel: what k3s takes
-  # of the settings testbed/README.md lists (k3s writes containerd's
-  # configuration itself; the bed's stand-in sets what containerd needs).
-  node_settings {
-    containerd_snapshotter = "native"
-    kubelet_cgroup_driver  = "cgroupfs"
-    kubelet_cgroup_root    = "/{node}"
-    kubelet_extra_config = jsonencode({
-      failCgroupV1                = false
-      imageGCHighThresholdPercent = 100
-      imageGCLowThresholdPercent  = 99
-      evictionHard = {
-        "memory.available"   = "100Mi"
-        "nodefs.available"   = "2Gi"
-        "nodefs.inodesFree"  = "5%"
-        "imagefs.available"  = "2Gi"
-        "imagefs.inodesFree" = "5%"
-      }
-    })
+/// The one explicit node setting of the k3s scenario: a kubelet field
+/// the detection does not choose, merged over the detected ones (the
+/// provider chooses the bed's settings from the hosts' facts; this proves
+/// a configured value still overrides).
+pub const K3S_OVERRIDE: &str = r#"  node_settings {
+    kubelet_extra_config = jsonencode({ maxPods = 42 })
   }
 "#;
 

@@ -40,6 +40,11 @@ resource "selfhost_k8s_cluster" "main" {
   service_cidr  = "10.96.0.0/12"
   cni           = "flannel"
 
+  # No node_settings {}: each node's containerd and kubelet settings are
+  # chosen from its host's facts (a VM gets the VPS defaults; a container-based
+  # VPS such as LXC or OpenVZ what it needs); `effective_node_settings` shows
+  # the choice in the plan. Set an attribute there only to override it.
+
   # Add-ons, installed in the same apply (defaults shown):
   network_policy_enforcement = true # kube-network-policies: every selfhost_network_policy is enforced
   metrics_server             = true # kubectl top, and numbers for selfhost_agent's autoscaling

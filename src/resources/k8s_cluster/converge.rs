@@ -32,6 +32,10 @@ pub struct NodeConvergence<'a> {
     distribution: &'static dyn Distribution,
 }
 
+/// Each node's spec: the cluster's, with the settings chosen for its host.
+/// kubeadm's cluster-wide parts come from the control plane's (the first).
+pub type NodeSpecs = [ClusterSpec];
+
 /// The nodes the apply reached: the control plane first, then the workers
 /// in configuration order, each with its probe.
 pub type Nodes = [(NodeHandle, Probe)];
@@ -62,6 +66,7 @@ impl<'a> NodeConvergence<'a> {
         &self,
         payload: &mut Option<Payload>,
         nodes: &Nodes,
+        specs: &NodeSpecs,
         removed: &[SshObject],
         kubeconfig: &mut String,
     ) -> (Result<(), Diagnostic>, Vec<SshObject>) {
@@ -81,8 +86,9 @@ impl<'a> NodeConvergence<'a> {
             return (Err(e), still_there);
         }
         let result = async {
-            self.prepare(payload, nodes, &names).await?;
-            self.control_plane(cp, cp_probe, &names[0], kubeconfig).await?;
+            let cp_spec = specs.first().unwrap_or(self.spec);
+            self.prepare(payload, nodes, specs, &names).await?;
+            self.control_plane(cp, cp_probe, &names[0], cp_spec, kubeconfig).await?;
             let kube = kube_clients(self.ctx)
                 .client(kubeconfig)
                 .await
@@ -92,7 +98,14 @@ impl<'a> NodeConvergence<'a> {
             let registered = api::nodes(&kube, self.dl)
                 .await
                 .map_err(|e| api::kube_diagnostic(&e, None))?;
-            self.workers(cp, &nodes[1..], &names[1..], &registered).await?;
+            self.workers(
+                cp,
+                &nodes[1..],
+                specs.get(1..).unwrap_or_default(),
+                &names[1..],
+                &registered,
+            )
+            .await?;
             let all: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
             api::wait_ready(&kube, &all, self.dl)
                 .await
@@ -136,6 +149,7 @@ impl<'a> NodeConvergence<'a> {
         &self,
         payload: &mut Option<Payload>,
         nodes: &Nodes,
+        specs: &NodeSpecs,
         names: &[Hostname],
     ) -> Result<(), Diagnostic> {
         let version = self.spec.version.to_string();
@@ -153,8 +167,9 @@ impl<'a> NodeConvergence<'a> {
         };
         let cni = self.config.cni();
         let prepared = join_all(to_prepare.iter().map(|&i| {
+            let spec = specs.get(i).unwrap_or(self.spec);
             self.distribution
-                .prepare(self.ctx, &nodes[i].0, &names[i], self.spec, payload, cni)
+                .prepare(self.ctx, &nodes[i].0, &names[i], spec, payload, cni)
         }))
         .await;
         prepared.into_iter().collect()
@@ -167,11 +182,12 @@ impl<'a> NodeConvergence<'a> {
         cp: &NodeHandle,
         probe: &Probe,
         name: &Hostname,
+        spec: &ClusterSpec,
         kubeconfig: &mut String,
     ) -> Result<(), Diagnostic> {
         match plan::control_plane_step(probe) {
             ControlPlaneStep::Init => {
-                self.distribution.init(self.ctx, cp, name, self.spec).await?;
+                self.distribution.init(self.ctx, cp, name, spec).await?;
                 kubeconfig.clear();
             }
             ControlPlaneStep::Restart => self.distribution.restart(self.ctx, cp).await?,
@@ -182,9 +198,7 @@ impl<'a> NodeConvergence<'a> {
         if kubeconfig.is_empty() {
             *kubeconfig = self.distribution.admin_kubeconfig(self.ctx, cp).await?;
         }
-        self.distribution
-            .install_cni(self.ctx, cp, self.config, self.spec)
-            .await
+        self.distribution.install_cni(self.ctx, cp, self.config, spec).await
     }
 
     /// Join or repair every worker (in parallel).
@@ -192,16 +206,24 @@ impl<'a> NodeConvergence<'a> {
         &self,
         cp: &NodeHandle,
         workers: &Nodes,
+        specs: &NodeSpecs,
         names: &[Hostname],
         registered: &std::collections::BTreeMap<String, api::NodeInfo>,
     ) -> Result<(), Diagnostic> {
-        let done = join_all(workers.iter().zip(names).map(|((h, p), name)| async move {
-            match plan::worker_step(p, name.as_str(), registered) {
-                WorkerStep::Join => self.distribution.join(self.ctx, cp, h, name, self.spec).await,
-                WorkerStep::Restart => self.distribution.restart(self.ctx, h).await,
-                WorkerStep::Keep => Ok(()),
-            }
-        }))
+        let done = join_all(
+            workers
+                .iter()
+                .zip(names)
+                .enumerate()
+                .map(|(i, ((h, p), name))| async move {
+                    let spec = specs.get(i).unwrap_or(self.spec);
+                    match plan::worker_step(p, name.as_str(), registered) {
+                        WorkerStep::Join => self.distribution.join(self.ctx, cp, h, name, spec).await,
+                        WorkerStep::Restart => self.distribution.restart(self.ctx, h).await,
+                        WorkerStep::Keep => Ok(()),
+                    }
+                }),
+        )
         .await;
         done.into_iter().collect()
     }

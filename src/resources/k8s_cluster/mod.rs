@@ -13,6 +13,7 @@
 mod addons;
 mod api;
 mod converge;
+mod detect;
 mod distribution;
 mod import;
 mod k3s_steps;
@@ -558,10 +559,32 @@ impl K8sCluster {
             }
         }
         let mut kubeconfig = prior_outputs.kubeconfig.clone();
+        // The settings each node gets, from the facts its probe just read;
+        // they must be those the plan showed.
+        let mut effective = prior_outputs.effective_node_settings.clone();
+        if failure.is_none() {
+            let fresh = detect::entries(&config, handles.iter().map(|(h, p)| (h.host(), &p.facts)), "applied");
+            let planned = req.planned.attr(detect::ATTR);
+            if planned.is_wholly_known()
+                && !planned.is_null()
+                && !detect::value(&fresh).is_some_and(|v| crate::framework::value::semantically_equal(&v, planned))
+            {
+                d.error(
+                    "Host facts changed since the plan",
+                    format!(
+                        "The node settings chosen from the hosts' facts differ from the plan's `{}`: a host changed between plan and apply. Nothing was changed; run the plan again.",
+                        detect::ATTR
+                    ),
+                );
+                return resp;
+            }
+            effective = Some(fresh);
+        }
+        let node_specs: Vec<ClusterSpec> = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
         if failure.is_none() {
             let removed = removed_workers(prior.as_ref().map(|p| &p.0), &config);
             let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)
-                .run(&mut payload, &handles, &removed, &mut kubeconfig)
+                .run(&mut payload, &handles, &node_specs, &removed, &mut kubeconfig)
                 .await;
             recorded.workers = recorded_workers(&config, still_there);
             failure = outcome.err();
@@ -569,7 +592,8 @@ impl K8sCluster {
 
         // Read back what exists, whatever happened above.
         let probes = probe_all(ctx, &provider, &recorded).await;
-        let (outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+        let (mut outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+        outputs.effective_node_settings = effective;
 
         // The add-ons, once the nodes are there (else as they were).
         let prior_config = prior.as_ref().map(|p| &p.0);
@@ -673,8 +697,12 @@ impl Resource for K8sCluster {
         d
     }
 
-    async fn modify_plan(&self, _ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
-        if req.prior.is_null() || resp.planned.is_null() {
+    async fn modify_plan(&self, ctx: &Context, req: &ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        if resp.planned.is_null() {
+            return;
+        }
+        detect::plan(ctx, req, resp).await;
+        if req.prior.is_null() {
             return;
         }
         let (old, new) = (req.prior.attr("version"), req.config.attr("version"));
@@ -751,7 +779,18 @@ impl Resource for K8sCluster {
             })
             .collect();
         let dl = Deadline::new(&ctx.cancel, READ_API_LIMIT.min(limit(&req.state, Operation::Read)));
-        let (outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
+        let (mut outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
+        // A state from an earlier provider version (or an import) has no
+        // entries yet: the facts the probes read give them.
+        if outputs.effective_node_settings.is_none() && probes.iter().all(|(_, _, p)| p.is_some()) {
+            outputs.effective_node_settings = Some(detect::entries(
+                &config,
+                probes
+                    .iter()
+                    .filter_map(|(ssh, _, p)| p.as_ref().map(|p| (ssh.host.as_str(), &p.facts))),
+                "read",
+            ));
+        }
         if let Some(k) = &kube
             && let Ok(seen) = api::observe_namespaces(k, config.namespaces(), &dl).await
             && config.namespace.is_some()
@@ -882,6 +921,7 @@ mod tests {
             "ca_certificate",
             "nodes",
             "running_version",
+            "effective_node_settings",
         ] {
             assert!(!got.contains(output), "{output} is an output");
         }
@@ -966,5 +1006,124 @@ mod tests {
         let e = record_of(&small_config(), &malformed).expect_err("refused");
         assert_eq!(e.summary, "Invalid timeouts");
         assert_eq!(e.attribute, Some(AttributePath::root("timeouts")));
+    }
+
+    /// Terraform's proposed new state: the configuration, with the prior
+    /// value of every computed attribute the configuration leaves null
+    /// (also inside `node_settings`).
+    fn proposed(config: &Value, prior: &Value) -> Value {
+        let block = schema::schema().block;
+        let mut p = config.clone();
+        for a in block.attributes.iter().filter(|a| a.computed) {
+            if let Some(slot) = p.attr_mut(&a.name)
+                && slot.is_null()
+            {
+                *slot = prior.attr(&a.name).clone();
+            }
+        }
+        let ns = block.blocks.iter().find(|b| b.name == "node_settings").expect("block");
+        if let Some(slot) = p.attr_mut("node_settings")
+            && !slot.is_null()
+        {
+            for a in ns.block.attributes.iter().filter(|a| a.computed) {
+                if let Some(v) = slot.attr_mut(&a.name)
+                    && v.is_null()
+                {
+                    *v = prior.attr("node_settings").attr(&a.name).clone();
+                }
+            }
+        }
+        p
+    }
+
+    /// A cluster an earlier provider version made: an empty
+    /// `node_settings {}` block recorded its defaults, and the state has no
+    /// `effective_node_settings` (or one a refresh filled). Neither plans a
+    /// change, let alone a replacement.
+    #[tokio::test]
+    async fn a_state_from_an_earlier_version_plans_no_change() {
+        let mut old = small_config();
+        old.node_settings = Some(model::NodeSettingsModel {
+            containerd_snapshotter: Some("overlayfs".into()),
+            containerd_restrict_oom_score_adj: Some(false),
+            kubelet_cgroup_driver: Some("systemd".into()),
+            ..Default::default()
+        });
+        // as the state holds them: the schema's defaults filled in
+        old.distribution = Some(Distro::Kubeadm);
+        old.pod_cidr = Some(schema::DEFAULT_POD_CIDR.into());
+        old.service_cidr = Some(schema::DEFAULT_SERVICE_CIDR.into());
+        old.cni = Some(model::Cni::Flannel);
+        old.network_policy_enforcement = Some(true);
+        old.metrics_server = Some(true);
+        let vm = crate::cluster::facts::HostFacts::parse(crate::cluster::facts::KVM_VPS_FIXTURE);
+        let mut outputs = Outputs {
+            id: "uid".into(),
+            kubeconfig: "kc".into(),
+            api_server_url: "https://10.0.0.1:6443".into(),
+            nodes: vec![NodeModel {
+                name: "cp".into(),
+                host: "10.0.0.1".into(),
+                role: "control-plane".into(),
+                ready: true,
+                version: "v1.36.3".into(),
+                status: STATUS_OK.into(),
+            }],
+            running_version: "v1.36.3".into(),
+            ..Default::default()
+        };
+        let mut written = small_config();
+        written.node_settings = Some(model::NodeSettingsModel::default());
+        let mut d = Diagnostics::new();
+        let mut config = encode(&written, &Outputs::default(), &Value::Null, &mut d);
+        for a in [
+            "id",
+            "kubeconfig",
+            "api_server_url",
+            "ca_certificate",
+            "nodes",
+            "running_version",
+            "effective_node_settings",
+        ] {
+            if let Some(slot) = config.attr_mut(a) {
+                *slot = Value::Null;
+            }
+        }
+        for refreshed in [false, true] {
+            outputs.effective_node_settings = refreshed.then(|| detect::entries(&old, [("10.0.0.1", &vm)], "test"));
+            let prior = encode(&old, &outputs, &Value::Null, &mut d);
+            assert!(d.0.is_empty(), "{d:?}");
+            let ap = crate::framework::plan::plan_block(
+                &schema::schema().block,
+                &prior,
+                &proposed(&config, &prior),
+                &config,
+            );
+            let mut resp = ModifyPlanResponse {
+                planned: ap.planned,
+                requires_replace: ap.requires_replace,
+                private: PrivateState::default(),
+                diagnostics: ap.diagnostics,
+            };
+            let req = ModifyPlanRequest {
+                config: config.clone(),
+                prior: prior.clone(),
+                prior_private: PrivateState::default(),
+            };
+            let ctx = Context {
+                cancel: Default::default(),
+                provider_data: None,
+                write_only_supported: true,
+            };
+            K8sCluster.modify_plan(&ctx, &req, &mut resp).await;
+            assert!(resp.diagnostics.0.is_empty(), "{:?}", resp.diagnostics);
+            assert!(resp.requires_replace.is_empty(), "{:?}", resp.requires_replace);
+            assert!(
+                crate::framework::value::semantically_equal(&resp.planned, &prior),
+                "refreshed={refreshed}: planned {:?}\nprior {:?}",
+                resp.planned,
+                prior
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
+use crate::cluster::facts::{self, HostFacts};
 use crate::cluster::spec::{ImageSource, Invalid};
 use crate::cluster::{CgroupDriver, ClusterSpec, NodeSettings};
 use crate::framework::AttributePath;
@@ -169,6 +170,66 @@ pub struct Outputs {
     pub ca_certificate: String,
     pub nodes: Vec<NodeModel>,
     pub running_version: String,
+    /// Keyed by node host; `None` in a state an earlier version wrote.
+    #[serde(default)]
+    pub effective_node_settings: Option<BTreeMap<String, EffectiveSettings>>,
+}
+
+/// One node's entry of `effective_node_settings`: the profile and facts
+/// that chose the settings, and each setting as applied.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EffectiveSettings {
+    pub profile: String,
+    pub facts: BTreeMap<String, String>,
+    pub containerd_snapshotter: String,
+    pub containerd_restrict_oom_score_adj: Option<bool>,
+    pub containerd_oom_score_adjust: Option<i64>,
+    pub kubelet_cgroup_driver: String,
+    pub kubelet_cgroup_root: Option<String>,
+    pub kubelet_extra_config: Option<String>,
+    pub kube_proxy_extra_config: Option<String>,
+    pub ignore_preflight_errors: Option<BTreeSet<String>>,
+}
+
+impl EffectiveSettings {
+    /// The entry of a node whose host has `facts` and gets `s`; with k3s
+    /// the settings k3s does not take are null.
+    pub fn new(facts: &HostFacts, s: &NodeSettings, distro: Distro) -> EffectiveSettings {
+        let kubeadm = distro == Distro::Kubeadm;
+        EffectiveSettings {
+            profile: facts.profile(),
+            facts: facts.summary(),
+            containerd_snapshotter: s.snapshotter.clone(),
+            containerd_restrict_oom_score_adj: kubeadm.then_some(s.restrict_oom_score_adj),
+            containerd_oom_score_adjust: s.containerd_oom_score_adjust.filter(|_| kubeadm).map(i64::from),
+            kubelet_cgroup_driver: s.cgroup_driver.as_str().to_owned(),
+            kubelet_cgroup_root: s.cgroup_root.clone(),
+            kubelet_extra_config: facts::json_text(&s.kubelet_extra),
+            kube_proxy_extra_config: facts::json_text(&s.kube_proxy_extra).filter(|_| kubeadm),
+            ignore_preflight_errors: (kubeadm && !s.ignore_preflight_errors.is_empty())
+                .then(|| s.ignore_preflight_errors.clone()),
+        }
+    }
+
+    /// One line for the log.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: snapshotter {}, cgroup driver {}, cgroup root {}, restrict_oom_score_adj {}, kubelet extra {}, kube-proxy extra {}, ignored preflight checks {}",
+            self.profile,
+            self.containerd_snapshotter,
+            self.kubelet_cgroup_driver,
+            self.kubelet_cgroup_root.as_deref().unwrap_or("(default)"),
+            self.containerd_restrict_oom_score_adj
+                .map_or("(k3s)".to_owned(), |b| b.to_string()),
+            self.kubelet_extra_config.as_deref().unwrap_or("{}"),
+            self.kube_proxy_extra_config.as_deref().unwrap_or("{}"),
+            self.ignore_preflight_errors.as_ref().map_or("none".to_owned(), |s| s
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")),
+        )
+    }
 }
 
 impl ClusterConfig {
@@ -206,54 +267,11 @@ impl ClusterConfig {
     }
 
     /// The validated cluster, or every problem with its attribute path.
+    /// Its settings are the configured ones over the VPS defaults; each
+    /// node gets [`ClusterConfig::node_spec`].
     pub fn to_spec(&self) -> Result<ClusterSpec, Vec<(AttributePath, String)>> {
-        let s = self.node_settings.clone().unwrap_or_default();
         let mut bad: Vec<(AttributePath, String)> = Vec::new();
-        let json_object = |text: &Option<String>, attr: &str, bad: &mut Vec<(AttributePath, String)>| match text
-            .as_deref()
-            .map(serde_json::from_str::<serde_json::Value>)
-        {
-            None => BTreeMap::new(),
-            Some(Ok(serde_json::Value::Object(m))) => m.into_iter().collect(),
-            Some(_) => {
-                bad.push((
-                    AttributePath::root("node_settings").attr(attr),
-                    "must be a JSON object".to_owned(),
-                ));
-                BTreeMap::new()
-            }
-        };
-        let cgroup_driver = match CgroupDriver::parse(s.kubelet_cgroup_driver.as_deref().unwrap_or("systemd")) {
-            Ok(d) => d,
-            Err(m) => {
-                bad.push((AttributePath::root("node_settings").attr("kubelet_cgroup_driver"), m));
-                CgroupDriver::Systemd
-            }
-        };
-        let oom = match s.containerd_oom_score_adjust.map(i32::try_from) {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
-                bad.push((
-                    AttributePath::root("node_settings").attr("containerd_oom_score_adjust"),
-                    "is outside -1000..1000".to_owned(),
-                ));
-                None
-            }
-        };
-        let settings = NodeSettings {
-            snapshotter: s
-                .containerd_snapshotter
-                .clone()
-                .unwrap_or_else(|| "overlayfs".to_owned()),
-            restrict_oom_score_adj: s.containerd_restrict_oom_score_adj.unwrap_or(false),
-            containerd_oom_score_adjust: oom,
-            cgroup_driver,
-            cgroup_root: s.kubelet_cgroup_root.clone(),
-            kubelet_extra: json_object(&s.kubelet_extra_config, "kubelet_extra_config", &mut bad),
-            kube_proxy_extra: json_object(&s.kube_proxy_extra_config, "kube_proxy_extra_config", &mut bad),
-            ignore_preflight_errors: s.ignore_preflight_errors.clone().unwrap_or_default(),
-        };
+        let settings = settings_over(self.node_settings.as_ref(), NodeSettings::default(), &mut bad);
         let images = if self.uses_bundle() {
             ImageSource::Bundle
         } else {
@@ -275,6 +293,92 @@ impl ClusterConfig {
                 Err(bad)
             }
         }
+    }
+
+    /// The settings of a node whose host has `facts`: the configured ones
+    /// over the detected ones, attribute by attribute.
+    pub fn node_settings_for(&self, facts: &HostFacts) -> NodeSettings {
+        node_settings_for(self.node_settings.as_ref(), facts)
+    }
+
+    /// `spec` (from [`ClusterConfig::to_spec`]) with the settings of a node
+    /// whose host has `facts`.
+    pub fn node_spec(&self, spec: &ClusterSpec, facts: &HostFacts) -> ClusterSpec {
+        ClusterSpec {
+            settings: self.node_settings_for(facts),
+            ..spec.clone()
+        }
+    }
+
+    /// The `effective_node_settings` entry of a node whose host has `facts`.
+    pub fn effective(&self, facts: &HostFacts) -> EffectiveSettings {
+        EffectiveSettings::new(facts, &self.node_settings_for(facts), self.distro())
+    }
+}
+
+/// The settings of a node whose host has `facts`, given `node_settings`
+/// (validated already: a value that does not parse keeps the detected one).
+pub fn node_settings_for(model: Option<&NodeSettingsModel>, facts: &HostFacts) -> NodeSettings {
+    settings_over(model, facts.node_settings(), &mut Vec::new())
+}
+
+/// `model`'s set attributes over `base`: each set attribute replaces its
+/// value, the JSON objects are merged key by key.
+fn settings_over(
+    model: Option<&NodeSettingsModel>,
+    base: NodeSettings,
+    bad: &mut Vec<(AttributePath, String)>,
+) -> NodeSettings {
+    let s = model.cloned().unwrap_or_default();
+    let at = |attr: &str| AttributePath::root("node_settings").attr(attr);
+    let json_object = |text: &Option<String>,
+                       attr: &str,
+                       mut into: BTreeMap<String, serde_json::Value>,
+                       bad: &mut Vec<(AttributePath, String)>| {
+        match text.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+            None => {}
+            Some(Ok(serde_json::Value::Object(m))) => into.extend(m),
+            Some(_) => bad.push((at(attr), "must be a JSON object".to_owned())),
+        }
+        into
+    };
+    let cgroup_driver = match s.kubelet_cgroup_driver.as_deref().map(CgroupDriver::parse) {
+        None => base.cgroup_driver,
+        Some(Ok(d)) => d,
+        Some(Err(m)) => {
+            bad.push((at("kubelet_cgroup_driver"), m));
+            base.cgroup_driver
+        }
+    };
+    let oom = match s.containerd_oom_score_adjust.map(i32::try_from) {
+        None => base.containerd_oom_score_adjust,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            bad.push((at("containerd_oom_score_adjust"), "is outside -1000..1000".to_owned()));
+            base.containerd_oom_score_adjust
+        }
+    };
+    let kubelet_extra = json_object(&s.kubelet_extra_config, "kubelet_extra_config", base.kubelet_extra, bad);
+    let kube_proxy_extra = json_object(
+        &s.kube_proxy_extra_config,
+        "kube_proxy_extra_config",
+        base.kube_proxy_extra,
+        bad,
+    );
+    NodeSettings {
+        snapshotter: s.containerd_snapshotter.clone().unwrap_or(base.snapshotter),
+        restrict_oom_score_adj: s
+            .containerd_restrict_oom_score_adj
+            .unwrap_or(base.restrict_oom_score_adj),
+        containerd_oom_score_adjust: oom,
+        cgroup_driver,
+        cgroup_root: s.kubelet_cgroup_root.clone().or(base.cgroup_root),
+        kubelet_extra,
+        kube_proxy_extra,
+        ignore_preflight_errors: s
+            .ignore_preflight_errors
+            .clone()
+            .unwrap_or(base.ignore_preflight_errors),
     }
 }
 
@@ -361,5 +465,43 @@ mod tests {
                 "node_settings.kubelet_cgroup_root"
             ]
         );
+    }
+
+    /// Unset attributes take the detected values; each set one overrides
+    /// its own, and the JSON objects merge key by key.
+    #[test]
+    fn explicit_settings_override_the_detected_ones_attribute_by_attribute() {
+        let bed = HostFacts::parse(crate::cluster::facts::BED_HOST_FIXTURE);
+        let vm = HostFacts::parse(crate::cluster::facts::KVM_VPS_FIXTURE);
+        let mut c = config();
+        assert_eq!(c.node_settings_for(&vm), NodeSettings::default());
+        assert_eq!(c.node_settings_for(&bed), bed.node_settings());
+        c.node_settings = Some(NodeSettingsModel {
+            containerd_snapshotter: Some("overlayfs".into()),
+            kubelet_cgroup_driver: Some("systemd".into()),
+            kubelet_extra_config: Some(r#"{"failCgroupV1": true, "maxPods": 50}"#.into()),
+            ignore_preflight_errors: Some(BTreeSet::new()),
+            ..Default::default()
+        });
+        let s = c.node_settings_for(&bed);
+        assert_eq!(s.snapshotter, "overlayfs");
+        assert_eq!(s.cgroup_driver, CgroupDriver::Systemd);
+        assert!(s.ignore_preflight_errors.is_empty());
+        assert_eq!(s.kubelet_extra["failCgroupV1"], serde_json::json!(true));
+        assert_eq!(s.kubelet_extra["maxPods"], serde_json::json!(50));
+        assert!(s.kubelet_extra.contains_key("evictionHard"), "detected keys stay");
+        // the rest is still detected
+        assert!(s.restrict_oom_score_adj);
+        assert_eq!(s.cgroup_root.as_deref(), Some("/{node}"));
+        let e = c.effective(&bed);
+        assert_eq!(e.profile, "container (systemd-nspawn)");
+        assert_eq!(e.containerd_snapshotter, "overlayfs");
+        assert_eq!(e.ignore_preflight_errors, None);
+        // k3s: what k3s does not take is null
+        c.distribution = Some(Distro::K3s);
+        let e = c.effective(&bed);
+        assert_eq!(e.containerd_restrict_oom_score_adj, None);
+        assert_eq!(e.kube_proxy_extra_config, None);
+        assert_eq!(e.kubelet_cgroup_driver, "systemd");
     }
 }

@@ -69,6 +69,7 @@ mod tests {
             installed_version: "v1.36.3".into(),
             k3s_unit: String::new(),
             api_ready: true,
+            facts: Default::default(),
         }
     }
 

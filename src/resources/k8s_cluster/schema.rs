@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::model::{Cni, Distro};
 use crate::cluster::release;
-use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
+use crate::framework::plan_modifier::{
+    AttributePlanRequest, AttributePlanResponse, PlanModifier, RequiresReplace, UseStateForUnknown,
+};
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, OneOf};
 use crate::framework::{Attribute, Block, NestedBlock, Nesting, Schema, Type};
@@ -159,60 +161,85 @@ fn install_block() -> NestedBlock {
     NestedBlock::new("install", Nesting::Single, b)
 }
 
+/// An unset node setting is chosen per node from the host's facts
+/// (`effective_node_settings`), so it plans as unset; a value an earlier
+/// provider version recorded (its defaults) is kept, so a cluster it made
+/// plans no change.
+pub struct DetectedWhenUnset;
+
+impl PlanModifier for DetectedWhenUnset {
+    fn description(&self) -> String {
+        "Unset: chosen for each node from its host's facts (see `effective_node_settings`).".to_owned()
+    }
+    fn modify(&self, req: &AttributePlanRequest<'_>, resp: &mut AttributePlanResponse) {
+        if req.config.is_null() {
+            resp.plan = req.state.clone();
+        }
+    }
+}
+
 fn node_settings_block() -> NestedBlock {
     let replace = |a: Attribute| a.plan_modifier(RequiresReplace);
+    let detected = |a: Attribute| a.optional().computed().plan_modifier(DetectedWhenUnset);
     let b = Block::new()
-        .description("Settings of every node's container runtime and kubelet. The defaults fit a real VPS (systemd, overlayfs). Changing one replaces the cluster: kubeadm writes them into the cluster at init. Container-based hosts (LXC/OpenVZ VPS, the test bed's systemd-nspawn hosts) need other values; the README lists which.")
-        .attribute(replace(
+        .description("Settings of every node's container runtime and kubelet. Each one left unset is chosen for each node from its host's facts, read over SSH at plan time (one exec): a VM or physical host gets the VPS defaults (overlayfs, systemd cgroup driver, the kubelet's and kube-proxy's defaults); a container-based host (systemd-nspawn, LXC, OpenVZ: `systemd-detect-virt -c`) gets what such hosts need, each value following from one fact — see `effective_node_settings`, which shows the choice in the plan. A value set here overrides the detected one on every node (the JSON objects are merged over the detected fields, key by key). Changing one replaces the cluster: kubeadm writes them into the cluster at init; removing one that was set keeps it as applied (so does a value an earlier provider version recorded as its default).")
+        .attribute(replace(detected(
             Attribute::string("containerd_snapshotter")
-                .optional()
-                .computed()
-                .default_value("overlayfs")
-                .description("containerd snapshotter: \"overlayfs\" (default); \"native\" where the root file system is itself an overlay."),
-        ))
-        .attribute(replace(
+                .description("containerd snapshotter: \"overlayfs\" (detected on most hosts); \"native\" where the root file system is itself an overlay (detected from the root's file system type)."),
+        )))
+        .attribute(replace(detected(
             Attribute::bool("containerd_restrict_oom_score_adj")
-                .optional()
-                .computed()
-                .default_value(false)
-                .description("containerd CRI `restrict_oom_score_adj`: true where no process may lower its OOM score (unprivileged containers)."),
-        ))
+                .description("containerd CRI `restrict_oom_score_adj`: true where no process may lower its OOM score (detected: a subshell cannot lower its own oom_score_adj, i.e. no CAP_SYS_RESOURCE)."),
+        )))
         .attribute(replace(
             Attribute::number("containerd_oom_score_adjust")
                 .optional()
-                .description("`OOMScoreAdjust=` of containerd.service (a drop-in); unset keeps the unit's -999."),
+                .description("`OOMScoreAdjust=` of containerd.service (a drop-in); unset: 0 where the OOM score cannot be lowered (systemd would not start the unit), else the unit's -999."),
         ))
-        .attribute(replace(
+        .attribute(replace(detected(
             Attribute::string("kubelet_cgroup_driver")
-                .optional()
-                .computed()
-                .default_value("systemd")
                 .validator(OneOf(CGROUP_DRIVERS))
-                .description("\"systemd\" (default, containerd gets `SystemdCgroup = true`) or \"cgroupfs\" (hosts whose systemd does not own the cgroup tree)."),
-        ))
+                .description("\"systemd\" (containerd gets `SystemdCgroup = true`) or \"cgroupfs\"; unset: \"cgroupfs\" where the host's systemd does not own the cgroup tree (PID 1 is not systemd, or its cgroup lies outside the mounted tree: a tree shared with other hosts), else \"systemd\"."),
+        )))
         .attribute(replace(
             Attribute::string("kubelet_cgroup_root")
                 .optional()
-                .description("kubelet `cgroupRoot`; `{node}` stands for the node's name. Unset: the kubelet's default."),
+                .description("kubelet `cgroupRoot`; `{node}` stands for the node's name. Unset: \"/{node}\" where the host shares its cgroup tree with other hosts (they would all use /kubepods), else the kubelet's default."),
         ))
         .attribute(replace(
             Attribute::string("kubelet_extra_config")
                 .optional()
                 .validator(json_object_check())
-                .description("More KubeletConfiguration fields as a JSON object (`jsonencode({...})`), merged over the provider's."),
+                .description("More KubeletConfiguration fields as a JSON object (`jsonencode({...})`), merged key by key over the provider's and the detected ones (`failCgroupV1 = false` on cgroup v1; on a container-based host absolute eviction thresholds and image GC at 100/99%: a container shares its machine's disk, so percentages of it say nothing about this node)."),
         ))
         .attribute(replace(
             Attribute::string("kube_proxy_extra_config")
                 .optional()
                 .validator(json_object_check())
-                .description("KubeProxyConfiguration fields as a JSON object (`jsonencode({...})`)."),
+                .description("KubeProxyConfiguration fields as a JSON object (`jsonencode({...})`), merged key by key over the detected ones (conntrack limits and timeouts zeroed, i.e. left to the kernel, where /proc/sys is read-only). kube-proxy has one configuration for the cluster: the control plane's host decides the detected part."),
         ))
         .attribute(replace(
             Attribute::of_type("ignore_preflight_errors", Type::set(Type::String))
                 .optional()
-                .description("kubeadm preflight checks whose errors are ignored, e.g. [\"SystemVerification\"] on hosts without a readable kernel configuration."),
+                .description("kubeadm preflight checks whose errors are ignored; unset: [\"SystemVerification\"] on cgroup v1 (kubeadm >= 1.35 asks for it to be skipped explicitly) or where no kernel configuration is readable, else none."),
         ));
     NestedBlock::new("node_settings", Nesting::Single, b)
+}
+
+/// The type of each value of `effective_node_settings`.
+pub fn effective_type() -> Type {
+    Type::object([
+        ("profile".to_owned(), Type::String),
+        ("facts".to_owned(), Type::map(Type::String)),
+        ("containerd_snapshotter".to_owned(), Type::String),
+        ("containerd_restrict_oom_score_adj".to_owned(), Type::Bool),
+        ("containerd_oom_score_adjust".to_owned(), Type::Number),
+        ("kubelet_cgroup_driver".to_owned(), Type::String),
+        ("kubelet_cgroup_root".to_owned(), Type::String),
+        ("kubelet_extra_config".to_owned(), Type::String),
+        ("kube_proxy_extra_config".to_owned(), Type::String),
+        ("ignore_preflight_errors".to_owned(), Type::set(Type::String)),
+    ])
 }
 
 /// The ACME account's contact: one address, no display name.
@@ -431,6 +458,11 @@ pub fn schema() -> Schema {
             Attribute::of_type("nodes", Type::list(node_type())),
             "Each node: name, host, role (\"control-plane\" or \"worker\"), ready, kubelet version, status (\"ok\", or what is wrong, which the next apply repairs: \"kubelet stopped\", \"containerd stopped\", \"k3s stopped\", \"not joined\", \"not registered\", \"api server not ready\", \"unreachable\").",
         ))
+        .attribute(
+            Attribute::of_type("effective_node_settings", Type::map(effective_type()))
+                .computed()
+                .description("The node settings each node gets, keyed by its `host`: `profile` (\"container (systemd-nspawn)\", \"vm (kvm)\", \"physical\"), the `facts` read from the host that chose them (container, vm, cgroup version, root file system, whether /proc/sys is writable, whether the OOM score can be lowered, whether a kernel configuration is visible, whether the cgroup tree is shared), and each `node_settings` attribute as applied: the detected value, or the configured one where set. Planned from the hosts' facts when their connections are known (else known after apply); the same choice is logged at INFO. With k3s the settings k3s does not take are null. kubeadm's cluster-wide parts (KubeProxyConfiguration, the cluster's KubeletConfiguration before each node's own patch) follow the control plane's entry."),
+        )
         .attribute(output(
             Attribute::string("running_version"),
             "The Kubernetes version the API server reports.",
