@@ -242,6 +242,21 @@ const KUBEADM_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sh
 
 "#;
 
+/// [`KUBEADM_BED_SETTINGS`] as a tfvars `node_settings` object (what
+/// `scripts/demo` takes through `SELFHOST_DEMO_VAR_FILE`).
+// TODO(facts): remove once the provider detects these from host facts.
+pub const KUBEADM_BED_NODE_SETTINGS_TFVARS: &str = r#"node_settings = {
+  containerd_snapshotter            = "native"
+  containerd_restrict_oom_score_adj = true
+  containerd_oom_score_adjust       = 0
+  kubelet_cgroup_driver             = "cgroupfs"
+  kubelet_cgroup_root               = "/{node}"
+  kubelet_extra_config              = "{\"evictionHard\":{\"imagefs.available\":\"2Gi\",\"imagefs.inodesFree\":\"5%\",\"memory.available\":\"100Mi\",\"nodefs.available\":\"2Gi\",\"nodefs.inodesFree\":\"5%\"},\"failCgroupV1\":false,\"imageGCHighThresholdPercent\":100,\"imageGCLowThresholdPercent\":99}"
+  kube_proxy_extra_config           = "{\"conntrack\":{\"maxPerCore\":0,\"min\":0,\"tcpCloseWaitTimeout\":\"0s\",\"tcpEstablishedTimeout\":\"0s\"},\"mode\":\"iptables\"}"
+  ignore_preflight_errors           = ["SystemVerification"]
+}
+"#;
+
 /// The node settings the bed's hosts need with k3s.
 const K3S_BED_SETTINGS: &str = r#"  # The test bed's hosts are containers sharing one kernel: what k3s takes
   # of the settings testbed/README.md lists (k3s writes containerd's

@@ -20,8 +20,8 @@ output "ingress_address" {
 }
 
 output "service_dns" {
-  description = "Each agent's Service DNS name inside the cluster, by agent name (the gateway included)."
-  value       = { for name, a in selfhost_agent.agent : name => a.service_dns }
+  description = "Each agent's Service DNS name inside the cluster, by agent name (the gateway included; agents without a port have none)."
+  value       = { for name, a in selfhost_agent.agent : name => a.service_dns if a.service_dns != null }
 }
 
 output "nodes" {
