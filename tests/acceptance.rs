@@ -344,28 +344,51 @@ fn examples_validate() {
     let dirs = example_dirs();
     assert!(!dirs.is_empty(), "no examples found under {REPO}/examples");
     mirror();
+    let root = Path::new(REPO).join("examples");
     for_each_cli("examples_validate", |cli| {
-        for dir in &dirs {
-            let rel = dir.strip_prefix(REPO).unwrap_or(dir).display().to_string();
-            let wd = Workdir::new(cli, "example");
+        // The examples tree as it is in the repository (its `.tf` files), so
+        // that relative module sources (`../modules/platform`) resolve.
+        let wd = Workdir::new(cli, "examples");
+        let rels: Vec<String> = dirs
+            .iter()
+            .map(|d| d.strip_prefix(&root).unwrap_or(d).display().to_string())
+            .collect();
+        for (dir, rel) in dirs.iter().zip(&rels) {
             let mut has_terraform_block = false;
             for entry in std::fs::read_dir(dir).unwrap() {
                 let p = entry.unwrap().path();
                 if p.extension().is_some_and(|e| e == "tf") {
                     let text = std::fs::read_to_string(&p).unwrap();
                     has_terraform_block |= text.contains("required_providers");
-                    wd.write(p.file_name().unwrap().to_str().unwrap(), &text);
+                    wd.write(
+                        &format!("examples/{rel}/{}", p.file_name().unwrap().to_str().unwrap()),
+                        &text,
+                    );
                 }
             }
             // Snippets for the docs (examples/resources/*) carry no
             // terraform block; give them the provider's source address.
             if !has_terraform_block {
-                wd.write("zz_required_providers.tf", REQUIRED_PROVIDERS);
+                wd.write(&format!("examples/{rel}/zz_required_providers.tf"), REQUIRED_PROVIDERS);
             }
-            eprintln!("[{}] validating {rel}", cli.label());
-            wd.init();
-            let o = wd.run(&["validate", "-no-color"]);
-            assert_eq!(o.code, Some(0), "{rel} does not validate with {}:\n{o}", cli.label());
+        }
+        for rel in &rels {
+            let chdir = format!("-chdir=examples/{rel}");
+            eprintln!("[{}] validating examples/{rel}", cli.label());
+            let o = wd.run(&[&chdir, "init", "-input=false", "-no-color"]);
+            assert_eq!(
+                o.code,
+                Some(0),
+                "examples/{rel}: init failed with {}:\n{o}",
+                cli.label()
+            );
+            let o = wd.run(&[&chdir, "validate", "-no-color"]);
+            assert_eq!(
+                o.code,
+                Some(0),
+                "examples/{rel} does not validate with {}:\n{o}",
+                cli.label()
+            );
         }
     });
 }

@@ -68,19 +68,8 @@ impl Distribution for Kubeadm {
         }
         assert!(o.output().contains("kubeadm init"), "progress is logged per phase");
         // The settings were chosen from the hosts' facts (nothing in the
-        // HCL): shown in the plan per node (the hosts' connections are known
-        // at plan time, so the facts were read then), logged, and written
-        // on every node.
-        let planned_profiles = o
-            .stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with("+ profile") && l.ends_with("= \"container (systemd-nspawn)\""))
-            .count();
-        assert_eq!(
-            planned_profiles, 2,
-            "the plan shows each node's detected profile in effective_node_settings:\n{}",
-            o.stdout
-        );
+        // HCL), logged, and written on every node (the plan's side is
+        // checked by the lifecycle).
         assert!(
             o.output()
                 .contains("node settings (applied) container (systemd-nspawn)"),

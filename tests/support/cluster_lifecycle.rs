@@ -59,6 +59,42 @@ pub fn expect_empty_plan(wd: &Workdir, why: &str) {
     );
 }
 
+/// The node settings detected from the hosts' facts show in a plan: a
+/// replacement planned once the hosts exist reads their facts at plan time
+/// (logged as "planned") and plans `effective_node_settings` per node with
+/// the container profile the bed's hosts have; nothing is applied.
+fn planned_node_settings(k: &K8sBed, wd: &Workdir) {
+    let o = wd.run_env(
+        &[
+            "plan",
+            "-replace=selfhost_k8s_cluster.main",
+            "-out=replace.tfplan",
+            "-input=false",
+            "-no-color",
+        ],
+        &[("TF_LOG", "INFO")],
+    );
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr.contains("node settings (planned) container (systemd-nspawn)"),
+        "the facts were read at plan time and the choice logged:\n{o}"
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&wd.ok(&["show", "-json", "replace.tfplan"]).stdout).expect("plan JSON");
+    let change = show["resource_changes"]
+        .as_array()
+        .and_then(|rc| rc.iter().find(|c| c["address"] == "selfhost_k8s_cluster.main"))
+        .expect("the cluster in the plan");
+    let planned = &change["change"]["after"]["effective_node_settings"];
+    for h in &k.hosts[..2] {
+        let node = &planned[h.addr.as_str()];
+        assert_eq!(node["profile"], "container (systemd-nspawn)", "{h:?} in {planned}");
+        assert_eq!(node["containerd_snapshotter"], "native", "{h:?} in {planned}");
+        assert_eq!(node["kubelet_cgroup_driver"], "cgroupfs", "{h:?} in {planned}");
+    }
+    std::fs::remove_file(wd.path.join("replace.tfplan")).expect("remove the plan file");
+}
+
 /// The whole lifecycle on the bed's three k8s hosts with `cli`.
 pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
     for h in &k.hosts[..3] {
@@ -95,6 +131,7 @@ pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
     assert!(client_key.len() > 40, "the kubeconfig has a client key");
     assert!(!o.output().contains(&client_key), "the admin key reached the log");
     d.after_create(k, &o);
+    planned_node_settings(k, &wd);
 
     let kc = cluster_kubectl(k, &wd);
     let nodes = ready_nodes(&kc);
