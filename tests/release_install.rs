@@ -676,4 +676,9 @@ fn cli_installs_release_from_https_network_mirror() {
             "no lock file may be written for a refused package"
         );
     });
+    // passed (for_each_cli panics otherwise): drop the copies, 80 MB each
+    drop(server);
+    let _ = std::fs::remove_dir_all(&site);
+    let _ = std::fs::remove_dir_all(&tampered_release);
+    let _ = std::fs::remove_file(&tampered_bin);
 }
