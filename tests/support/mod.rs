@@ -279,7 +279,12 @@ pub struct Workdir {
 impl Workdir {
     /// A fresh directory labelled `label` in step logs.
     pub fn new(cli: &'static Cli, label: &str) -> Workdir {
-        let mirror = mirror();
+        Workdir::with_cli_config(cli, label, &mirror().cli_config)
+    }
+
+    /// A fresh directory whose CLI configuration is `cli_config` instead of
+    /// the filesystem mirror's (e.g. a network mirror).
+    pub fn with_cli_config(cli: &'static Cli, label: &str, cli_config: &str) -> Workdir {
         std::fs::create_dir_all(TMP).expect("create CARGO_TARGET_TMPDIR");
         let dir = tempfile::Builder::new()
             .prefix(&format!("acc-{label}-"))
@@ -288,10 +293,10 @@ impl Workdir {
         let path = dir.path().to_path_buf();
         let home = path.join(".home");
         std::fs::create_dir_all(&home).expect("create HOME");
-        let cli_config = path.join(".home/cli.tfrc");
-        std::fs::write(&cli_config, &mirror.cli_config).expect("write CLI config");
+        let config_file = path.join(".home/cli.tfrc");
+        std::fs::write(&config_file, cli_config).expect("write CLI config");
         let env = vec![
-            ("TF_CLI_CONFIG_FILE".to_owned(), cli_config.display().to_string()),
+            ("TF_CLI_CONFIG_FILE".to_owned(), config_file.display().to_string()),
             ("HOME".to_owned(), home.display().to_string()),
             ("CHECKPOINT_DISABLE".to_owned(), "1".to_owned()),
             ("TF_IN_AUTOMATION".to_owned(), "1".to_owned()),
