@@ -1093,29 +1093,14 @@ mod tests {
             outputs.effective_node_settings = refreshed.then(|| detect::entries(&old, [("10.0.0.1", &vm)], "test"));
             let prior = encode(&old, &outputs, &Value::Null, &mut d);
             assert!(d.0.is_empty(), "{d:?}");
-            let ap = crate::framework::plan::plan_block(
-                &schema::schema().block,
-                &prior,
-                &proposed(&config, &prior),
-                &config,
-            );
-            let mut resp = ModifyPlanResponse {
-                planned: ap.planned,
-                requires_replace: ap.requires_replace,
-                private: PrivateState::default(),
-                diagnostics: ap.diagnostics,
-            };
-            let req = ModifyPlanRequest {
-                config: config.clone(),
-                prior: prior.clone(),
-                prior_private: PrivateState::default(),
-            };
             let ctx = Context {
                 cancel: Default::default(),
                 provider_data: None,
                 write_only_supported: true,
             };
-            K8sCluster.modify_plan(&ctx, &req, &mut resp).await;
+            let resp =
+                crate::framework::plan::plan_resource(&K8sCluster, &ctx, &prior, &proposed(&config, &prior), &config)
+                    .await;
             assert!(resp.diagnostics.0.is_empty(), "{:?}", resp.diagnostics);
             assert!(resp.requires_replace.is_empty(), "{:?}", resp.requires_replace);
             assert!(
