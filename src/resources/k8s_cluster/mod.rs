@@ -857,6 +857,17 @@ impl Resource for K8sCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attributes only the provider sets.
+    const COMPUTED_OUTPUTS: [&str; 7] = [
+        "id",
+        "kubeconfig",
+        "api_server_url",
+        "ca_certificate",
+        "nodes",
+        "running_version",
+        "effective_node_settings",
+    ];
     use std::time::Instant;
 
     /// A mirror that accepts connections and never answers: the
@@ -914,15 +925,7 @@ mod tests {
         ] {
             assert!(got.contains(a), "{a} missing from {got:?}");
         }
-        for output in [
-            "id",
-            "kubeconfig",
-            "api_server_url",
-            "ca_certificate",
-            "nodes",
-            "running_version",
-            "effective_node_settings",
-        ] {
+        for output in COMPUTED_OUTPUTS {
             assert!(!got.contains(output), "{output} is an output");
         }
     }
@@ -1076,15 +1079,7 @@ mod tests {
         written.node_settings = Some(model::NodeSettingsModel::default());
         let mut d = Diagnostics::new();
         let mut config = encode(&written, &Outputs::default(), &Value::Null, &mut d);
-        for a in [
-            "id",
-            "kubeconfig",
-            "api_server_url",
-            "ca_certificate",
-            "nodes",
-            "running_version",
-            "effective_node_settings",
-        ] {
+        for a in COMPUTED_OUTPUTS {
             if let Some(slot) = config.attr_mut(a) {
                 *slot = Value::Null;
             }
