@@ -88,6 +88,16 @@ impl Distribution for Kubeadm {
         }
     }
 
+    fn api_server_security(&self, k: &K8sBed, wd: &Workdir, kc: &support::kube::KubeBed) {
+        let with = |attrs: &str| {
+            cluster_config(k, &["w1"], "").replace(
+                "  cni           = \"flannel\"\n",
+                &format!("  cni           = \"flannel\"\n{attrs}"),
+            )
+        };
+        support::api_security::kubeadm_api_server_security(k, wd, kc, &with);
+    }
+
     /// An upgrade is refused at plan time, on `version`.
     fn after_import(&self, k: &K8sBed, wd: &Workdir) {
         wd.write(
@@ -136,6 +146,7 @@ resource "selfhost_k8s_cluster" "main" {
   pod_cidr      = "10.244.0.0/16"
   service_cidr  = "10.244.128.0/20"
   cni           = "calico"
+  secrets_encryption_key_version = 0
   node_settings {
     kubelet_cgroup_root  = "relative/path"
     kubelet_extra_config = "[1, 2]"
@@ -153,6 +164,10 @@ resource "selfhost_k8s_cluster" "main" {
             ("version = \"latest\"", "is not a Kubernetes release version"),
             ("service_cidr  =", "overlaps pod_cidr"),
             ("cni           =", "must be one of \"flannel\", \"none\""),
+            (
+                "secrets_encryption_key_version = 0",
+                "must be a whole number between 1 and 1000000",
+            ),
             ("containerd_url =", "is not an http:// or https:// URL"),
             ("runc_version   =", "is not a release version"),
             ("kubelet_cgroup_root  =", "is not a cgroup path"),

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
+use super::apiserver;
 use super::spec::{ClusterSpec, ImageSource};
 use crate::network::Hostname;
 
@@ -78,6 +79,21 @@ fn kubelet_configuration(spec: &ClusterSpec) -> Value {
     merged(base, &spec.settings.kubelet_extra)
 }
 
+/// `ClusterConfiguration.apiServer`: the endpoint as a certificate name,
+/// and the flags and mounts of encryption at rest and the audit log.
+fn api_server(spec: &ClusterSpec) -> Value {
+    let mut api = json!({"certSANs": [spec.endpoint]});
+    let args = apiserver::extra_args(&spec.api_server);
+    if let Some(m) = api.as_object_mut()
+        && !args.is_empty()
+    {
+        let args: Vec<Value> = args.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        m.insert("extraArgs".into(), json!(args));
+        m.insert("extraVolumes".into(), json!(apiserver::extra_volumes(&spec.api_server)));
+    }
+    api
+}
+
 /// The file for `kubeadm init --config` on the control-plane node `node`.
 pub fn init_config(spec: &ClusterSpec, node: &Hostname) -> String {
     let mut init = json!({
@@ -100,7 +116,7 @@ pub fn init_config(spec: &ClusterSpec, node: &Hostname) -> String {
         "kind": "ClusterConfiguration",
         "kubernetesVersion": spec.version.to_string(),
         "controlPlaneEndpoint": spec.control_plane_endpoint(),
-        "apiServer": {"certSANs": [spec.endpoint]},
+        "apiServer": api_server(spec),
         "networking": {
             "podSubnet": spec.pod_cidr.to_string(),
             "serviceSubnet": spec.service_cidr.to_string(),
@@ -267,6 +283,29 @@ mod tests {
         assert_eq!(d[1]["apiServer"]["certSANs"], json!(["k8s.example.com"]));
         assert_eq!(d[2]["cgroupDriver"], "systemd");
         assert_eq!(kubelet_patch(&s, &node), "{\"cgroupDriver\":\"systemd\"}\n");
+    }
+
+    #[test]
+    fn the_api_server_gets_the_security_flags_and_mounts_only_when_asked() {
+        let node = validate::hostname("cp-1").expect("name");
+        let mut s = bed_like();
+        assert!(docs(&init_config(&s, &node))[1]["apiServer"].get("extraArgs").is_none());
+        s.api_server = apiserver::ApiServerSecurity {
+            encryption: Some(2),
+            audit_log: true,
+        };
+        let api = docs(&init_config(&s, &node))[1]["apiServer"].clone();
+        assert_eq!(
+            api["extraArgs"][0],
+            json!({"name": "encryption-provider-config", "value": apiserver::ENCRYPTION_CONFIG})
+        );
+        assert_eq!(
+            api["extraArgs"][2],
+            json!({"name": "audit-log-path", "value": apiserver::AUDIT_LOG})
+        );
+        assert_eq!(api["extraVolumes"][0]["readOnly"], true);
+        assert_eq!(api["extraVolumes"][1]["hostPath"], apiserver::AUDIT_LOG_DIR);
+        assert_eq!(api["certSANs"], json!(["10.77.0.101"]));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! (JSON documents, which kubeadm's YAML reader takes as they are), never by
 //! pasting text into YAML.
 
+pub mod apiserver;
 pub mod bundle;
 pub mod cni;
 pub mod containerd;

@@ -158,7 +158,8 @@ if [ -e {ADMIN_CONF} ]; then
   echo initialized=no
 fi
 if command -v kubeadm >/dev/null 2>&1; then echo "kubeadm=$(kubeadm version -o short 2>/dev/null)"; else echo kubeadm=; fi
-{facts}"#,
+{security}{facts}"#,
+        security = super::apiserver::probe_lines(),
         readyz = readyz_probe(&format!("kubectl --kubeconfig {ADMIN_CONF}")),
         facts = super::facts::SCRIPT,
     )
@@ -264,6 +265,7 @@ mod tests {
                 k3s_unit: String::new(),
                 api_ready: true,
                 facts: crate::cluster::facts::HostFacts::parse(""),
+                security: Default::default(),
             }
         );
         assert_eq!(

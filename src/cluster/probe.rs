@@ -3,6 +3,7 @@
 //! with their distribution ([`super::node`], [`super::k3s`]); both use
 //! [`readyz_probe`], and neither depends on the other.
 
+use super::apiserver::ObservedSecurity;
 use super::facts::HostFacts;
 use super::spec::Version;
 
@@ -28,6 +29,8 @@ pub struct Probe {
     pub api_ready: bool,
     /// What the host is ([`super::facts::SCRIPT`], part of every probe).
     pub facts: HostFacts,
+    /// The API server's encryption and audit settings (control plane).
+    pub security: ObservedSecurity,
 }
 
 /// The probe's `readyz=` line, asked with `kubectl` (a command prefix). A
@@ -64,7 +67,7 @@ pub fn parse_probe(stdout: &str) -> Probe {
             "kubeadm" => p.installed_version = v.to_owned(),
             "k3s" => p.installed_version = k3s_kubernetes_version(v).unwrap_or_default(),
             "service" => p.k3s_unit = v.to_owned(),
-            _ => {}
+            _ => p.security.read_line(k, v),
         }
     }
     p

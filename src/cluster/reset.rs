@@ -41,7 +41,7 @@ if command -v nft >/dev/null 2>&1; then
   done
 fi
 # What the provider installed.
-rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /etc/cni /opt/cni /var/lib/cni /run/flannel \
+rm -rf /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/kubeadm /var/log/kubernetes /etc/cni /opt/cni /var/lib/cni /run/flannel \
   /var/lib/selfhost/ingress-acme \
   /var/lib/containerd /run/containerd /etc/containerd {bundle} \
   /etc/systemd/system/kubelet.service /etc/systemd/system/kubelet.service.d \
@@ -54,7 +54,7 @@ systemctl daemon-reload
 systemctl reset-failed kubelet.service containerd.service >/dev/null 2>&1 || true
 # Check.
 left=""
-for f in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd /etc/cni /usr/bin/kubelet /etc/systemd/system/kubelet.service; do
+for f in /etc/kubernetes /var/log/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd /etc/cni /usr/bin/kubelet /etc/systemd/system/kubelet.service; do
   [ ! -e "$f" ] || left="$left $f"
 done
 p=$(pgrep -x 'kubelet|kube-apiserver|etcd|kube-proxy|flanneld|coredns|kube-scheduler|kube-controller|containerd|pause' | tr '\n' ' ')

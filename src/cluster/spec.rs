@@ -149,6 +149,8 @@ pub struct ClusterSpec {
     pub images: ImageSource,
     /// Node-level settings for containerd and the kubelet.
     pub settings: NodeSettings,
+    /// The API server's encryption at rest and audit log.
+    pub api_server: super::apiserver::ApiServerSecurity,
 }
 
 /// An invalid value and the attribute it came from.
@@ -236,6 +238,7 @@ impl ClusterSpec {
                 service_cidr,
                 images,
                 settings,
+                api_server: Default::default(),
             }),
             _ => Err(bad),
         }

@@ -44,6 +44,9 @@ pub trait Distribution {
     }
     /// After the third host joined.
     fn after_growth(&self, _k: &K8sBed) {}
+    /// Secrets encryption and the audit log, on by default: checked, turned
+    /// off and on; ends with the configuration of `config(k, ["w1"], "")`.
+    fn api_server_security(&self, _k: &K8sBed, _wd: &Workdir, _kc: &super::kube::KubeBed) {}
 }
 
 fn apply(wd: &Workdir) -> Outcome {
@@ -164,6 +167,7 @@ pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
     // Import round-trips: the settings come back from the cluster's record.
     import_round_trip(&wd);
     d.after_import(k, &wd);
+    d.api_server_security(k, &wd, &kc);
 
     // 2. A stopped worker service is drift; apply repairs it.
     let (unit, status) = d.worker_unit();

@@ -69,7 +69,7 @@ true
 /// shell, not with the provider's reset script.
 pub const CLEAN_CHECK: &str = r#"
 left=""
-for f in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni \
+for f in /etc/kubernetes /var/log/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni \
          /usr/bin/kubelet /usr/bin/kubeadm /usr/local/bin/containerd /etc/systemd/system/kubelet.service \
          /etc/systemd/system/containerd.service /var/lib/selfhost/k8s-bundle; do
   [ ! -e "$f" ] || left="$left $f"

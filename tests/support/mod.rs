@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod api_security;
 pub mod bed;
 pub mod cluster_lifecycle;
 pub mod host_reset;

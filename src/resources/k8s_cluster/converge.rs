@@ -185,7 +185,8 @@ impl<'a> NodeConvergence<'a> {
         spec: &ClusterSpec,
         kubeconfig: &mut String,
     ) -> Result<(), Diagnostic> {
-        match plan::control_plane_step(probe) {
+        let step = plan::control_plane_step(probe);
+        match step {
             ControlPlaneStep::Init => {
                 self.distribution.init(self.ctx, cp, name, spec).await?;
                 kubeconfig.clear();
@@ -193,6 +194,9 @@ impl<'a> NodeConvergence<'a> {
             ControlPlaneStep::Restart => self.distribution.restart(self.ctx, cp).await?,
             ControlPlaneStep::Keep => {}
         }
+        self.distribution
+            .secure_api_server(self.ctx, cp, name, spec, probe, step == ControlPlaneStep::Init)
+            .await?;
         // Read once per cluster: an update returns the kubeconfig the plan
         // promised (workloads planned with it).
         if kubeconfig.is_empty() {

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use super::model::{ClusterConfig, Cni, Distro};
 use super::node::{NodeHandle, Role};
 use super::payload::{self, Payload};
-use super::{k3s_steps, steps};
+use super::{k3s_steps, security, steps};
 use crate::cluster::ClusterSpec;
 use crate::cluster::k3s::{self, K3sRole};
+use crate::cluster::node::Probe;
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
 use crate::network::Hostname;
@@ -36,6 +37,18 @@ pub trait Distribution: Send + Sync {
     /// Bring up a new control plane; returns once its API server answers.
     async fn init(&self, ctx: &Context, cp: &NodeHandle, name: &Hostname, spec: &ClusterSpec)
     -> Result<(), Diagnostic>;
+
+    /// Bring the control plane's API server to `spec.api_server` (Secrets
+    /// encryption, audit log); `fresh`: `init` just ran, `probe` predates it.
+    async fn secure_api_server(
+        &self,
+        ctx: &Context,
+        cp: &NodeHandle,
+        name: &Hostname,
+        spec: &ClusterSpec,
+        probe: &Probe,
+        fresh: bool,
+    ) -> Result<(), Diagnostic>;
 
     /// Restart the node's stopped services.
     async fn restart(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic>;
@@ -107,6 +120,18 @@ impl Distribution for Kubeadm {
         spec: &ClusterSpec,
     ) -> Result<(), Diagnostic> {
         steps::init(ctx, cp, name, spec).await
+    }
+
+    async fn secure_api_server(
+        &self,
+        ctx: &Context,
+        cp: &NodeHandle,
+        name: &Hostname,
+        spec: &ClusterSpec,
+        probe: &Probe,
+        fresh: bool,
+    ) -> Result<(), Diagnostic> {
+        security::converge(ctx, cp, name, spec, probe, fresh).await
     }
 
     async fn restart(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {
@@ -186,6 +211,19 @@ impl Distribution for K3s {
         _spec: &ClusterSpec,
     ) -> Result<(), Diagnostic> {
         k3s_steps::start_server(ctx, cp).await
+    }
+
+    /// k3s takes these settings from its configuration file (`prepare`).
+    async fn secure_api_server(
+        &self,
+        _ctx: &Context,
+        _cp: &NodeHandle,
+        _name: &Hostname,
+        _spec: &ClusterSpec,
+        _probe: &Probe,
+        _fresh: bool,
+    ) -> Result<(), Diagnostic> {
+        Ok(())
     }
 
     async fn restart(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {

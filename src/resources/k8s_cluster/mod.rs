@@ -22,6 +22,7 @@ mod node;
 mod payload;
 mod plan;
 mod schema;
+mod security;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -428,6 +429,28 @@ async fn observe(
     (out, kube)
 }
 
+/// Record the API server's encryption and audit settings as the control
+/// plane's probe found them (kubeadm: its manifest and files), so a change
+/// by hand, or a sequence that stopped half-way, shows in the plan.
+fn observe_api_server(state: &mut ClusterConfig, probes: &[(SshObject, Role, Option<Probe>)]) {
+    if state.distro() != Distro::Kubeadm {
+        return;
+    }
+    if let Some((_, Role::ControlPlane, Some(p))) = probes.first()
+        && p.initialized
+    {
+        let before = state.api_server_security();
+        state.observe_api_server(&p.security);
+        let seen = state.api_server_security();
+        if seen != before {
+            tracing::info!(
+                "{}: the API server's security settings differ from the state's ({seen:?}, recorded {before:?}); the plan shows the change",
+                state.control_plane.host
+            );
+        }
+    }
+}
+
 /// The cluster CA (PEM) from a kubeconfig's current cluster.
 fn ca_certificate(kubeconfig: &str) -> Option<String> {
     use base64::Engine;
@@ -592,6 +615,7 @@ impl K8sCluster {
 
         // Read back what exists, whatever happened above.
         let probes = probe_all(ctx, &provider, &recorded).await;
+        observe_api_server(&mut recorded, &probes);
         let (mut outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
         outputs.effective_node_settings = effective;
 
@@ -778,6 +802,7 @@ impl Resource for K8sCluster {
                 (ssh, role, r.ok().map(|(_, p)| p))
             })
             .collect();
+        observe_api_server(&mut config, &probes);
         let dl = Deadline::new(&ctx.cancel, READ_API_LIMIT.min(limit(&req.state, Operation::Read)));
         let (mut outputs, kube) = observe(ctx, &config, &probes, &prior.kubeconfig, &prior, &dl).await;
         // A state from an earlier provider version (or an import) has no
@@ -1042,7 +1067,8 @@ mod tests {
     /// A cluster an earlier provider version made: an empty
     /// `node_settings {}` block recorded its defaults, and the state has no
     /// `effective_node_settings` (or one a refresh filled). Neither plans a
-    /// change, let alone a replacement.
+    /// replacement; the only change is the security this version turns on
+    /// by default (a refresh reads it as off), and once on, none.
     #[tokio::test]
     async fn a_state_from_an_earlier_version_plans_no_change() {
         let mut old = small_config();
@@ -1084,8 +1110,20 @@ mod tests {
                 *slot = Value::Null;
             }
         }
-        for refreshed in [false, true] {
+        const SECURITY: [&str; 3] = ["secrets_encryption", "secrets_encryption_key_version", "audit_log"];
+        for (refreshed, secured) in [(false, false), (true, false), (true, true)] {
             outputs.effective_node_settings = refreshed.then(|| detect::entries(&old, [("10.0.0.1", &vm)], "test"));
+            let mut old = old.clone();
+            if refreshed {
+                old.observe_api_server(&crate::cluster::apiserver::ObservedSecurity::default());
+            }
+            if secured {
+                (
+                    old.secrets_encryption,
+                    old.secrets_encryption_key_version,
+                    old.audit_log,
+                ) = (Some(true), Some(1), Some(true));
+            }
             let prior = encode(&old, &outputs, &Value::Null, &mut d);
             assert!(d.0.is_empty(), "{d:?}");
             let ctx = Context {
@@ -1098,12 +1136,34 @@ mod tests {
                     .await;
             assert!(resp.diagnostics.0.is_empty(), "{:?}", resp.diagnostics);
             assert!(resp.requires_replace.is_empty(), "{:?}", resp.requires_replace);
-            assert!(
-                crate::framework::value::semantically_equal(&resp.planned, &prior),
-                "refreshed={refreshed}: planned {:?}\nprior {:?}",
-                resp.planned,
-                prior
-            );
+            if secured {
+                assert!(
+                    crate::framework::value::semantically_equal(&resp.planned, &prior),
+                    "planned {:?}\nprior {:?}",
+                    resp.planned,
+                    prior
+                );
+                continue;
+            }
+            let Value::Object(attrs) = &prior else {
+                panic!("prior is an object")
+            };
+            for (name, before) in attrs {
+                let after = resp.planned.attr(name);
+                if SECURITY.contains(&name.as_str()) {
+                    let on = [Value::Bool(true), Value::from(1), Value::Bool(true)];
+                    let i = SECURITY.iter().position(|s| s == name).unwrap_or_default();
+                    assert!(
+                        crate::framework::value::semantically_equal(after, &on[i]),
+                        "{name}: {after:?}"
+                    );
+                } else if !["nodes", "effective_node_settings"].contains(&name.as_str()) {
+                    assert!(
+                        crate::framework::value::semantically_equal(after, before),
+                        "refreshed={refreshed}: {name} planned {after:?}, was {before:?}"
+                    );
+                }
+            }
         }
     }
 }

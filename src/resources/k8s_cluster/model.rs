@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
+use crate::cluster::apiserver::{ApiServerSecurity, ObservedSecurity};
 use crate::cluster::facts::{self, HostFacts};
 use crate::cluster::spec::{ImageSource, Invalid};
 use crate::cluster::{CgroupDriver, ClusterSpec, NodeSettings};
@@ -149,6 +150,12 @@ pub struct ClusterConfig {
     pub metrics_server: Option<bool>,
     #[serde(default)]
     pub ingress: Option<IngressModel>,
+    #[serde(default)]
+    pub secrets_encryption: Option<bool>,
+    #[serde(default)]
+    pub secrets_encryption_key_version: Option<i64>,
+    #[serde(default)]
+    pub audit_log: Option<bool>,
 }
 
 /// What the cluster records of its configuration (kube-system ConfigMap
@@ -286,13 +293,39 @@ impl ClusterConfig {
             settings,
         );
         match spec {
-            Ok(spec) if bad.is_empty() => Ok(spec),
+            Ok(mut spec) if bad.is_empty() => {
+                spec.api_server = self.api_server_security();
+                Ok(spec)
+            }
             Ok(_) => Err(bad),
             Err(invalid) => {
                 bad.extend(invalid.into_iter().map(|(steps, m): Invalid| (path_of(&steps), m)));
                 Err(bad)
             }
         }
+    }
+
+    /// Encryption at rest and the audit log as configured (with the
+    /// schema's defaults: both on, key version 1).
+    pub fn api_server_security(&self) -> ApiServerSecurity {
+        let version = self
+            .secrets_encryption_key_version
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(1);
+        ApiServerSecurity {
+            encryption: self.secrets_encryption.unwrap_or(true).then_some(version),
+            audit_log: self.audit_log.unwrap_or(true),
+        }
+    }
+
+    /// Record in `self` (a state) the API server's settings as `seen` on
+    /// the control plane: what the plan compares with the configuration.
+    pub fn observe_api_server(&mut self, seen: &ObservedSecurity) {
+        self.secrets_encryption = Some(seen.encryption_on());
+        if let Some(v) = seen.key_version().filter(|_| seen.encryption_on()) {
+            self.secrets_encryption_key_version = Some(i64::from(v));
+        }
+        self.audit_log = Some(seen.audit_on());
     }
 
     /// The settings of a node whose host has `facts`: the configured ones
@@ -436,6 +469,9 @@ mod tests {
             network_policy_enforcement: None,
             metrics_server: None,
             ingress: None,
+            secrets_encryption: None,
+            secrets_encryption_key_version: None,
+            audit_log: None,
         }
     }
 

@@ -70,6 +70,7 @@ mod tests {
             k3s_unit: String::new(),
             api_ready: true,
             facts: Default::default(),
+            security: Default::default(),
         }
     }
 

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use super::model::{Cni, Distro};
-use crate::cluster::release;
+use crate::cluster::{apiserver, release};
 use crate::framework::plan_modifier::{
     AttributePlanRequest, AttributePlanResponse, PlanModifier, RequiresReplace, UseStateForUnknown,
 };
 use crate::framework::timeouts::{self, Operation};
-use crate::framework::validator::{Check, OneOf};
+use crate::framework::validator::{Check, IntBetween, OneOf};
 use crate::framework::{Attribute, Block, NestedBlock, Nesting, Schema, Type};
 use crate::host::validate;
 use crate::resources::vps_host::ssh_object_type;
@@ -480,6 +480,28 @@ pub fn schema() -> Schema {
                 .computed()
                 .default_value(true)
                 .description("metrics-server v0.8.0 in kube-system, so `kubectl top` works and HorizontalPodAutoscalers (`selfhost_agent`'s `autoscaling`) get numbers. It reads kubelets with `--kubelet-insecure-tls`: kubeadm's kubelets serve self-signed certificates no cluster CA can verify."),
+        )
+        .attribute(
+            Attribute::bool("secrets_encryption")
+                .optional()
+                .computed()
+                .default_value(true)
+                .description("Encrypt Secrets at rest in etcd. kubeadm: an EncryptionConfiguration (secretbox, a 32-byte key the provider generates) in /etc/kubernetes/selfhost/encryption-config.json (0600, directory 0700) passed to the API server; the key never leaves the control plane: it is not in Terraform's state, a log or a command line (back the file up with etcd's snapshots: they are unreadable without it). Turning it on rewrites every existing Secret encrypted; turning it off rewrites them unencrypted and removes the file. k3s: `secrets-encryption: true` and k3s's own key file and commands. Read back from the API server's flags and the file's key names: a change by hand shows in the plan."),
+        )
+        .attribute(
+            Attribute::number("secrets_encryption_key_version")
+                .optional()
+                .computed()
+                .default_value(1)
+                .validator(IntBetween { min: 1, max: apiserver::MAX_KEY_VERSION })
+                .description("The encryption key's version (default 1). Raising it rotates the key the documented way: a new key `key<N>` is added first, the API server restarted, every Secret rewritten with it, then the old key removed. A rotation that stopped half-way shows as a change in the next plan and apply finishes it. With k3s: `k3s secrets-encrypt rotate-keys`."),
+        )
+        .attribute(
+            Attribute::bool("audit_log")
+                .optional()
+                .computed()
+                .default_value(true)
+                .description("The API server's audit log: /var/log/kubernetes/audit/audit.log on the control plane (k3s: /var/lib/rancher/k3s/server/logs/audit.log), rotated at 100 MB with 5 old files kept. The policy logs the metadata (user, verb, object name — never the body) of every access to Secrets, service-account tokens, token reviews and certificate requests, the request body of workload writes (pods, services, config maps, namespaces, apps, batch, autoscaling, policy, networking, RBAC), the metadata of other writes, and nothing for health checks, events, leases and other reads. Turning it off removes the flags and the policy; the log files stay."),
         )
         .block(ingress_block())
         .block(install_block())

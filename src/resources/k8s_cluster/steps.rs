@@ -161,6 +161,7 @@ fn valid_image(s: &str) -> Option<String> {
 pub async fn init(ctx: &Context, cp: &NodeHandle, name: &Hostname, spec: &ClusterSpec) -> Result<(), Diagnostic> {
     let label = &cp.label;
     tracing::info!(host = %label, "{label}: kubeadm init (Kubernetes {})", spec.version);
+    super::security::before_init(ctx, cp, &spec.api_server).await?;
     cp.upload(ctx, INIT_CONFIG, kubeadm::init_config(spec, name).as_bytes(), 0o600)
         .await?;
     cp.run(ctx, "kubeadm init", &node_scripts::init_script(), b"").await?;
