@@ -3,16 +3,19 @@
 // kubectl to it as a tar payload (a single self-extracting file, like the real k3s), and ships it as
 // k3s/k3s.  It emulates what k3s documents and what the provider relies on:
 //
-//   /usr/local/bin/k3s --version         "k3s version vX.Y.Z+k3s1 (<commit>)" / "go version goX"
-//   /etc/rancher/k3s/config.yaml         flags as YAML keys (node-name, node-ip, cluster-cidr, service-cidr,
-//                                        cluster-dns, tls-san, write-kubeconfig-mode, snapshotter, server,
-//                                        token, kubelet-arg, kube-proxy-arg)
-//   /etc/rancher/k3s/kubelet.conf.d/*.conf  copied to agent/etc/kubelet.conf.d/20-cli-config-dir/ (kubelet --config-dir)
-//   /var/lib/rancher/k3s/agent/images/*.tar imported into containerd (namespace k8s.io) at start
-//   /var/lib/rancher/k3s/server/node-token  K10<sha256 of the CA PEM>::server:<secret>
-//   /etc/rancher/k3s/k3s.yaml            admin kubeconfig, https://127.0.0.1:6443
-//   k3s server | k3s agent               Type=notify: READY=1 once the node is registered
-//   k3s kubectl | k3s ctr                multi-call
+//	/usr/local/bin/k3s --version         "k3s version vX.Y.Z+k3s1 (<commit>)" / "go version goX"
+//	/etc/rancher/k3s/config.yaml         flags as YAML keys (node-name, node-ip, cluster-cidr, service-cidr,
+//	                                     cluster-dns, tls-san, write-kubeconfig-mode, snapshotter, server,
+//	                                     token, kubelet-arg, kube-proxy-arg, kube-apiserver-arg,
+//	                                     kube-controller-manager-arg, kube-scheduler-arg, secrets-encryption,
+//	                                     secrets-encryption-provider)
+//	/etc/rancher/k3s/kubelet.conf.d/*.conf  copied to agent/etc/kubelet.conf.d/20-cli-config-dir/ (kubelet --config-dir)
+//	/var/lib/rancher/k3s/agent/images/*.tar imported into containerd (namespace k8s.io) at start
+//	/var/lib/rancher/k3s/server/node-token  K10<sha256 of the CA PEM>::server:<secret>
+//	/etc/rancher/k3s/k3s.yaml            admin kubeconfig, https://127.0.0.1:6443
+//	k3s server | k3s agent               Type=notify: READY=1 once the node is registered
+//	k3s kubectl | k3s ctr                multi-call
+//	k3s secrets-encrypt status|enable|disable|prepare|rotate|reencrypt|rotate-keys  (secrets.go)
 //
 // Underneath (all real): containerd 1.6 + runc + CNI plugins (bridge/host-local/portmap/flannel) run as child
 // processes; the kubelet runs as a child process; etcd, kube-apiserver, kube-controller-manager and
@@ -112,7 +115,7 @@ func main() {
 		args = append([]string{filepath.Base(os.Args[0])}, args...)
 	}
 	if len(args) == 0 {
-		fmt.Println("usage: k3s [--version] server|agent|kubectl|ctr ...  (a STAND-IN for k3s, see testbed/README.md)")
+		fmt.Println("usage: k3s [--version] server|agent|kubectl|ctr|secrets-encrypt ...  (a STAND-IN for k3s, see testbed/README.md)")
 		os.Exit(1)
 	}
 	switch args[0] {
@@ -140,6 +143,8 @@ func main() {
 		execv(bin+"/ctr", append([]string{"ctr"}, args[1:]...), env)
 	case "server", "agent":
 		run(args[0], args[1:])
+	case "secrets-encrypt":
+		secretsEncrypt(args[1:])
 	default:
 		fmt.Fprintf(os.Stderr, "k3s (stand-in): unsupported command %q\n", args[0])
 		os.Exit(1)
@@ -617,14 +622,16 @@ func randHex(n int) string {
 // ---------------------------------------------------------------- the node --
 
 type node struct {
-	role       string
-	cfg        config
-	bin        string
-	name, ip   string
-	clusterDNS string
-	snap       string
-	serverURL  string // agent: https://server:6443
-	serverHost string // host kube-proxy / flannel talk to
+	role            string
+	cfg             config
+	bin             string
+	name, ip        string
+	clusterDNS      string
+	snap            string
+	serverURL       string // agent: https://server:6443
+	apiserverHash   string // the kube-apiserver static pod's hash (staticPod)
+	kubeletRestarts int    // checkChildren
+	serverHost      string // host kube-proxy / flannel talk to
 }
 
 func nthIP(cidr string, n int) string {
@@ -770,6 +777,13 @@ func (n *node) serverSetup() {
 	writeFile(serverDir+"/token", []byte(tok), 0600)
 	writeFile(serverDir+"/node-token", []byte(tok), 0600)
 	writeFile(serverDir+"/agent-token", []byte(tok), 0600)
+	if encryptionEnabled(cfg) {
+		ensureEncryptionConfig(encryptionProvider(cfg))
+	} else if exists(encryptionConfig) {
+		// as k3s: without the flag the kube-apiserver gets no encryption configuration, and Secrets written
+		// encrypted cannot be read (`k3s secrets-encrypt disable` first rewrites them in plain)
+		logf("WARNING: %s exists but secrets-encryption is off: the kube-apiserver runs without it", encryptionConfig)
+	}
 	n.staticPods(cidr, svc)
 	n.autoManifests(cidr, secret, caPEM)
 }
@@ -798,7 +812,87 @@ func dedupIP(s []net.IP) []net.IP {
 	return o
 }
 
-func staticPod(name, image string, cmd []string) string {
+// componentArgs is k3s's config.GetArgs: the component's defaults, then each `name=value` of the user's
+// kube-*-arg list (a user argument replaces the default of the same name, as in k3s, instead of repeating the
+// flag), as --name=value sorted by name.
+func componentArgs(defaults map[string]string, extra []string) []string {
+	m := map[string]string{}
+	for k, v := range defaults {
+		m[k] = v
+	}
+	for _, a := range extra {
+		k, v, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		m[k] = v
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, "--"+k+"="+m[k])
+	}
+	return out
+}
+
+// hostPaths returns what a component started with `args` must see of the host: real k3s runs the control plane
+// in-process, so every host path an argument names is visible; a static pod needs it mounted.  dirs: the
+// directories to mount (the named directory, or the parent of a named file), beyond the server dir and
+// /etc/rancher/k3s; files: the files the component reads at start (flags ending in -file or -config), whose
+// content decides whether a k3s restart must restart the component (k3s restarts it every time).
+func hostPaths(args []string) (dirs, files []string) {
+	seen := map[string]bool{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok {
+			continue
+		}
+		for _, p := range strings.Split(v, ",") {
+			if !strings.HasPrefix(p, "/") {
+				continue
+			}
+			p = filepath.Clean(p)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && (strings.HasSuffix(k, "-file") || strings.HasSuffix(k, "-config")) {
+				files = append(files, p)
+			}
+			d := filepath.Dir(p)
+			if st, err := os.Stat(p); (err == nil && st.IsDir()) || strings.HasSuffix(k, "-dir") {
+				d = p
+			}
+			if d == "/" || seen[d] || d == serverDir || strings.HasPrefix(d, serverDir+"/") || d == confDir || strings.HasPrefix(d, confDir+"/") {
+				continue
+			}
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, files
+}
+
+// configHash: sha256 over the command and the content of the files it reads at start.
+func configHash(cmd, files []string) string {
+	h := sha256.New()
+	for _, c := range cmd {
+		h.Write([]byte(c + "\x00"))
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		h.Write([]byte(f + "\x00"))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+const hashEnv = "K3S_STANDIN_CONFIG_HASH"
+
+// staticPod renders a control-plane static pod: the server dir and /etc/rancher/k3s (read-write, like the host
+// for an in-process k3s component) plus the host directories its arguments name; the environment carries the
+// hash of its command and input files (a new hash = a new manifest = the kubelet restarts the pod).
+func staticPod(name, image string, cmd []string) (string, string) {
+	dirs, files := hostPaths(cmd)
+	hash := configHash(cmd, files)
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: v1
 kind: Pod
@@ -812,59 +906,141 @@ spec:
   - name: %s
     image: %s
     imagePullPolicy: Never
+    env:
+    - {name: %s, value: "%s"}
     command:
-`, name, name, name, image)
+`, name, name, name, image, hashEnv, hash)
 	for _, c := range cmd {
 		q, _ := json.Marshal(c)
 		fmt.Fprintf(&b, "    - %s\n", q)
 	}
 	b.WriteString(`    volumeMounts:
     - {name: server, mountPath: /var/lib/rancher/k3s/server}
-  volumes:
+    - {name: etc-k3s, mountPath: /etc/rancher/k3s}
+`)
+	for i, d := range dirs {
+		q, _ := json.Marshal(d)
+		fmt.Fprintf(&b, "    - {name: host-%d, mountPath: %s}\n", i, q)
+	}
+	b.WriteString(`  volumes:
   - name: server
     hostPath: {path: /var/lib/rancher/k3s/server, type: Directory}
+  - name: etc-k3s
+    hostPath: {path: /etc/rancher/k3s, type: DirectoryOrCreate}
 `)
-	return b.String()
+	for i, d := range dirs {
+		q, _ := json.Marshal(d)
+		fmt.Fprintf(&b, "  - name: host-%d\n    hostPath: {path: %s, type: DirectoryOrCreate}\n", i, q)
+	}
+	return b.String(), hash
 }
 
 func (n *node) staticPods(cidr, svc string) {
 	t := tlsDir
-	pods := map[string]string{
-		"etcd": staticPod("etcd", etcdImage, []string{"/usr/local/bin/etcd", "--name=" + n.name,
-			"--data-dir=" + serverDir + "/db/etcd", "--listen-client-urls=http://127.0.0.1:2379",
-			"--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://127.0.0.1:2380",
-			"--initial-advertise-peer-urls=http://127.0.0.1:2380", "--initial-cluster=" + n.name + "=http://127.0.0.1:2380",
-			"--listen-metrics-urls=http://127.0.0.1:2381", "--snapshot-count=10000"}),
-		"kube-apiserver": staticPod("kube-apiserver", apiserverImage, []string{"/usr/local/bin/kube-apiserver",
-			"--advertise-address=" + n.ip, "--allow-privileged=true", "--anonymous-auth=true",
-			"--authorization-mode=Node,RBAC", "--bind-address=0.0.0.0", "--secure-port=6443",
-			"--client-ca-file=" + t + "/server-ca.crt", "--enable-admission-plugins=NodeRestriction",
-			"--enable-bootstrap-token-auth=true", "--etcd-servers=http://127.0.0.1:2379",
-			"--kubelet-client-certificate=" + t + "/client-kube-apiserver.crt", "--kubelet-client-key=" + t + "/client-kube-apiserver.key",
-			"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname", "--profiling=false",
-			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-			"--service-account-key-file=" + t + "/service.key", "--service-account-signing-key-file=" + t + "/service.key",
-			"--service-cluster-ip-range=" + svc, "--tls-cert-file=" + t + "/serving-kube-apiserver.crt",
-			"--tls-private-key-file=" + t + "/serving-kube-apiserver.key"}),
-		"kube-controller-manager": staticPod("kube-controller-manager", controllerImage, []string{"/usr/local/bin/kube-controller-manager",
-			"--kubeconfig=" + credDir + "/controller.kubeconfig", "--authentication-kubeconfig=" + credDir + "/controller.kubeconfig",
-			"--authorization-kubeconfig=" + credDir + "/controller.kubeconfig", "--bind-address=127.0.0.1",
-			"--allocate-node-cidrs=true", "--cluster-cidr=" + cidr, "--service-cluster-ip-range=" + svc,
-			"--cluster-signing-cert-file=" + t + "/server-ca.crt", "--cluster-signing-key-file=" + t + "/server-ca.key",
-			"--controllers=*,bootstrapsigner,tokencleaner", "--root-ca-file=" + t + "/server-ca.crt",
-			"--service-account-private-key-file=" + t + "/service.key", "--use-service-account-credentials=true",
-			"--leader-elect=false", "--profiling=false"}),
-		"kube-scheduler": staticPod("kube-scheduler", schedulerImage, []string{"/usr/local/bin/kube-scheduler",
-			"--kubeconfig=" + credDir + "/scheduler.kubeconfig", "--authentication-kubeconfig=" + credDir + "/scheduler.kubeconfig",
-			"--authorization-kubeconfig=" + credDir + "/scheduler.kubeconfig", "--bind-address=127.0.0.1",
-			"--leader-elect=false", "--profiling=false"}),
+	apiserver := map[string]string{
+		"advertise-address": n.ip, "allow-privileged": "true", "anonymous-auth": "true",
+		"authorization-mode": "Node,RBAC", "bind-address": "0.0.0.0", "secure-port": "6443",
+		"client-ca-file": t + "/server-ca.crt", "enable-admission-plugins": "NodeRestriction",
+		"enable-bootstrap-token-auth": "true", "etcd-servers": "http://127.0.0.1:2379",
+		"kubelet-client-certificate": t + "/client-kube-apiserver.crt", "kubelet-client-key": t + "/client-kube-apiserver.key",
+		"kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname", "profiling": "false",
+		"service-account-issuer":   "https://kubernetes.default.svc.cluster.local",
+		"service-account-key-file": t + "/service.key", "service-account-signing-key-file": t + "/service.key",
+		"service-cluster-ip-range": svc, "tls-cert-file": t + "/serving-kube-apiserver.crt",
+		"tls-private-key-file": t + "/serving-kube-apiserver.key",
 	}
+	if encryptionEnabled(n.cfg) {
+		// what k3s passes with --secrets-encryption (automatic reload: rotate-keys without a restart)
+		apiserver["encryption-provider-config"] = encryptionConfig
+		apiserver["encryption-provider-config-automatic-reload"] = "true"
+	}
+	controller := map[string]string{
+		"kubeconfig": credDir + "/controller.kubeconfig", "authentication-kubeconfig": credDir + "/controller.kubeconfig",
+		"authorization-kubeconfig": credDir + "/controller.kubeconfig", "bind-address": "127.0.0.1",
+		"allocate-node-cidrs": "true", "cluster-cidr": cidr, "service-cluster-ip-range": svc,
+		"cluster-signing-cert-file": t + "/server-ca.crt", "cluster-signing-key-file": t + "/server-ca.key",
+		"controllers": "*,bootstrapsigner,tokencleaner", "root-ca-file": t + "/server-ca.crt",
+		"service-account-private-key-file": t + "/service.key", "use-service-account-credentials": "true",
+		"leader-elect": "false", "profiling": "false",
+	}
+	scheduler := map[string]string{
+		"kubeconfig": credDir + "/scheduler.kubeconfig", "authentication-kubeconfig": credDir + "/scheduler.kubeconfig",
+		"authorization-kubeconfig": credDir + "/scheduler.kubeconfig", "bind-address": "127.0.0.1",
+		"leader-elect": "false", "profiling": "false",
+	}
+	etcd, _ := staticPod("etcd", etcdImage, []string{"/usr/local/bin/etcd", "--name=" + n.name,
+		"--data-dir=" + serverDir + "/db/etcd", "--listen-client-urls=http://127.0.0.1:2379",
+		"--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://127.0.0.1:2380",
+		"--initial-advertise-peer-urls=http://127.0.0.1:2380", "--initial-cluster=" + n.name + "=http://127.0.0.1:2380",
+		"--listen-metrics-urls=http://127.0.0.1:2381", "--snapshot-count=10000"})
+	api, hash := staticPod("kube-apiserver", apiserverImage,
+		append([]string{"/usr/local/bin/kube-apiserver"}, componentArgs(apiserver, n.cfg["kube-apiserver-arg"])...))
+	n.apiserverHash = hash
+	cm, _ := staticPod("kube-controller-manager", controllerImage,
+		append([]string{"/usr/local/bin/kube-controller-manager"}, componentArgs(controller, n.cfg["kube-controller-manager-arg"])...))
+	sched, _ := staticPod("kube-scheduler", schedulerImage,
+		append([]string{"/usr/local/bin/kube-scheduler"}, componentArgs(scheduler, n.cfg["kube-scheduler-arg"])...))
+	pods := map[string]string{"etcd": etcd, "kube-apiserver": api, "kube-controller-manager": cm, "kube-scheduler": sched}
 	for name, y := range pods {
 		p := podManDir + "/" + name + ".yaml"
 		if old, err := os.ReadFile(p); err == nil && string(old) == y {
 			continue
 		}
 		writeFile(p, []byte(y), 0600)
+		logf("static pod %s written", name)
+	}
+}
+
+// waitAPIServer waits until every kube-apiserver process on this host runs with the expected command and input
+// files (the environment hash of its static pod: after a restart with a changed config the kubelet replaces the
+// old pod, which may still answer for a while) and answers /readyz.
+func (n *node) waitAPIServer(kubectl func(...string) (string, error), deadline time.Duration) {
+	t0 := time.Now()
+	for {
+		procs, current := 0, 0
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil || !bytes.HasPrefix(cl, []byte("/usr/local/bin/kube-apiserver\x00")) {
+				continue
+			}
+			procs++
+			env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if bytes.Contains(append([]byte{0}, env...), []byte("\x00"+hashEnv+"="+n.apiserverHash+"\x00")) {
+				current++
+			}
+		}
+		if procs > 0 && procs == current {
+			if out, err := kubectl("get", "--raw", "/readyz"); err == nil && strings.TrimSpace(out) == "ok" {
+				return
+			}
+		}
+		if time.Since(t0) > deadline {
+			fatal("kube-apiserver with the current configuration not ready after %v (%d running, %d current)", deadline, procs, current)
+		}
+		n.checkChildren()
+		time.Sleep(time.Second)
+	}
+}
+
+// checkChildren, while starting: a kubelet that exits early (after a restart containerd's CRI can answer "server
+// is not initialized yet" for a moment, and the kubelet gives up at once) is started again, up to 5 times; any
+// other exit ends k3s (systemd restarts it).
+func (n *node) checkChildren() {
+	select {
+	case msg := <-exited:
+		if strings.HasPrefix(msg, "kubelet exited") && n.kubeletRestarts < 5 {
+			n.kubeletRestarts++
+			logf("%s: starting it again (%d)", msg, n.kubeletRestarts)
+			time.Sleep(2 * time.Second)
+			n.startKubelet()
+			return
+		}
+		fatal("%s", msg)
+	default:
 	}
 }
 
@@ -917,17 +1093,9 @@ func (n *node) serverRun() {
 	kubectl := func(args ...string) (string, error) {
 		return sh(n.bin, n.bin+"/kubectl", append([]string{"--kubeconfig", admin, "--request-timeout=20s"}, args...)...)
 	}
-	// API server answering (the kubelet starts it as a static pod)
+	// API server answering (the kubelet starts it as a static pod), with the current configuration
 	t0 := time.Now()
-	for {
-		if out, err := kubectl("get", "--raw", "/readyz"); err == nil && strings.TrimSpace(out) == "ok" {
-			break
-		}
-		if time.Since(t0) > 10*time.Minute {
-			fatal("kube-apiserver not ready after 10 minutes")
-		}
-		time.Sleep(time.Second)
-	}
+	n.waitAPIServer(kubectl, 10*time.Minute)
 	logf("kube-apiserver ready after %.0fs", time.Since(t0).Seconds())
 	// the k3s deploy controller, once: apply everything in server/manifests
 	for i := 0; ; i++ {
@@ -978,9 +1146,18 @@ users:
 		if time.Since(t0) > 15*time.Minute {
 			fatal("node %s not registered", n.name)
 		}
+		n.checkChildren()
 		time.Sleep(time.Second)
 	}
 	kubectl("label", "node", n.name, "--overwrite", "node-role.kubernetes.io/control-plane=true", "node-role.kubernetes.io/master=true")
+	if encryptionEnabled(n.cfg) {
+		// k3s's BootstrapEncryptionHashAnnotation: the rotation stage and config hash, read by secrets-encrypt
+		if b, err := os.ReadFile(encryptionState); err == nil {
+			if out, err := kubectl("annotate", "node", n.name, "--overwrite", encryptionAnn+"="+strings.TrimSpace(string(b))); err != nil {
+				fatal("annotate node %s: %v: %s", n.name, err, out)
+			}
+		}
+	}
 	logf("node %s registered after %.0fs", n.name, time.Since(t0).Seconds())
 }
 
@@ -1094,6 +1271,7 @@ func (n *node) agentWait() {
 		if time.Since(t0) > 15*time.Minute {
 			fatal("node %s not registered", n.name)
 		}
+		n.checkChildren()
 		time.Sleep(time.Second)
 	}
 	logf("node %s registered after %.0fs", n.name, time.Since(t0).Seconds())
@@ -1312,7 +1490,6 @@ func makeCgroup(root string) {
 		}
 	}
 }
-
 
 // --------------------------------------------------------------- manifests --
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -83,7 +85,7 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-5")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-6")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -96,7 +98,15 @@ class CacheKeyTest(unittest.TestCase):
                 f.write("// changed\n")
             self.assertNotEqual(h1, k3s_standin.source_hash([b, a]))
         v = k3s_standin.cache_version("a" * 64, "b" * 64)
-        self.assertEqual(v, "v1.36.3+k3s1-1-%s-%s" % ("a" * 12, "b" * 12))
+        self.assertEqual(v, "v1.36.3+k3s1-2-%s-%s" % ("a" * 12, "b" * 12))
+
+    @unittest.skipUnless(shutil.which("go"), "no go on PATH")
+    def test_k3s_standin_go_tests(self) -> None:
+        """The stand-in's own tests (k3s-standin/main_test.go: config keys, kube-*-arg, host paths, the
+        encryption config and `secrets-encrypt status` output); stdlib only, a second or two with a warm cache."""
+        r = subprocess.run(["go", "test", "./..."], cwd=k3s_standin.K3S_STANDIN_SRC, capture_output=True, text=True,
+                           env=dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local"), timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_payload_trailer_layout(self) -> None:
         t = k3s_standin.payload_trailer(0x10, 0x200, "c" * 64)
