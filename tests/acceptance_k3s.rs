@@ -86,6 +86,18 @@ impl Distribution for K3s {
         ("k3s-agent", "k3s stopped")
     }
 
+    /// Against the STAND-IN's emulation of k3s's `secrets-encryption`,
+    /// `k3s secrets-encrypt` and `kube-apiserver-arg` (testbed/README.md).
+    fn api_server_security(&self, k: &K8sBed, wd: &Workdir, kc: &support::kube::KubeBed) {
+        let with = |attrs: &str| {
+            k3s_cluster_config(k, &["w1"], "").replace(
+                "  cni           = \"flannel\"\n",
+                &format!("  cni           = \"flannel\"\n{attrs}"),
+            )
+        };
+        support::api_security::api_server_security(k, support::api_security::Flavor::K3sStandIn, wd, kc, &with);
+    }
+
     fn removal_log(&self) -> &'static str {
         "removing k3s"
     }

@@ -95,7 +95,7 @@ impl Distribution for Kubeadm {
                 &format!("  cni           = \"flannel\"\n{attrs}"),
             )
         };
-        support::api_security::kubeadm_api_server_security(k, wd, kc, &with);
+        support::api_security::api_server_security(k, support::api_security::Flavor::Kubeadm, wd, kc, &with);
     }
 
     /// An upgrade is refused at plan time, on `version`.

@@ -218,7 +218,13 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
     assert!(ok, "{err}");
     assert_eq!(env, TOOLBOX_SECRET, "the secret env is visible inside the pod");
     // ... and ciphertext in etcd: the module's cluster encrypts Secrets by default.
-    support::api_security::assert_stored(&k, "toolbox-env", TOOLBOX_SECRET, Some("secretbox:v1:key1"));
+    support::api_security::assert_stored(
+        &k,
+        support::api_security::Flavor::Kubeadm,
+        "toolbox-env",
+        TOOLBOX_SECRET,
+        Some("secretbox:v1:key1:"),
+    );
 
     // ---- Flows: allowed by the Service's DNS name, the others dropped.
     let dns = |agent: &str| format!("http://{agent}.{NS}.svc.cluster.local:8080");

@@ -44,6 +44,20 @@ pub const RELEASE_SUMS: &str = "sha256sum-amd64.txt";
 /// Official release base (`<base>/<release, '+' as %2B>/k3s`).
 pub const RELEASE_BASE: &str = "https://github.com/k3s-io/k3s/releases/download";
 
+/// The k3s server's state directory (k3s makes it at its first start).
+pub const SERVER_DIR: &str = "/var/lib/rancher/k3s/server";
+/// The audit policy on a k3s server (k3s's server directory, as its CIS
+/// hardening guide places it).
+pub const AUDIT_POLICY: &str = "/var/lib/rancher/k3s/server/audit-policy.json";
+/// The audit log on a k3s server.
+pub const AUDIT_LOG: &str = "/var/lib/rancher/k3s/server/logs/audit.log";
+/// The key version the provider last rotated k3s's encryption key to (k3s
+/// names its keys by date; this file ties them to
+/// `secrets_encryption_key_version`).
+pub const KEY_VERSION_FILE: &str = "/var/lib/rancher/k3s/server/selfhost-encryption-key-version";
+/// k3s's own encryption configuration (k3s writes and rotates it).
+pub const ENCRYPTION_CONFIG: &str = "/var/lib/rancher/k3s/server/cred/encryption-config.json";
+
 /// What a k3s node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum K3sRole {
@@ -171,6 +185,21 @@ pub fn server_config(spec: &ClusterSpec, node: &Hostname, address: &str, flannel
         e.push(("flannel-backend", json!("none")));
         e.push(("disable-network-policy", json!(true)));
     }
+    if spec.api_server.encryption.is_some() {
+        e.push(("secrets-encryption", json!(true)));
+        e.push(("secrets-encryption-provider", json!("secretbox")));
+    }
+    if spec.api_server.audit_log {
+        e.push((
+            "kube-apiserver-arg",
+            json!([
+                format!("audit-policy-file={AUDIT_POLICY}"),
+                format!("audit-log-path={AUDIT_LOG}"),
+                format!("audit-log-maxsize={}", super::apiserver::AUDIT_MAX_SIZE_MB),
+                format!("audit-log-maxbackup={}", super::apiserver::AUDIT_MAX_BACKUPS),
+            ]),
+        ));
+    }
     yaml(&e)
 }
 
@@ -291,6 +320,15 @@ if [ -e {token} ]; then
   echo initialized=no
 fi
 if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)"; else echo k3s=; fi
+if [ "$unit" = k3s ] && [ -e {CONFIG} ]; then
+  grep -q '^secrets-encryption: true' {CONFIG} && echo apiserver_encryption=yes || echo apiserver_encryption=no
+  grep -q 'audit-policy-file=' {CONFIG} && echo apiserver_audit=yes || echo apiserver_audit=no
+  if timeout 30 {BINARY} secrets-encrypt status 2>/dev/null | grep -q '^Encryption Status: Enabled'; then
+    v=$(cat {KEY_VERSION_FILE} 2>/dev/null | tr -cd 0-9)
+    echo "encryption_layout=secretbox:key${{v:-0}};identity"
+  fi
+  [ -e {AUDIT_POLICY} ] && echo "audit_policy=$(sha256sum {AUDIT_POLICY} | cut -d' ' -f1)"
+fi
 {facts}"#,
         facts = super::facts::SCRIPT,
         agent_unit = K3sRole::Agent.unit_path(),
@@ -298,6 +336,21 @@ if [ -x {BINARY} ]; then echo "k3s=$({BINARY} --version 2>/dev/null | head -n 1)
         token = NODE_TOKEN,
         readyz = super::probe::readyz_probe(&format!("{BINARY} kubectl")),
     )
+}
+
+/// Whether `k3s secrets-encrypt status` says Secrets are encrypted
+/// (`Encryption Status: Enabled`); `None` when it printed no status.
+pub fn encryption_enabled(status: &str) -> Option<bool> {
+    let line = status.lines().find_map(|l| l.trim().strip_prefix("Encryption Status:"))?;
+    Some(line.trim() == "Enabled")
+}
+
+/// `k3s secrets-encrypt <command>` on the server (it rewrites Secrets
+/// through the API server itself; nothing secret is printed).
+pub fn secrets_encrypt_script(command: &str) -> String {
+    format!("set -e
+{BINARY} secrets-encrypt {}
+", quote(command))
 }
 
 /// `k3s kubectl` (the admin kubeconfig k3s wrote), arguments quoted.

@@ -195,7 +195,15 @@ impl<'a> NodeConvergence<'a> {
             ControlPlaneStep::Keep => {}
         }
         self.distribution
-            .secure_api_server(self.ctx, cp, name, spec, probe, step == ControlPlaneStep::Init)
+            .secure_api_server(
+                self.ctx,
+                cp,
+                name,
+                spec,
+                self.config.cni(),
+                probe,
+                step == ControlPlaneStep::Init,
+            )
             .await?;
         // Read once per cluster: an update returns the kubeconfig the plan
         // promised (workloads planned with it).

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::model::{ClusterConfig, Cni, Distro};
 use super::node::{NodeHandle, Role};
 use super::payload::{self, Payload};
-use super::{k3s_steps, security, steps};
+use super::{k3s_security, k3s_steps, security, steps};
 use crate::cluster::ClusterSpec;
 use crate::cluster::k3s::{self, K3sRole};
 use crate::cluster::node::Probe;
@@ -40,12 +40,14 @@ pub trait Distribution: Send + Sync {
 
     /// Bring the control plane's API server to `spec.api_server` (Secrets
     /// encryption, audit log); `fresh`: `init` just ran, `probe` predates it.
+    #[allow(clippy::too_many_arguments)]
     async fn secure_api_server(
         &self,
         ctx: &Context,
         cp: &NodeHandle,
         name: &Hostname,
         spec: &ClusterSpec,
+        cni: Cni,
         probe: &Probe,
         fresh: bool,
     ) -> Result<(), Diagnostic>;
@@ -128,6 +130,7 @@ impl Distribution for Kubeadm {
         cp: &NodeHandle,
         name: &Hostname,
         spec: &ClusterSpec,
+        _cni: Cni,
         probe: &Probe,
         fresh: bool,
     ) -> Result<(), Diagnostic> {
@@ -213,17 +216,17 @@ impl Distribution for K3s {
         k3s_steps::start_server(ctx, cp).await
     }
 
-    /// k3s takes these settings from its configuration file (`prepare`).
     async fn secure_api_server(
         &self,
-        _ctx: &Context,
-        _cp: &NodeHandle,
-        _name: &Hostname,
-        _spec: &ClusterSpec,
-        _probe: &Probe,
-        _fresh: bool,
+        ctx: &Context,
+        cp: &NodeHandle,
+        name: &Hostname,
+        spec: &ClusterSpec,
+        cni: Cni,
+        probe: &Probe,
+        fresh: bool,
     ) -> Result<(), Diagnostic> {
-        Ok(())
+        k3s_security::converge(ctx, cp, name, spec, cni == Cni::Flannel, probe, fresh).await
     }
 
     async fn restart(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {

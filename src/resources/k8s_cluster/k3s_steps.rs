@@ -41,6 +41,23 @@ pub async fn prepare(
     )
     .await?;
     if role == K3sRole::Server {
+        // the API server refuses to start without the policy its flags name
+        if spec.api_server.audit_log {
+            node.run(
+                ctx,
+                "creating k3s's server directory",
+                &format!("mkdir -p -m 0700 {}", k3s::SERVER_DIR),
+                b"",
+            )
+            .await?;
+            node.upload(
+                ctx,
+                k3s::AUDIT_POLICY,
+                crate::cluster::apiserver::audit_policy().as_bytes(),
+                0o600,
+            )
+            .await?;
+        }
         let config = k3s::server_config(spec, name, node.host(), flannel);
         node.upload(ctx, k3s::CONFIG, config.as_bytes(), 0o600).await?;
     }

@@ -16,6 +16,7 @@ mod converge;
 mod detect;
 mod distribution;
 mod import;
+mod k3s_security;
 mod k3s_steps;
 mod model;
 mod node;
@@ -430,12 +431,10 @@ async fn observe(
 }
 
 /// Record the API server's encryption and audit settings as the control
-/// plane's probe found them (kubeadm: its manifest and files), so a change
+/// plane's probe found them (kubeadm: its manifest and files; k3s: its
+/// configuration, `k3s secrets-encrypt status`), so a change
 /// by hand, or a sequence that stopped half-way, shows in the plan.
 fn observe_api_server(state: &mut ClusterConfig, probes: &[(SshObject, Role, Option<Probe>)]) {
-    if state.distro() != Distro::Kubeadm {
-        return;
-    }
     if let Some((_, Role::ControlPlane, Some(p))) = probes.first()
         && p.initialized
     {
