@@ -107,6 +107,18 @@ pub struct NamespaceModel {
     pub quota: Option<BTreeMap<String, String>>,
     pub default_request: Option<BTreeMap<String, String>>,
     pub default_limit: Option<BTreeMap<String, String>>,
+    /// This namespace's Pod Security level, over the cluster's `pod_security`.
+    #[serde(default)]
+    pub pod_security: Option<String>,
+    #[serde(default)]
+    pub deployer: Option<DeployerModel>,
+}
+
+/// `namespace { deployer {} }`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeployerModel {
+    pub token_duration: Option<String>,
+    pub long_lived_token: Option<bool>,
 }
 
 /// One element of `nodes`.
@@ -149,6 +161,8 @@ pub struct ClusterConfig {
     pub metrics_server: Option<bool>,
     #[serde(default)]
     pub ingress: Option<IngressModel>,
+    #[serde(default)]
+    pub pod_security: Option<String>,
 }
 
 /// What the cluster records of its configuration (kube-system ConfigMap
@@ -173,6 +187,18 @@ pub struct Outputs {
     /// Keyed by node host; `None` in a state an earlier version wrote.
     #[serde(default)]
     pub effective_node_settings: Option<BTreeMap<String, EffectiveSettings>>,
+    /// Namespace → its Pod Security labels as found (null: no namespace).
+    #[serde(default)]
+    pub pod_security_labels: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Namespace → its deployer objects as found ([`crate::kube::deployer::summary`]).
+    #[serde(default)]
+    pub deployer_rbac: Option<BTreeMap<String, Vec<String>>>,
+    /// Namespace → its deployer's kubeconfig (sensitive).
+    #[serde(default)]
+    pub deployer_kubeconfigs: Option<BTreeMap<String, String>>,
+    /// Namespace → when its deployer's short-lived token expires (RFC 3339).
+    #[serde(default)]
+    pub deployer_token_expiry: Option<BTreeMap<String, String>>,
 }
 
 /// One node's entry of `effective_node_settings`: the profile and facts
@@ -436,6 +462,7 @@ mod tests {
             network_policy_enforcement: None,
             metrics_server: None,
             ingress: None,
+            pod_security: None,
         }
     }
 
