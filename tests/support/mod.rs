@@ -12,6 +12,7 @@
 
 pub mod bed;
 pub mod cluster_lifecycle;
+pub mod cluster_security;
 pub mod host_reset;
 pub mod host_side;
 pub mod k8s;
