@@ -349,7 +349,10 @@ pub fn namespace_security(k: &K8sBed, wd: &Workdir, base: &str) {
     let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
     for (needle, message) in [
         ("pod_security = \"strict\"", "must be one of"),
-        ("labels = {", "Reserved namespace labels"),
+        (
+            "\"pod-security.kubernetes.io/enforce\" = \"privileged\"",
+            "Reserved namespace labels",
+        ),
         ("token_duration = \"5m\"", "shorter than 10m"),
     ] {
         assert!(flat.contains(message), "{message:?} missing:\n{out}");
