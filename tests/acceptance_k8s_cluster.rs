@@ -109,6 +109,8 @@ impl Distribution for Kubeadm {
         assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
         assert!(o.output().contains("version"), "{o}");
         wd.write("main.tf", &cluster_config(k, &["w1"], ""));
+        // Issue 21: Pod Security Admission and deploy credentials.
+        support::cluster_security::namespace_security(k, wd, &cluster_config(k, &["w1"], ""));
     }
 }
 
@@ -151,8 +153,20 @@ resource "selfhost_k8s_cluster" "main" {
     kubelet_cgroup_root  = "relative/path"
     kubelet_extra_config = "[1, 2]"
   }
+  pod_security  = "strict"
   namespace {
     name = "Not_A_Label"
+  }
+  namespace {
+    name         = "web"
+    pod_security = "open"
+    labels       = { "pod-security.kubernetes.io/enforce" = "privileged" }
+    deployer {
+      token_duration = "5m"
+    }
+  }
+  namespace {
+    name = "kube-system"
   }
 }
 "#;
@@ -173,6 +187,20 @@ resource "selfhost_k8s_cluster" "main" {
             ("kubelet_cgroup_root  =", "is not a cgroup path"),
             ("kubelet_extra_config =", "JSON object"),
             ("name = \"Not_A_Label\"", "Invalid namespace name"),
+            (
+                "pod_security  = \"strict\"",
+                "must be one of \"restricted\", \"baseline\", \"privileged\"",
+            ),
+            (
+                "pod_security = \"open\"",
+                "must be one of \"restricted\", \"baseline\", \"privileged\"",
+            ),
+            ("labels       =", "the Pod Security labels come from `pod_security`"),
+            ("token_duration = \"5m\"", "is shorter than 10m"),
+            (
+                "name = \"kube-system\"",
+                "belongs to Kubernetes or to this resource's add-ons",
+            ),
         ],
     );
 }

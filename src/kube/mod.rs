@@ -13,6 +13,7 @@ pub mod agent_parts;
 pub mod agent_spec;
 pub mod client;
 pub mod cluster_scoped;
+pub mod deployer;
 pub mod drift;
 pub mod error;
 pub mod manifest;
@@ -20,7 +21,9 @@ pub mod names;
 pub mod namespace;
 pub mod network_policy;
 pub mod objects;
+pub mod pod_security;
 pub mod rollout;
+pub mod token_request;
 
 pub use client::{Clients, Deadline, Kube};
 pub use error::KubeError;

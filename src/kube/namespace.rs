@@ -31,6 +31,8 @@ pub struct NamespaceSpec {
     pub default_request: BTreeMap<String, String>,
     /// LimitRange default limits for containers that set none.
     pub default_limit: BTreeMap<String, String>,
+    /// The Pod Security Admission labels ([`super::pod_security::labels`]).
+    pub pod_security: BTreeMap<String, String>,
 }
 
 fn quantities(m: &BTreeMap<String, String>) -> BTreeMap<String, Quantity> {
@@ -51,8 +53,10 @@ fn meta(name: &str, namespace: Option<&str>, extra: &BTreeMap<String, String>) -
 impl NamespaceSpec {
     /// The Namespace object, with the provider's ownership labels.
     pub fn namespace(&self) -> Namespace {
+        let mut labels = self.labels.clone();
+        labels.extend(self.pod_security.iter().map(|(k, v)| (k.clone(), v.clone())));
         Namespace {
-            metadata: meta(&self.name, None, &self.labels),
+            metadata: meta(&self.name, None, &labels),
             ..Namespace::default()
         }
     }
@@ -137,6 +141,7 @@ pub fn observe(
             item.and_then(|i| i.default.clone()).unwrap_or_default(),
             &like.default_limit,
         ),
+        pod_security: super::pod_security::labels_in(&labels),
     }
 }
 
@@ -155,6 +160,10 @@ mod tests {
             .into(),
             default_request: [("cpu".to_string(), "100m".to_string())].into(),
             default_limit: BTreeMap::new(),
+            pod_security: super::super::pod_security::labels(
+                super::super::pod_security::Level::Restricted,
+                Some("v1.36"),
+            ),
         }
     }
 
@@ -164,6 +173,10 @@ mod tests {
         let ns = s.namespace();
         let labels = ns.metadata.labels.clone().unwrap_or_default();
         assert_eq!(labels.get("team").map(String::as_str), Some("a"));
+        assert_eq!(
+            labels.get("pod-security.kubernetes.io/enforce").map(String::as_str),
+            Some("restricted")
+        );
         assert!(labels.contains_key(super::super::objects::MANAGED_BY));
         assert!(s.quota().is_some());
         let lr = s.limit_range().expect("limits");

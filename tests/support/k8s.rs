@@ -237,8 +237,15 @@ pub fn ready_nodes(kc: &KubeBed) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// A pod's securityContext (YAML flow) passing the "restricted" Pod
+/// Security level, which the cluster's namespaces enforce by default.
+pub const RESTRICTED_POD: &str = "{runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}";
+/// A container's securityContext passing "restricted".
+pub const RESTRICTED_CONTAINER: &str = "{allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}";
+
 /// The echo image's Deployment on `worker`, its Service, and a client pod
-/// on the control plane fetching it through the Service's DNS name.
+/// on the control plane fetching it through the Service's DNS name, both
+/// following the "restricted" Pod Security rules of the `agents` namespace.
 pub fn echo_through_service_dns(kc: &KubeBed, worker: &str, cp: &str) {
     let manifest = format!(
         r#"apiVersion: apps/v1
@@ -251,10 +258,12 @@ spec:
     metadata: {{labels: {{app: echo}}}}
     spec:
       nodeSelector: {{kubernetes.io/hostname: {worker}}}
+      securityContext: {RESTRICTED_POD}
       containers:
       - name: echo
         image: selfhost.test/echo:1
         imagePullPolicy: Never
+        securityContext: {RESTRICTED_CONTAINER}
         ports: [{{containerPort: 8080}}]
         env:
         - name: POD_NAME
@@ -274,10 +283,12 @@ metadata: {{name: client, namespace: agents}}
 spec:
   nodeSelector: {{kubernetes.io/hostname: {cp}}}
   tolerations: [{{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}}]
+  securityContext: {RESTRICTED_POD}
   containers:
   - name: client
     image: selfhost.test/client:1
     imagePullPolicy: Never
+    securityContext: {RESTRICTED_CONTAINER}
     command: [sleep, "3600"]
 "#
     );

@@ -60,16 +60,33 @@ resource "selfhost_k8s_cluster" "main" {
     }
   }
 
+  # Every namespace below enforces this Pod Security level (default shown).
+  pod_security = "restricted"
+
   namespace {
     name            = "agents"
     quota           = { cpu = "8", memory = "16Gi", pods = "50" }
     default_request = { cpu = "100m", memory = "128Mi" }
     default_limit   = { cpu = "1", memory = "512Mi" }
   }
+
+  # A namespace a CI pipeline deploys into, with its own credentials.
+  namespace {
+    name = "shop"
+    deployer {
+      token_duration = "24h" # renewed by the first apply once less than 8h are left
+    }
+  }
 }
 
 output "api_server_url" {
   value = selfhost_k8s_cluster.main.api_server_url
+}
+
+# The pipeline's kubeconfig: `terraform output -raw shop_deployer > kubeconfig`.
+output "shop_deployer" {
+  value     = selfhost_k8s_cluster.main.deployer_kubeconfigs["shop"]
+  sensitive = true
 }
 
 # k3s instead of kubeadm: the k3s binary, /etc/rancher/k3s/config.yaml,

@@ -265,8 +265,13 @@ fn deployment(s: &IngressSettings) -> Deployment {
 /// Only on a rendering bug.
 pub fn render(s: &IngressSettings) -> Result<Addon, KubeError> {
     let mut ns_labels = labels(ADDON);
-    // host networking is outside the baseline Pod Security level
-    ns_labels.insert("pod-security.kubernetes.io/enforce".to_owned(), "privileged".to_owned());
+    // host networking and a hostPath volume are outside the baseline Pod
+    // Security level: say "privileged" explicitly, in every mode, so a
+    // cluster-wide default never refuses (nor warns about) traefik's pod
+    ns_labels.extend(crate::kube::pod_security::labels(
+        crate::kube::pod_security::Level::Privileged,
+        None,
+    ));
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(NAMESPACE.to_owned()),

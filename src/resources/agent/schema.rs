@@ -196,7 +196,7 @@ fn security_block() -> NestedBlock {
         Nesting::Single,
         Block::new()
             .description(
-                "Overrides of the isolation defaults. Without this block (or with an attribute unset) the agent runs as a non-root user (65532), with a read-only root filesystem (and a writable emptyDir at /tmp), every capability dropped, no privilege escalation, the RuntimeDefault seccomp profile and no service account token.",
+                "Overrides of the isolation defaults. Without this block (or with an attribute unset) the agent runs as a non-root user (65532), with a read-only root filesystem (and a writable emptyDir at /tmp), every capability dropped, no privilege escalation, the RuntimeDefault seccomp profile and no service account token: it passes the \"restricted\" Pod Security level, which `selfhost_k8s_cluster` namespaces enforce by default. Turning off `run_as_non_root`, `drop_all_capabilities` or `seccomp_runtime_default`, or setting `allow_privilege_escalation = true` or `run_as_user = 0`, breaks \"restricted\": such an agent needs a namespace with `pod_security = \"baseline\"` (or \"privileged\"), else its pods are refused.",
             )
             .attribute(flag("run_as_non_root", "Refuse to start as root (default true)."))
             .attribute(

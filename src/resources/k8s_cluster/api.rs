@@ -87,6 +87,7 @@ fn spec_of(m: &NamespaceModel) -> NamespaceSpec {
         quota: m.quota.clone().unwrap_or_default(),
         default_request: m.default_request.clone().unwrap_or_default(),
         default_limit: m.default_limit.clone().unwrap_or_default(),
+        pod_security: BTreeMap::new(),
     }
 }
 
@@ -102,13 +103,23 @@ fn model_of(s: NamespaceSpec, like: &NamespaceModel) -> NamespaceModel {
         quota: keep(s.quota, &like.quota),
         default_request: keep(s.default_request, &like.default_request),
         default_limit: keep(s.default_limit, &like.default_limit),
+        ..like.clone()
     }
 }
 
-/// Create or repair one namespace block's objects; remove the quota or
-/// limits it no longer asks for.
-pub async fn apply_namespace(kube: &Kube, m: &NamespaceModel, dl: &Deadline) -> Result<(), KubeError> {
-    let s = spec_of(m);
+/// Create or repair one namespace block's objects, the namespace with the
+/// Pod Security labels `pod_security`; remove the quota or limits it no
+/// longer asks for.
+pub async fn apply_namespace(
+    kube: &Kube,
+    m: &NamespaceModel,
+    pod_security: BTreeMap<String, String>,
+    dl: &Deadline,
+) -> Result<(), KubeError> {
+    let s = NamespaceSpec {
+        pod_security,
+        ..spec_of(m)
+    };
     tracing::info!("namespace {}: applying", s.name);
     kube.apply_cluster(&s.namespace(), dl).await?;
     match s.quota() {

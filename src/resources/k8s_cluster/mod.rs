@@ -13,6 +13,7 @@
 mod addons;
 mod api;
 mod converge;
+mod deployer;
 mod detect;
 mod distribution;
 mod import;
@@ -22,6 +23,7 @@ mod model;
 mod node;
 mod payload;
 mod plan;
+mod pod_security;
 mod schema;
 mod security;
 mod steps;
@@ -499,7 +501,8 @@ async fn converge_namespaces(
     dl: &Deadline,
 ) -> Result<(), Diagnostic> {
     for (i, m) in config.namespaces().iter().enumerate() {
-        api::apply_namespace(kube, m, dl)
+        let labels = pod_security::labels_for(&config.version, config.pod_security.as_deref(), m);
+        api::apply_namespace(kube, m, labels, dl)
             .await
             .map_err(|e| api::kube_diagnostic(&e, Some(AttributePath::root("namespace").index(i as i64))))?;
     }
@@ -513,6 +516,34 @@ async fn converge_namespaces(
         }
     }
     Ok(())
+}
+
+/// Once the namespaces exist: the deployers (unless a step failed), then
+/// what the cluster has of the Pod Security labels and deployer objects
+/// (`recorded`: the namespaces as found).
+#[allow(clippy::too_many_arguments)]
+async fn finish_access(
+    kube: &Kube,
+    config: &ClusterConfig,
+    prior: Option<&ClusterConfig>,
+    recorded: &ClusterConfig,
+    planned: &Value,
+    outputs: &mut Outputs,
+    failure: &mut Option<Diagnostic>,
+    dl: &Deadline,
+) {
+    if failure.is_none() {
+        *failure = deployer::converge(kube, config, prior, planned, outputs, dl)
+            .await
+            .err();
+    }
+    match pod_security::observe(kube, recorded.namespaces(), dl).await {
+        Ok(seen) => outputs.pod_security_labels = seen,
+        Err(e) => tracing::warn!("could not read the namespaces' Pod Security labels: {}", e.detail()),
+    }
+    if let Err(e) = deployer::observe(kube, recorded, outputs, false, dl).await {
+        tracing::warn!("could not read the deployer objects: {}", e.detail());
+    }
 }
 
 impl K8sCluster {
@@ -541,6 +572,7 @@ impl K8sCluster {
         };
         let mut problems = unsupported(&config);
         problems.extend(addons::check(&config));
+        problems.extend(pod_security::check(&req.planned));
         if !problems.is_empty() {
             d.0.extend(problems);
             return resp;
@@ -648,6 +680,19 @@ impl K8sCluster {
             &dl,
         )
         .await;
+        if let Some(k) = &kube {
+            finish_access(
+                k,
+                &config,
+                prior_config,
+                &recorded,
+                &req.planned,
+                &mut outputs,
+                &mut failure,
+                &dl,
+            )
+            .await;
+        }
         if let Some(f) = failure {
             d.0.push(f);
         }
@@ -704,6 +749,7 @@ impl Resource for K8sCluster {
 
     async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
+        d.0.extend(pod_security::check(config));
         if let Some(c) = checkable(config) {
             d.0.extend(unsupported(&c));
             d.0.extend(addons::check(&c));
@@ -725,6 +771,8 @@ impl Resource for K8sCluster {
             return;
         }
         detect::plan(ctx, req, resp).await;
+        pod_security::plan(&mut resp.planned);
+        deployer::plan(&req.prior, &mut resp.planned, deployer::now());
         if req.prior.is_null() {
             return;
         }
@@ -823,6 +871,12 @@ impl Resource for K8sCluster {
         }
         if let Some(k) = &kube {
             addons::observe(k, &mut config, &outputs.nodes, &dl).await;
+            if let Ok(seen) = pod_security::observe(k, config.namespaces(), &dl).await {
+                outputs.pod_security_labels = seen;
+            }
+            if let Err(e) = deployer::observe(k, &config, &mut outputs, true, &dl).await {
+                tracing::warn!("could not read the deployer objects: {}", e.detail());
+            }
         }
         resp.state = encode(&config, &outputs, &req.state, d);
         resp
@@ -883,7 +937,7 @@ mod tests {
     use super::*;
 
     /// The attributes only the provider sets.
-    const COMPUTED_OUTPUTS: [&str; 7] = [
+    const COMPUTED_OUTPUTS: [&str; 11] = [
         "id",
         "kubeconfig",
         "api_server_url",
@@ -891,6 +945,10 @@ mod tests {
         "nodes",
         "running_version",
         "effective_node_settings",
+        "pod_security_labels",
+        "deployer_rbac",
+        "deployer_kubeconfigs",
+        "deployer_token_expiry",
     ];
     use std::time::Instant;
 
@@ -1084,6 +1142,7 @@ mod tests {
         old.cni = Some(model::Cni::Flannel);
         old.network_policy_enforcement = Some(true);
         old.metrics_server = Some(true);
+        old.pod_security = Some("restricted".into());
         let vm = crate::cluster::facts::HostFacts::parse(crate::cluster::facts::KVM_VPS_FIXTURE);
         let mut outputs = Outputs {
             id: "uid".into(),

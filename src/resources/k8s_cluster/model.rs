@@ -108,6 +108,18 @@ pub struct NamespaceModel {
     pub quota: Option<BTreeMap<String, String>>,
     pub default_request: Option<BTreeMap<String, String>>,
     pub default_limit: Option<BTreeMap<String, String>>,
+    /// This namespace's Pod Security level, over the cluster's `pod_security`.
+    #[serde(default)]
+    pub pod_security: Option<String>,
+    #[serde(default)]
+    pub deployer: Option<DeployerModel>,
+}
+
+/// `namespace { deployer {} }`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeployerModel {
+    pub token_duration: Option<String>,
+    pub long_lived_token: Option<bool>,
 }
 
 /// One element of `nodes`.
@@ -156,6 +168,8 @@ pub struct ClusterConfig {
     pub secrets_encryption_key_version: Option<i64>,
     #[serde(default)]
     pub audit_log: Option<bool>,
+    #[serde(default)]
+    pub pod_security: Option<String>,
 }
 
 /// What the cluster records of its configuration (kube-system ConfigMap
@@ -180,6 +194,18 @@ pub struct Outputs {
     /// Keyed by node host; `None` in a state an earlier version wrote.
     #[serde(default)]
     pub effective_node_settings: Option<BTreeMap<String, EffectiveSettings>>,
+    /// Namespace → its Pod Security labels as found (null: no namespace).
+    #[serde(default)]
+    pub pod_security_labels: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Namespace → its deployer objects as found ([`crate::kube::deployer::summary`]).
+    #[serde(default)]
+    pub deployer_rbac: Option<BTreeMap<String, Vec<String>>>,
+    /// Namespace → its deployer's kubeconfig (sensitive).
+    #[serde(default)]
+    pub deployer_kubeconfigs: Option<BTreeMap<String, String>>,
+    /// Namespace → when its deployer's short-lived token expires (RFC 3339).
+    #[serde(default)]
+    pub deployer_token_expiry: Option<BTreeMap<String, String>>,
 }
 
 /// One node's entry of `effective_node_settings`: the profile and facts
@@ -472,6 +498,7 @@ mod tests {
             secrets_encryption: None,
             secrets_encryption_key_version: None,
             audit_log: None,
+            pod_security: None,
         }
     }
 

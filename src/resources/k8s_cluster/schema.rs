@@ -12,6 +12,7 @@ use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, IntBetween, OneOf};
 use crate::framework::{Attribute, Block, NestedBlock, Nesting, Schema, Type};
 use crate::host::validate;
+use crate::kube::pod_security;
 use crate::resources::vps_host::ssh_object_type;
 
 /// Default time limits: a first `kubeadm init` plus image imports on a
@@ -360,7 +361,14 @@ fn namespace_block() -> NestedBlock {
             Attribute::of_type("default_limit", Type::map(Type::String))
                 .optional()
                 .description("LimitRange default limits of a container, e.g. { cpu = \"1\", memory = \"512Mi\" }."),
-        );
+        )
+        .attribute(
+            Attribute::string("pod_security")
+                .optional()
+                .validator(OneOf(pod_security::LEVELS))
+                .description("This namespace's Pod Security level, over the cluster's `pod_security`: \"restricted\", \"baseline\" or \"privileged\"."),
+        )
+        .block(super::deployer::block());
     NestedBlock::new("namespace", Nesting::List, b)
 }
 
@@ -502,6 +510,35 @@ pub fn schema() -> Schema {
                 .computed()
                 .default_value(true)
                 .description("The API server's audit log: /var/log/kubernetes/audit/audit.log on the control plane (k3s: /var/lib/rancher/k3s/server/logs/audit.log), rotated at 100 MB with 5 old files kept. The policy logs the metadata (user, verb, object name — never the body) of every access to Secrets, service-account tokens, token reviews and certificate requests, the request body of workload writes (pods, services, config maps, namespaces, apps, batch, autoscaling, policy, networking, RBAC), the metadata of other writes, and nothing for health checks, events, leases and other reads. Turning it off removes the flags and the policy; the log files stay."),
+        )
+        .attribute(
+            Attribute::string("pod_security")
+                .optional()
+                .computed()
+                .default_value(pod_security::Level::Restricted.as_str())
+                .validator(OneOf(pod_security::LEVELS))
+                .description("Pod Security Standard enforced in every `namespace {}` (a block's own `pod_security` overrides it): \"restricted\" (default), \"baseline\" or \"privileged\". Written as the namespace labels `pod-security.kubernetes.io/{enforce,warn,audit}` = level and `…-version` = the cluster's minor (e.g. \"v1.36\"); `labels` cannot set them. Add-on namespaces are not affected: kube-system is left as kubeadm makes it, traefik's `selfhost-ingress` is \"privileged\" (host network)."),
+        )
+        .attribute(
+            Attribute::of_type("pod_security_labels", Type::map(Type::map(Type::String)))
+                .computed()
+                .description("The Pod Security labels of each `namespace {}` as found in the cluster, by namespace name: a label changed or removed by hand shows here in the plan, and apply restores it."),
+        )
+        .attribute(
+            Attribute::of_type("deployer_rbac", Type::map(Type::list(Type::String)))
+                .computed()
+                .description("The deployer objects of each namespace with `deployer {}` as found in the cluster (ServiceAccount, one line per Role rule, RoleBinding): one changed or deleted by hand shows here in the plan, and apply restores it."),
+        )
+        .attribute(
+            Attribute::of_type("deployer_kubeconfigs", Type::map(Type::String))
+                .computed()
+                .sensitive()
+                .description("Kubeconfig of each namespace's deployer (`namespace { deployer {} }`), by namespace name: `api_server_url`, the cluster CA, the deployer's token, the namespace as its context's default. A short-lived token is renewed by the first plan and apply once less than a third of its `token_duration` is left."),
+        )
+        .attribute(
+            Attribute::of_type("deployer_token_expiry", Type::map(Type::String))
+                .computed()
+                .description("When each namespace's short-lived deployer token expires (RFC 3339), by namespace name; long-lived tokens have no entry."),
         )
         .block(ingress_block())
         .block(install_block())
