@@ -120,6 +120,11 @@ resource "selfhost_k8s_cluster" "main" {
   metrics_server             = var.metrics_server
   network_policy_enforcement = var.network_policy_enforcement
 
+  secrets_encryption             = var.secrets_encryption
+  secrets_encryption_key_version = var.secrets_encryption_key_version
+  audit_log                      = var.audit_log
+  pod_security                   = var.pod_security
+
   dynamic "ingress" {
     for_each = var.acme == null ? [] : [var.acme]
     content {
@@ -151,6 +156,14 @@ resource "selfhost_k8s_cluster" "main" {
     quota           = length(var.namespace_quota) > 0 ? var.namespace_quota : null
     default_request = local.default_request
     default_limit   = local.default_limit
+
+    dynamic "deployer" {
+      for_each = var.deployer == null ? [] : [var.deployer]
+      content {
+        token_duration   = try(deployer.value.token_duration, null)
+        long_lived_token = try(deployer.value.long_lived_token, null)
+      }
+    }
   }
 }
 

@@ -52,3 +52,9 @@ output "restore_commands" {
   description = "By agent: the shell commands that restore the latest snapshot of its volume."
   value       = { for name, b in selfhost_backup_schedule.volume : name => b.restore_command }
 }
+
+output "deployer_kubeconfig" {
+  description = "Kubeconfig of the namespace's deployer (null without `deployer`): workloads in the namespace only."
+  value       = try(selfhost_k8s_cluster.main.deployer_kubeconfigs[var.namespace], null)
+  sensitive   = true
+}

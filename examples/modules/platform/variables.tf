@@ -100,6 +100,36 @@ variable "metrics_server" {
   default     = true
 }
 
+variable "secrets_encryption" {
+  description = "Encrypt Secrets at rest in etcd (the key stays on the control plane)."
+  type        = bool
+  default     = true
+}
+
+variable "secrets_encryption_key_version" {
+  description = "Raise it to rotate the encryption key."
+  type        = number
+  default     = 1
+}
+
+variable "audit_log" {
+  description = "The API server's audit log (Secret reads by name, never their values)."
+  type        = bool
+  default     = true
+}
+
+variable "pod_security" {
+  description = "Pod Security Standard of the namespace: restricted, baseline or privileged."
+  type        = string
+  default     = "restricted"
+}
+
+variable "deployer" {
+  description = "Deploy credentials for a pipeline in the namespace: { token_duration = \"24h\", long_lived_token = false } (both optional), or null for none."
+  type        = any
+  default     = null
+}
+
 variable "network_policy_enforcement" {
   description = "Enforce the NetworkPolicies (kube-network-policies)."
   type        = bool
