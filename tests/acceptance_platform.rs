@@ -88,6 +88,89 @@ impl Demo {
     }
 }
 
+impl Demo {
+    /// The CLI in the demo's configuration directory, as the demo runs it
+    /// (its CLI configuration: the provider from the demo's mirror).
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.cli)
+            .args(args)
+            .current_dir(self.dir.join("config/platform"))
+            .env("TF_CLI_CONFIG_FILE", self.dir.join("cli.tfrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_remove("TF_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Every secret the platform holds: the agents' secret env, the S3 secret
+/// and restic password, the gateway token, the admin kubeconfig's client
+/// key, the SSH private key, and the Secrets encryption key on the control
+/// plane.
+fn platform_secrets(
+    k: &support::k8s::K8sBed,
+    demo: &Demo,
+    kc: &KubeBed,
+    setting: &dyn Fn(&str) -> String,
+) -> Vec<(String, String)> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let token_secret = demo.cli(&["output", "-raw", "gateway_token_secret"]);
+    let token = kc.ok(&[
+        "-n",
+        NS,
+        "get",
+        "secret",
+        token_secret.trim(),
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    let token = String::from_utf8(b64.decode(token.trim()).expect("base64")).expect("utf-8");
+    let kubeconfig = std::fs::read_to_string(demo.dir.join("kubeconfig")).expect("kubeconfig");
+    let client_key = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-key-data:"))
+        .map(|v| v.trim().to_owned())
+        .expect("client key");
+    let ssh_key = std::fs::read_to_string(&k.bed.key).expect("ssh key");
+    let ssh_key_line = ssh_key.lines().nth(1).expect("a key body line").to_owned();
+    let encryption = k.bed.sh(
+        &k.hosts[0],
+        "grep -o '\"secret\":\"[^\"]*\"' /etc/kubernetes/selfhost/encryption-config.json | cut -d'\"' -f4",
+    );
+    let encryption_key = encryption.trim().to_owned();
+    assert_eq!(encryption_key.len(), 44, "a 32-byte key in base64");
+    let mut all = vec![
+        ("toolbox's secret env".to_owned(), TOOLBOX_SECRET.to_owned()),
+        ("authority's secret env".to_owned(), AUTHORITY_SECRET.to_owned()),
+        ("the S3 secret".to_owned(), setting("s3_secret")),
+        ("the restic password".to_owned(), setting("restic_password")),
+        ("the gateway token".to_owned(), token),
+        ("the admin client key".to_owned(), client_key),
+        ("the SSH private key".to_owned(), ssh_key_line),
+        ("the encryption key".to_owned(), encryption_key),
+    ];
+    assert!(
+        all.iter().all(|(_, v)| v.len() >= 16),
+        "every secret is long enough to search for"
+    );
+    all.sort();
+    all
+}
+
+fn assert_no_secret(secrets: &[(String, String)], place: &str, text: &str) {
+    for (what, value) in secrets {
+        assert!(!text.contains(value.as_str()), "{what} reached {place}");
+    }
+}
+
 /// The printed lines after `start` (a prefix), up to the first blank line,
 /// without their indentation.
 fn printed_block(stdout: &str, start: &str) -> String {
@@ -167,23 +250,19 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
             .unwrap_or_else(|| panic!("{name} in settings.env"))
             .to_owned()
     };
-    for secret in [
-        TOOLBOX_SECRET,
-        AUTHORITY_SECRET,
-        &setting("s3_secret"),
-        &setting("restic_password"),
-    ] {
-        assert!(!log.contains(secret), "a secret reached the TRACE log");
-        assert!(
-            !stdout.contains(secret) && !stderr.contains(secret),
-            "a secret reached the demo's output"
-        );
-    }
 
     let kc = KubeBed {
         kubectl: k.kubectl.clone(),
         kubeconfig: demo.dir.join("kubeconfig").display().to_string(),
     };
+    // ---- The secret sweep: no secret in the TRACE log, the demo's output
+    // (its plan and apply output), the state shown as a person reads it.
+    let secrets = platform_secrets(&k, &demo, &kc, &setting);
+    assert_no_secret(&secrets, "the TRACE log", &log);
+    assert_no_secret(&secrets, "the demo's output", &format!("{stdout}{stderr}"));
+    let shown = demo.cli(&["show", "-no-color"]);
+    assert!(shown.contains("selfhost_k8s_cluster"), "{shown}");
+    assert_no_secret(&secrets, "`terraform show`", &shown);
     let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().all(|(_, r)| *r), "{nodes:?}");
@@ -327,6 +406,8 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
         !stderr2.contains("terraform apply:"),
         "the second run applied:\n{stderr2}"
     );
+    let plan = std::fs::read_to_string(run_dir.join("plan.log")).expect("plan.log");
+    assert_no_secret(&secrets, "the second run's plan", &format!("{plan}{stdout2}{stderr2}"));
 
     // ---- Destroy: nothing left on the hosts, the daemons stopped.
     demo.run(&["destroy"]);

@@ -341,16 +341,21 @@ fi
 /// Whether `k3s secrets-encrypt status` says Secrets are encrypted
 /// (`Encryption Status: Enabled`); `None` when it printed no status.
 pub fn encryption_enabled(status: &str) -> Option<bool> {
-    let line = status.lines().find_map(|l| l.trim().strip_prefix("Encryption Status:"))?;
+    let line = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Encryption Status:"))?;
     Some(line.trim() == "Enabled")
 }
 
 /// `k3s secrets-encrypt <command>` on the server (it rewrites Secrets
 /// through the API server itself; nothing secret is printed).
 pub fn secrets_encrypt_script(command: &str) -> String {
-    format!("set -e
+    format!(
+        "set -e
 {BINARY} secrets-encrypt {}
-", quote(command))
+",
+        quote(command)
+    )
 }
 
 /// `k3s kubectl` (the admin kubeconfig k3s wrote), arguments quoted.

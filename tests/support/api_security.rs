@@ -57,7 +57,9 @@ impl Flavor {
             Flavor::Kubeadm => {
                 "grep -o -- '--encryption-provider-config=[^ ]*\\|--audit-policy-file=[^ ]*' /etc/kubernetes/manifests/kube-apiserver.yaml || true"
             }
-            Flavor::K3sStandIn => "grep -o '^secrets-encryption: true\\|audit-policy-file=' /etc/rancher/k3s/config.yaml || true",
+            Flavor::K3sStandIn => {
+                "grep -o '^secrets-encryption: true\\|audit-policy-file=' /etc/rancher/k3s/config.yaml || true"
+            }
         }
     }
 
@@ -148,7 +150,10 @@ pub fn assert_stored(k: &K8sBed, flavor: Flavor, name: &str, value: &str, key: O
                 "agents/{name} is not encrypted with {key} in etcd: {:?}",
                 String::from_utf8_lossy(&stored[..stored.len().min(60)])
             );
-            assert!(!contains(&stored, value.as_bytes()), "agents/{name}'s value is readable in etcd");
+            assert!(
+                !contains(&stored, value.as_bytes()),
+                "agents/{name}'s value is readable in etcd"
+            );
             // k8s:enc:secretbox:v1:<key name>:<ciphertext>; k3s's names hold colons
             let names = key_names(k, flavor);
             names
@@ -189,7 +194,15 @@ fn apply(wd: &Workdir) {
 }
 
 fn secret_through_api(kc: &KubeBed) -> Vec<u8> {
-    let through_api = kc.ok(&["-n", "agents", "get", "secret", "sec-probe", "-o", "jsonpath={.data.token}"]);
+    let through_api = kc.ok(&[
+        "-n",
+        "agents",
+        "get",
+        "secret",
+        "sec-probe",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
     B64.decode(through_api.trim()).expect("base64")
 }
 
@@ -224,7 +237,10 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
         "600 root"
     );
     if flavor == Flavor::Kubeadm {
-        assert_eq!(k.bed.sh(&k.hosts[0], "stat -c '%a %U' /etc/kubernetes/selfhost").trim(), "700 root");
+        assert_eq!(
+            k.bed.sh(&k.hosts[0], "stat -c '%a %U' /etc/kubernetes/selfhost").trim(),
+            "700 root"
+        );
     }
 
     // 2. The read is in the audit log: name and verb, not the value.
@@ -257,10 +273,14 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
     expect_empty_plan(wd, "after the key rotation");
 
     // 4. A hand change shows in the plan; apply restores it.
-    k.bed.sh(&k.hosts[0], &format!("echo '{{}}' > {}", flavor.audit_policy()));
+    k.bed
+        .sh(&k.hosts[0], &format!("echo '{{}}' > {}", flavor.audit_policy()));
     let o = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
     assert_eq!(o.code, Some(2), "{o}");
-    assert!(o.stdout.contains("audit_log") && o.stdout.contains("false -> true"), "{o}");
+    assert!(
+        o.stdout.contains("audit_log") && o.stdout.contains("false -> true"),
+        "{o}"
+    );
     apply(wd);
     expect_empty_plan(wd, "after restoring the audit policy");
 
@@ -271,10 +291,17 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
     );
     apply(wd);
     assert_stored(k, flavor, "sec-probe", &value, None);
-    assert_eq!(k.bed.sh(&k.hosts[0], flavor.settings_script()).trim(), "", "no encryption or audit setting left");
+    assert_eq!(
+        k.bed.sh(&k.hosts[0], flavor.settings_script()).trim(),
+        "",
+        "no encryption or audit setting left"
+    );
     assert_eq!(
         k.bed
-            .sh(&k.hosts[0], &format!("ls {} 2>/dev/null | wc -l", flavor.audit_policy()))
+            .sh(
+                &k.hosts[0],
+                &format!("ls {} 2>/dev/null | wc -l", flavor.audit_policy())
+            )
             .trim(),
         "0"
     );

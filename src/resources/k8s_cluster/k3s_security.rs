@@ -37,7 +37,10 @@ async fn encryption_enabled(ctx: &Context, cp: &NodeHandle) -> Result<bool, Diag
     k3s::encryption_enabled(&out).ok_or_else(|| {
         error(
             "Unexpected k3s output",
-            format!("{}: `k3s secrets-encrypt status` printed no \"Encryption Status:\" line.", cp.label),
+            format!(
+                "{}: `k3s secrets-encrypt status` printed no \"Encryption Status:\" line.",
+                cp.label
+            ),
             Some(AttributePath::root("secrets_encryption")),
         )
     })
@@ -109,13 +112,8 @@ pub async fn converge(
     if current != config || policy_restored {
         tracing::info!(host = %label, "{label}: restarting k3s with its new API server settings");
         cp.upload(ctx, k3s::CONFIG, config.as_bytes(), 0o600).await?;
-        cp.run(
-            ctx,
-            "restarting k3s",
-            &k3s::restart_script(K3sRole::Server),
-            b"",
-        )
-        .await?;
+        cp.run(ctx, "restarting k3s", &k3s::restart_script(K3sRole::Server), b"")
+            .await?;
     }
     match want.encryption {
         Some(v) => {
