@@ -2,7 +2,8 @@
 
   testbed up [--hosts N] [--k8s-hosts M] [--no-cluster]
   testbed clis          install the Terraform/OpenTofu CLIs only, print their paths
-  testbed bundle        build (cached by version) the air-gapped Kubernetes bundle, print its path
+  testbed bundle [all|current|previous]   build (cached by version) the air-gapped Kubernetes bundle(s),
+                        print their paths (current first): v1.36.3, and the previous release v1.35.4
   testbed env           print export lines for the parts that are up
   testbed status        what is up (per component, with pids/addresses)
   testbed down          stop everything, leave nothing behind (idempotent)
@@ -32,7 +33,7 @@ from . import cache, config, control_plane, hosts, machine, proc, rootfs
 from .builds import bundle, clis, kubernetes
 from .config import Config
 from .errors import TestbedError
-from .versions import APT_PACKAGES_HOSTS, KUBE_CACHE_VERSION
+from .versions import APT_PACKAGES_HOSTS, K8S_PREVIOUS_VERSION, K8S_VERSION, KUBE_CACHE_VERSION
 
 Command = Callable[[argparse.Namespace], None]
 
@@ -86,7 +87,7 @@ def sh_quote(s: str) -> str:
 
 
 def env_exports(cfg: Config, cluster_up: bool, running_hosts: Sequence[hosts.Host], bundle_dir: str | None,
-                cli_paths: Sequence[str]) -> list[tuple[str, str]]:
+                cli_paths: Sequence[str], previous_bundle_dir: str | None = None) -> list[tuple[str, str]]:
     """What `testbed env` exports for the parts that are up (testbed/README.md, "Environment")."""
     lines = []
     if cluster_up:
@@ -101,6 +102,9 @@ def env_exports(cfg: Config, cluster_up: bool, running_hosts: Sequence[hosts.Hos
         lines.append(("SELFHOST_TEST_K8S_HOSTS", " ".join("%s:%d" % (h["address"], h["port"]) for h in k8s)))
         if bundle_dir:
             lines.append(("SELFHOST_TEST_K8S_BUNDLE", bundle_dir))
+        if previous_bundle_dir:
+            lines.append(("SELFHOST_TEST_K8S_BUNDLE_PREVIOUS", previous_bundle_dir))
+            lines.append(("SELFHOST_TEST_K8S_PREVIOUS_VERSION", K8S_PREVIOUS_VERSION))
     if running_hosts:
         lines.append(("SELFHOST_TEST_SSH_USER", "root"))
         lines.append(("SELFHOST_TEST_SSH_KEY", cfg.state_path("ssh", "id_ed25519")))
@@ -130,7 +134,8 @@ def cmd_env(a: argparse.Namespace) -> None:
     has_k8s = any(h.get("k8s") for h in running)
     paths = [p for p in recorded_clis(cfg) or [] if p and os.path.exists(p)]
     sys.stdout.write(render_exports(env_exports(
-        cfg, control_plane.cluster_is_up(), running, bundle.bundle_dir_if_built() if has_k8s else None, paths)))
+        cfg, control_plane.cluster_is_up(), running, bundle.bundle_dir_if_built() if has_k8s else None, paths,
+        bundle.previous_bundle_dir_if_built() if has_k8s else None)))
 
 
 def status_line(name: str, pid: int | None, where: str) -> str:
@@ -185,10 +190,18 @@ def cmd_build(a: argparse.Namespace) -> None:
 
 
 def cmd_bundle(a: argparse.Namespace) -> None:
-    t0 = time.time()
-    d = bundle.bundle_dir()
-    proc.log("bundle ready in %.0fs" % (time.time() - t0))
-    print(d)
+    which = getattr(a, "which", "all")
+    dirs = []
+    if which in ("all", "current"):
+        t0 = time.time()
+        dirs.append(bundle.bundle_dir())
+        proc.log("bundle ready in %.0fs" % (time.time() - t0))
+    if which in ("all", "previous"):
+        t0 = time.time()
+        dirs.append(bundle.previous_bundle_dir())
+        proc.log("previous bundle (%s) ready in %.0fs" % (K8S_PREVIOUS_VERSION, time.time() - t0))
+    for d in dirs:
+        print(d)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -204,7 +217,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print export lines for the parts that are up")
     sub.add_parser("status", help="what is up")
     sub.add_parser("clis", help="install only the CLIs and print their paths, one per line")
-    sub.add_parser("bundle", help="build (cached by version) the air-gapped Kubernetes bundle; print its path")
+    bu = sub.add_parser("bundle", help="build (cached by version) the air-gapped Kubernetes bundle(s); print the path "
+                        "of each, one per line (current first)")
+    bu.add_argument("which", nargs="?", default="all", choices=["all", "current", "previous"],
+                    help="current: %s; previous: %s, the release an upgrade starts from (same layout); "
+                    "all (default): both" % (K8S_VERSION, K8S_PREVIOUS_VERSION))
     b = sub.add_parser("build", help="build/cache without starting anything")
     b.add_argument("what", nargs="?", default="all", choices=["all", "clis", "k8s", "rootfs"])
     return p

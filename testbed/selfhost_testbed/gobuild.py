@@ -78,29 +78,33 @@ def k8s_minor_patch(version: str = K8S_VERSION) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def kube_wrapper_gomod(module: str, kubernetes_gomod: str) -> str:
+def kube_wrapper_gomod(module: str, kubernetes_gomod: str, version: str = K8S_VERSION,
+                       with_kwok_etcd: bool = True) -> str:
     """The wrapper module's go.mod, from the go.mod of k8s.io/kubernetes (its go/godebug lines, and the
-    staging modules it requires at v0.0.0)."""
-    minor, patch = k8s_minor_patch()
+    staging modules it requires at v0.0.0).  Without kwok and etcd (with_kwok_etcd=False: the previous
+    release's build, whose k8s.io libraries kwok v0.8.0 does not fit) it requires k8s.io/kubernetes alone."""
+    minor, patch = k8s_minor_patch(version)
     staging_ver = "v0.%s.%s" % (minor, patch)
     staging = sorted(set(re.findall(r"^\s*(k8s\.io/[\w./-]+) v0\.0\.0\s*(?://.*)?$", kubernetes_gomod, re.M)))
     godebug = re.findall(r"^godebug .*$", kubernetes_gomod, re.M)
+    requires = ["\tk8s.io/kubernetes %s" % version]
+    if with_kwok_etcd:
+        requires += ["\tsigs.k8s.io/kwok %s" % KWOK_VERSION, "\tgo.etcd.io/etcd/server/v3 %s" % ETCD_VERSION]
     lines = ["module selfhost.test/%s" % module, "", "go %s" % go_directive(kubernetes_gomod)] + godebug + [
-        "", "require (", "\tk8s.io/kubernetes %s" % K8S_VERSION, "\tsigs.k8s.io/kwok %s" % KWOK_VERSION,
-        "\tgo.etcd.io/etcd/server/v3 %s" % ETCD_VERSION, ")", "", "replace ("]
+        "", "require ("] + requires + [")", "", "replace ("]
     lines += ["\t%s => %s %s" % (s, s, staging_ver) for s in staging] + [")", ""]
     return "\n".join(lines)
 
 
-def kube_ldflags(now: str, with_kwok: bool) -> str:
+def kube_ldflags(now: str, with_kwok: bool, version: str = K8S_VERSION) -> str:
     """Release version stamps: without them /version says v0.0.0-master."""
-    minor, _ = k8s_minor_patch()
+    minor, _ = k8s_minor_patch(version)
     cb = "k8s.io/component-base/version"
     ld = ["-s", "-w",
-          "-X %s.gitVersion=%s" % (cb, K8S_VERSION), "-X %s.gitMajor=1" % cb, "-X %s.gitMinor=%s" % (cb, minor),
+          "-X %s.gitVersion=%s" % (cb, version), "-X %s.gitMajor=1" % cb, "-X %s.gitMinor=%s" % (cb, minor),
           "-X %s.gitTreeState=clean" % cb, "-X %s.buildDate=%s" % (cb, now),
           "-X %s.gitCommit=%s" % (cb, "0" * 40),
-          "-X k8s.io/client-go/pkg/version.gitVersion=%s" % K8S_VERSION,
+          "-X k8s.io/client-go/pkg/version.gitVersion=%s" % version,
           "-X k8s.io/client-go/pkg/version.gitMajor=1", "-X k8s.io/client-go/pkg/version.gitMinor=%s" % minor]
     if with_kwok:
         ld.append("-X sigs.k8s.io/kwok/pkg/consts.Version=%s" % KWOK_VERSION)
@@ -116,19 +120,20 @@ class Wrapper:
     logfile: str
 
 
-def kube_wrapper(module: str, workdir_name: str, log_name: str, tools: Sequence[str], with_kwok: bool) -> Wrapper:
+def kube_wrapper(module: str, workdir_name: str, log_name: str, tools: Sequence[str], with_kwok: bool,
+                 version: str = K8S_VERSION, with_kwok_etcd: bool = True) -> Wrapper:
     """Write the Kubernetes wrapper module <cache>/src/<workdir_name> importing `tools`, and tidy it."""
     need_go()
     lf = cache.build_log(log_name)
     env = go_env()
-    info = mod_download("k8s.io/kubernetes@" + K8S_VERSION, env)
+    info = mod_download("k8s.io/kubernetes@" + version, env)
     with open(info["GoMod"]) as f:
         kmod = f.read()
     wd = cache.fresh_dir(os.path.join(config.get().cache, "src", workdir_name))
-    cache.write_text(os.path.join(wd, "go.mod"), kube_wrapper_gomod(module, kmod))
+    cache.write_text(os.path.join(wd, "go.mod"), kube_wrapper_gomod(module, kmod, version, with_kwok_etcd))
     cache.write_text(os.path.join(wd, "tools.go"), tools_go(tools))
     proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
-    return Wrapper(wd, kube_ldflags(build_date(), with_kwok), env, lf)
+    return Wrapper(wd, kube_ldflags(build_date(), with_kwok, version), env, lf)
 
 
 def build_into_bin(w: Wrapper, dst: str, pkgs: Sequence[str]) -> None:

@@ -26,6 +26,17 @@ BUNDLE_VERSION = "%s-6" % K8S_VERSION   # bump the suffix when the bundle recipe
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
+# The release the provider's in-place upgrade starts FROM (issue 18): a second bundle, `testbed bundle previous`,
+# with the same layout.  Its own: kubeadm/kubelet/kubectl/kube-proxy and the control-plane images built from
+# k8s.io/kubernetes at this version, and the etcd/CoreDNS/pause tags kubeadm v1.35.4 pins
+# (cmd/kubeadm/app/constants: DefaultEtcdVersion, CoreDNSVersion, PauseVersion); every other file is the
+# current bundle's.  Keyed by its own recipe suffix AND the current bundle it shares files with.
+K8S_PREVIOUS_VERSION = "v1.35.4"
+ETCD_PREVIOUS_VERSION = "v3.6.6"          # kubeadm v1.35.4's DefaultEtcdVersion 3.6.6-0 (the image's etcd)
+ETCD_PREVIOUS_IMAGE_TAG = "3.6.6-0"
+COREDNS_PREVIOUS_VERSION = "v1.13.1"      # kubeadm v1.35.4's CoreDNSVersion
+PAUSE_PREVIOUS_TAG = "3.10.1"             # kubeadm v1.35.4's PauseVersion (the same pause program)
+BUNDLE_PREVIOUS_VERSION = "%s-1+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION)  # bump "-1" when its recipe changes
 FLANNEL_VERSION = "v0.28.10"             # github.com/flannel-io/flannel (flanneld)
 FLANNEL_RECIPE = FLANNEL_VERSION + "-2"  # its cache key: the wrapper-module recipe changed once
 CNI_FLANNEL_VERSION = "v0.9.1"           # github.com/containernetworking/plugins: last release with plugins/meta/flannel

@@ -12,10 +12,11 @@ import time
 from typing import Callable
 
 from .. import assets, cache, gobuild, proc
-from ..versions import (BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_VERSION, ETCD_VERSION, FLANNEL_VERSION,
-                        IMAGE_DEBS, K3S_STANDIN_VERSION, K3S_VERSION, K8S_VERSION, KUBE_NETWORK_POLICIES_RECIPE,
-                        KUBE_NETWORK_POLICIES_VERSION, KUBE_NODE_BINS, METRICS_SERVER_VERSION, NODE_DEBS,
-                        PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
+from ..versions import (BUNDLE_PREVIOUS_VERSION, BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_PREVIOUS_VERSION,
+                        COREDNS_VERSION, ETCD_PREVIOUS_VERSION, ETCD_VERSION, FLANNEL_VERSION, IMAGE_DEBS,
+                        K3S_STANDIN_VERSION, K3S_VERSION, K8S_PREVIOUS_VERSION, K8S_VERSION,
+                        KUBE_NETWORK_POLICIES_RECIPE, KUBE_NETWORK_POLICIES_VERSION, KUBE_NODE_BINS,
+                        METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
 from . import addons, debs, images, k3s_standin, kubernetes, oci
 
 BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm", "k3s/k3s"]
@@ -144,12 +145,10 @@ def install_release_binaries(dst: str, go: GoParts, deb: DebParts) -> None:
     cache.safe_rmtree(x)
 
 
-def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> None:
-    """Every layer that images.IMAGE_SPEC names, from staging trees under work/."""
+def build_base_layers(w: oci.OCIWriter, work: str, deb: DebParts) -> None:
+    """The layers images share: base (passwd, group, nsswitch, /tmp), busybox, iptables (nft backend)."""
     def staging(n: str) -> str:
         return os.path.join(work, "stage-" + n)
-    kbin = os.path.join(go.control_plane, "bin")
-    nbin = os.path.join(go.node, "bin")
     w.layer("base", oci.stage(staging("base"),
                               dirs=[("/tmp", 0o1777), ("/etc", 0o755), ("/root", 0o700), ("/var/run", 0o755)],
                               texts=[("/etc/passwd", BASE_PASSWD, 0o644), ("/etc/group", BASE_GROUP, 0o644),
@@ -168,6 +167,15 @@ def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> Non
     # what update-alternatives would do: iptables = the nft backend
     oci.stage(ipt, links=[("xtables-nft-multi", "/usr/sbin/" + n) for n in IPTABLES_NFT_LINKS])
     w.layer("iptables", ipt)
+
+
+def build_layers(w: oci.OCIWriter, work: str, go: GoParts, deb: DebParts) -> None:
+    """Every layer that images.IMAGE_SPEC names, from staging trees under work/."""
+    def staging(n: str) -> str:
+        return os.path.join(work, "stage-" + n)
+    kbin = os.path.join(go.control_plane, "bin")
+    nbin = os.path.join(go.node, "bin")
+    build_base_layers(w, work, deb)
 
     def binlayer(key: str, files: list[tuple[str, str]], texts: list[tuple[str, str, int]] | None = None) -> None:
         w.layer(key, oci.stage(staging(key), files=[(s, d, 0o755) for s, d in files], texts=texts or ()))
@@ -273,3 +281,122 @@ def build_bundle(dst: str) -> None:
     with open(os.path.join(dst, "SHA256SUMS"), "w") as f:
         f.writelines(sha256sums(dst))
     proc.log("bundle: %s" % " ".join("%s %.0fs" % kv for kv in timings.items()))
+
+
+# ------------------------------------------------------------------------------------ the previous bundle --
+# The release an in-place upgrade starts from (versions.K8S_PREVIOUS_VERSION), in the same layout.  Built from
+# it: the Kubernetes binaries and the release images (images.RELEASE_IMAGES: control plane, kube-proxy, etcd and
+# CoreDNS at the versions its kubeadm pins, pause under its tag).  Hard-linked from the current bundle (same
+# bytes, no copy): the kubelet units, containerd, runc, the CNI plugins, the .debs, the flannel manifest and
+# every other image archive.  No k3s/: the k3s stand-in embeds the current release's kubelet.
+PREVIOUS_BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm"]
+SHARED_DIRS = ("kubernetes/systemd", "containerd", "runc", "cni", "debs", "manifests")
+
+
+def previous_bundle_dir() -> str:
+    return cache.cached("k8s-bundle", BUNDLE_PREVIOUS_VERSION, build_previous_bundle, PREVIOUS_BUNDLE_FILES)
+
+
+def previous_bundle_dir_if_built() -> str | None:
+    d = cache.cache_dir("k8s-bundle", BUNDLE_PREVIOUS_VERSION)
+    return d if os.path.exists(os.path.join(d, ".complete")) else None
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    """A hard link (the bundles share a cache directory's file system), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def link_tree(src: str, dst: str) -> None:
+    shutil.copytree(src, dst, copy_function=link_or_copy)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviousParts:
+    release: str     # kubernetes-release-<version>/bin: every Kubernetes binary of the previous release
+    etcd: str        # etcd-<version>/bin/etcd
+    coredns: str     # coredns-<version>/coredns
+    smallbins: str   # the pause program (the same one, under the previous release's tag)
+
+
+def build_previous_parts(timings: dict[str, float]) -> PreviousParts:
+    steps: list[tuple[str, str, Callable[[], str]]] = [
+        ("smallbins", "echo+pause", addons.small_bins_dir),
+        ("etcd", "etcd " + ETCD_PREVIOUS_VERSION, lambda: kubernetes.etcd_dir(ETCD_PREVIOUS_VERSION)),
+        ("coredns", "coredns " + COREDNS_PREVIOUS_VERSION, lambda: gobuild.go_install_dir(
+            "coredns", COREDNS_PREVIOUS_VERSION, ["github.com/coredns/coredns"])),
+        ("release", "kubernetes " + K8S_PREVIOUS_VERSION, lambda: kubernetes.kube_release_dir(K8S_PREVIOUS_VERSION))]
+    dirs = {}
+    for field, label, build in steps:
+        t = time.time()
+        dirs[field] = build()
+        timings[label] = time.time() - t
+    return PreviousParts(**dirs)
+
+
+def write_previous_images(dst: str, cur: str, parts: PreviousParts, deb: DebParts) -> list[tuple[str, str, str]]:
+    """The release images built again at the previous release; every other archive linked from `cur`."""
+    work = os.path.join(dst, ".oci")
+    w = oci.OCIWriter(work)
+    build_base_layers(w, work, deb)
+    rbin = os.path.join(parts.release, "bin")
+    for key, src, path in [(b, os.path.join(rbin, b), "/usr/local/bin/" + b) for b in
+                           ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")] + [
+            ("etcd", os.path.join(parts.etcd, "bin", "etcd"), "/usr/local/bin/etcd"),
+            ("coredns", os.path.join(parts.coredns, "coredns"), "/coredns"),
+            ("pause", os.path.join(parts.smallbins, "pause"), "/pause")]:
+        w.layer(key, oci.stage(os.path.join(work, "stage-" + key), files=[(src, path, 0o755)]))
+    with open(os.path.join(cur, "images", "images.txt")) as f:
+        cur_digests = {fn: dg for _, fn, dg in (line.rstrip("\n").split("\t") for line in f if line.strip())}
+    idir = os.path.join(dst, "images")
+    os.makedirs(idir)
+    listing = []
+    for ref, fn in images.images_list(images.PREVIOUS):
+        name = fn[:-4]
+        if name in images.RELEASE_IMAGES:
+            layers, ep = images.IMAGE_SPEC[name]
+            dg = w.image(ref, layers, os.path.join(idir, fn), entrypoint=ep, cmd=images.IMAGE_CMD.get(name))
+        else:
+            link_or_copy(os.path.join(cur, "images", fn), os.path.join(idir, fn))
+            dg = cur_digests[fn]
+        listing.append((ref, fn, dg))
+    cache.write_text(os.path.join(idir, "images.txt"), "".join("%s\t%s\t%s\n" % entry for entry in listing))
+    cache.safe_rmtree(work)
+    return listing
+
+
+def build_previous_bundle(dst: str) -> None:
+    timings: dict[str, float] = {}
+    t = time.time()
+    cur = bundle_dir()   # what the two bundles share comes from it (cached; built first when missing)
+    timings["current bundle"] = time.time() - t
+    parts = build_previous_parts(timings)
+    deb = fetch_debs(timings)
+    t = time.time()
+    bd = os.path.join(dst, "kubernetes", "bin", "linux", "amd64")
+    os.makedirs(bd)
+    for b, src in [(b, os.path.join(parts.release, "bin", b)) for b in KUBE_NODE_BINS + (
+            "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler")] + [
+            ("etcd", os.path.join(parts.etcd, "bin", "etcd"))]:
+        copy_exec(src, os.path.join(bd, b))
+        cache.write_text(os.path.join(bd, b + ".sha256"), cache.sha256_file(os.path.join(bd, b)) + "\n")
+    for d in SHARED_DIRS:
+        link_tree(os.path.join(cur, d), os.path.join(dst, d))
+    timings["binaries"] = time.time() - t
+    t = time.time()
+    listing = write_previous_images(dst, cur, parts, deb)
+    timings["images"] = time.time() - t
+    with open(os.path.join(cur, "MANIFEST.json")) as f:
+        shared = json.load(f)
+    m = manifest(dst, listing, timings)
+    m.update({"bundle": BUNDLE_PREVIOUS_VERSION, "kubernetes": K8S_PREVIOUS_VERSION, "etcd": ETCD_PREVIOUS_VERSION,
+              "coredns": COREDNS_PREVIOUS_VERSION, "shares_files_with": shared["bundle"],
+              "k3s": "none (the k3s stand-in is in the %s bundle only)" % shared["bundle"]})
+    with open(os.path.join(dst, "MANIFEST.json"), "w") as f:
+        json.dump(m, f, indent=1)
+    with open(os.path.join(dst, "SHA256SUMS"), "w") as f:
+        f.writelines(sha256sums(dst))
+    proc.log("previous bundle: %s" % " ".join("%s %.0fs" % kv for kv in timings.items()))

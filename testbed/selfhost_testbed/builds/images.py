@@ -1,9 +1,29 @@
 """The container images of the bundle: their references and what each is made of."""
 from __future__ import annotations
 
-from ..versions import (COREDNS_VERSION, ETCD_IMAGE_TAG, FLANNEL_CNI_PLUGIN_TAG, FLANNEL_VERSION, K8S_VERSION,
-                        KUBE_NETWORK_POLICIES_VERSION, METRICS_SERVER_VERSION, PAUSE_TAG, PEBBLE_VERSION,
-                        TRAEFIK_VERSION, WORKLOAD_TAG)
+import dataclasses
+
+from ..versions import (COREDNS_PREVIOUS_VERSION, COREDNS_VERSION, ETCD_IMAGE_TAG, ETCD_PREVIOUS_IMAGE_TAG,
+                        FLANNEL_CNI_PLUGIN_TAG, FLANNEL_VERSION, K8S_PREVIOUS_VERSION, K8S_VERSION,
+                        KUBE_NETWORK_POLICIES_VERSION, METRICS_SERVER_VERSION, PAUSE_PREVIOUS_TAG, PAUSE_TAG,
+                        PEBBLE_VERSION, TRAEFIK_VERSION, WORKLOAD_TAG)
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The image tags that belong to one Kubernetes release (what its kubeadm lists)."""
+    kubernetes: str
+    etcd_tag: str
+    coredns: str
+    pause: str
+
+
+CURRENT = Release(K8S_VERSION, ETCD_IMAGE_TAG, COREDNS_VERSION, PAUSE_TAG)
+PREVIOUS = Release(K8S_PREVIOUS_VERSION, ETCD_PREVIOUS_IMAGE_TAG, COREDNS_PREVIOUS_VERSION, PAUSE_PREVIOUS_TAG)
+# the images whose tag follows the Kubernetes release (`kubeadm config images list`); the previous bundle
+# builds these and shares every other image archive with the current one
+RELEASE_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "coredns",
+                  "pause")
 
 # image name (its archive is images/<name>.tar) -> (layer keys, entrypoint); bundle.build_layers makes the layers
 IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
@@ -37,13 +57,13 @@ IMAGE_SPEC: dict[str, tuple[list[str], list[str] | None]] = {
 IMAGE_CMD: dict[str, list[str]] = {"kube-network-policies": ["/bin/netpol"]}
 
 
-def images_list() -> list[tuple[str, str]]:
-    """(reference, archive file name) of every image in the bundle."""
-    r = [("registry.k8s.io/%s:%s" % (c, K8S_VERSION), c + ".tar") for c in
+def images_list(release: Release = CURRENT) -> list[tuple[str, str]]:
+    """(reference, archive file name) of every image in the bundle of `release`."""
+    r = [("registry.k8s.io/%s:%s" % (c, release.kubernetes), c + ".tar") for c in
          ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")]
-    r += [("registry.k8s.io/etcd:" + ETCD_IMAGE_TAG, "etcd.tar"),
-          ("registry.k8s.io/coredns/coredns:" + COREDNS_VERSION, "coredns.tar"),
-          ("registry.k8s.io/pause:" + PAUSE_TAG, "pause.tar"),
+    r += [("registry.k8s.io/etcd:" + release.etcd_tag, "etcd.tar"),
+          ("registry.k8s.io/coredns/coredns:" + release.coredns, "coredns.tar"),
+          ("registry.k8s.io/pause:" + release.pause, "pause.tar"),
           ("ghcr.io/flannel-io/flannel:" + FLANNEL_VERSION, "flannel.tar"),
           ("ghcr.io/flannel-io/flannel-cni-plugin:" + FLANNEL_CNI_PLUGIN_TAG, "flannel-cni-plugin.tar"),
           ("registry.k8s.io/metrics-server/metrics-server:" + METRICS_SERVER_VERSION, "metrics-server.tar"),
