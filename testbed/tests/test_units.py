@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -16,10 +17,11 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild, hosts, network, proc, rootfs  # noqa: E402
-from selfhost_testbed.builds import addons, bundle, clis, debs, images, k3s_standin  # noqa: E402
+from selfhost_testbed.builds import addons, bundle, clis, debs, images, k3s_standin, kubernetes  # noqa: E402
 from selfhost_testbed.config import Config  # noqa: E402
 from selfhost_testbed.errors import TestbedError  # noqa: E402
-from selfhost_testbed.versions import BUNDLE_VERSION, K8S_VERSION, KUBE_CACHE_VERSION  # noqa: E402
+from selfhost_testbed.versions import (BUNDLE_PREVIOUS_VERSION, BUNDLE_VERSION, K8S_PREVIOUS_VERSION,  # noqa: E402
+                                      K8S_VERSION, KUBE_CACHE_VERSION)
 
 
 def cfg_for(**env: str) -> Config:
@@ -191,6 +193,18 @@ class EnvOutputTest(unittest.TestCase):
         self.assertEqual(lines["KUBECONFIG"], "/s/kubeconfig")
         self.assertEqual(lines["SELFHOST_TEST_CLIS"], "/t1 /t2")
 
+    def test_previous_bundle_and_its_version(self) -> None:
+        c = cfg_for()
+        hs = hosts.host_entries(c, 0, 2)
+        with using(c):
+            lines = cli.env_exports(c, False, hs, "/b", [], "/bp")
+            self.assertNotIn("SELFHOST_TEST_K8S_BUNDLE_PREVIOUS", dict(cli.env_exports(c, False, hs, "/b", [])))
+        names = [k for k, _ in lines]
+        self.assertEqual(names[names.index("SELFHOST_TEST_K8S_BUNDLE"):][:3], [
+            "SELFHOST_TEST_K8S_BUNDLE", "SELFHOST_TEST_K8S_BUNDLE_PREVIOUS", "SELFHOST_TEST_K8S_PREVIOUS_VERSION"])
+        self.assertEqual(dict(lines)["SELFHOST_TEST_K8S_BUNDLE_PREVIOUS"], "/bp")
+        self.assertEqual(dict(lines)["SELFHOST_TEST_K8S_PREVIOUS_VERSION"], "v1.35.4")
+
     def test_bundle_only_with_k8s_hosts(self) -> None:
         c = cfg_for()
         names = [k for k, _ in cli.env_exports(c, False, hosts.host_entries(c, 1, 0), "/b", [])]
@@ -230,6 +244,24 @@ class ParseTest(unittest.TestCase):
         self.assertIn("go 1.26.0\ngodebug default=go1.26\n", m)
         self.assertIn("\tk8s.io/api => k8s.io/api v0.36.3\n\tk8s.io/apiserver => k8s.io/apiserver v0.36.3\n)", m)
         self.assertNotIn("k8s.io/utils =>", m)
+
+    def test_previous_release_wrapper_requires_kubernetes_alone(self) -> None:
+        kmod = ("module k8s.io/kubernetes\n\ngo 1.25.0\n\nrequire (\n\tk8s.io/api v0.0.0\n)\n")
+        m = gobuild.kube_wrapper_gomod("w", kmod, "v1.35.4", with_kwok_etcd=False)
+        self.assertIn("require (\n\tk8s.io/kubernetes v1.35.4\n)\n", m)
+        self.assertIn("\tk8s.io/api => k8s.io/api v0.35.4\n", m)
+        self.assertNotIn("kwok", m)
+        self.assertNotIn("etcd", m)
+        ld = gobuild.kube_ldflags("NOW", False, "v1.35.4")
+        self.assertIn("-X k8s.io/component-base/version.gitVersion=v1.35.4", ld)
+        self.assertIn("-X k8s.io/component-base/version.gitMinor=35", ld)
+        self.assertIn("-X k8s.io/client-go/pkg/version.gitVersion=v1.35.4", ld)
+
+    def test_bundle_argument(self) -> None:
+        self.assertEqual(cli.parser().parse_args(["bundle"]).which, "all")
+        self.assertEqual(cli.parser().parse_args(["bundle", "previous"]).which, "previous")
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            cli.parser().parse_args(["bundle", "v1.35.4"])
 
     def test_apt_depends_output(self) -> None:
         self.assertEqual(debs.parse_depends("b\na\n  Depends: c\n<virt>\na\n"), ["a", "b"])
@@ -405,6 +437,87 @@ class BundleImagesTest(unittest.TestCase):
     def test_base_layer_knows_the_nonroot_user(self) -> None:
         self.assertIn("nonroot:x:65532:65532:", bundle.BASE_PASSWD)
         self.assertIn("nonroot:x:65532:\n", bundle.BASE_GROUP)
+
+
+class PreviousBundleTest(unittest.TestCase):
+    """The previous release's bundle, assembled from fake parts and a fake current bundle."""
+
+    def test_previous_release_images_follow_kubeadm_v1_35(self) -> None:
+        refs = dict((fn[:-4], ref) for ref, fn in images.images_list(images.PREVIOUS))
+        self.assertEqual(refs["kube-apiserver"], "registry.k8s.io/kube-apiserver:v1.35.4")
+        self.assertEqual(refs["kube-proxy"], "registry.k8s.io/kube-proxy:v1.35.4")
+        self.assertEqual(refs["etcd"], "registry.k8s.io/etcd:3.6.6-0")
+        self.assertEqual(refs["coredns"], "registry.k8s.io/coredns/coredns:v1.13.1")
+        self.assertEqual(refs["pause"], "registry.k8s.io/pause:3.10.1")
+        cur = dict((fn[:-4], ref) for ref, fn in images.images_list())
+        self.assertEqual([n for n in refs if refs[n] != cur[n]], list(images.RELEASE_IMAGES))
+        self.assertEqual(BUNDLE_PREVIOUS_VERSION, "%s-1+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION))
+
+    def test_assembly(self) -> None:
+        import harness
+        with tempfile.TemporaryDirectory() as tmp, using(cfg_for(XDG_CACHE_HOME=tmp + "/cache")):
+            parts = {}
+            for name, files in (("release", ["bin/" + b for b in kubernetes.RELEASE_BINS]), ("etcd", ["bin/etcd"]),
+                                ("coredns", ["coredns"]), ("smallbins", ["echo", "pause"])):
+                for f in files:
+                    harness.write(os.path.join(tmp, name, f), "fake %s/%s\n" % (name, f), 0o755)
+                parts[name] = os.path.join(tmp, name)
+            for tag, pkgs in (("node", ["containerd"]), ("image", ["busybox-static", "iptables", "libc6"]),
+                              ("restic", ["restic"])):
+                harness.write(os.path.join(tmp, "debs-" + tag, "packages"), "\n".join(pkgs) + "\n")
+            cur = os.path.join(tmp, "cur")
+            shared = ["kubernetes/systemd/kubelet.service", "containerd/bin/ctr", "runc/runc.amd64", "cni/bin/bridge",
+                      "debs/runc_1_amd64.deb", "manifests/kube-flannel.yml", "k3s/k3s"]
+            for f in shared:
+                harness.write(os.path.join(cur, f), "current " + f)
+            listing = []
+            for i, (ref, fn) in enumerate(images.images_list()):
+                harness.write(os.path.join(cur, "images", fn), "image " + ref)
+                listing.append("%s\t%s\tsha256:%064d\n" % (ref, fn, i))
+            harness.write(os.path.join(cur, "images", "images.txt"), "".join(listing))
+            harness.write(os.path.join(cur, "MANIFEST.json"), '{"bundle": "%s"}' % BUNDLE_VERSION)
+            dst = os.path.join(tmp, "prev")
+            os.makedirs(dst)
+            with mock.patch.object(bundle, "bundle_dir", lambda: cur), \
+                    mock.patch.object(kubernetes, "kube_release_dir", lambda v: parts["release"]), \
+                    mock.patch.object(kubernetes, "etcd_dir", lambda v: parts["etcd"]), \
+                    mock.patch.object(gobuild, "go_install_dir", lambda c, v, p: parts[c]), \
+                    mock.patch.object(addons, "small_bins_dir", lambda: parts["smallbins"]), \
+                    mock.patch.object(debs, "debs_dir", lambda tag, p, closure: os.path.join(
+                        tmp, "debs-" + {"k8s-node": "node", "k8s-image-base": "image",
+                                        "k8s-image-restic": "restic"}[tag])), \
+                    mock.patch.object(debs, "deb_unpack", harness._fake_deb_unpack), \
+                    mock.patch.object(proc, "log", lambda *a: None):
+                bundle.build_previous_bundle(dst)
+            bd = os.path.join(dst, "kubernetes", "bin", "linux", "amd64")
+            self.assertEqual(sorted(n for n in os.listdir(bd) if not n.endswith(".sha256")), sorted(
+                kubernetes.RELEASE_BINS + ("etcd",)))
+            with open(os.path.join(bd, "kubeadm")) as f:
+                self.assertEqual(f.read(), "fake release/bin/kubeadm\n")
+            for f in shared:
+                if f.startswith("k3s/"):
+                    self.assertFalse(os.path.exists(os.path.join(dst, f)))   # the stand-in is the current release's
+                else:
+                    self.assertTrue(os.path.samefile(os.path.join(dst, f), os.path.join(cur, f)), f)
+            with open(os.path.join(dst, "images", "images.txt")) as f:
+                rows = [line.rstrip("\n").split("\t") for line in f]
+            self.assertEqual([(r, fn) for r, fn, _ in rows], images.images_list(images.PREVIOUS))
+            for ref, fn, dg in rows:
+                same = os.path.samefile(os.path.join(dst, "images", fn), os.path.join(cur, "images", fn))
+                self.assertEqual(same, fn[:-4] not in images.RELEASE_IMAGES, fn)
+                if same:
+                    self.assertIn("%s\t%s\t%s\n" % (ref, fn, dg), listing)
+                else:
+                    self.assertTrue(dg.startswith("sha256:") and len(dg) == 71, dg)
+            with open(os.path.join(dst, "MANIFEST.json")) as f:
+                m = json.load(f)
+            self.assertEqual((m["bundle"], m["kubernetes"], m["etcd"], m["coredns"], m["shares_files_with"]),
+                             (BUNDLE_PREVIOUS_VERSION, "v1.35.4", "v3.6.6", "v1.13.1", BUNDLE_VERSION))
+            with open(os.path.join(dst, "SHA256SUMS")) as f:
+                summed = sorted(line.split("  ", 1)[1].rstrip("\n") for line in f)
+            files = sorted(os.path.relpath(os.path.join(r, n), dst) for r, _, fs in os.walk(dst) for n in fs
+                           if not n.endswith(".sha256") and n != "SHA256SUMS")
+            self.assertEqual(summed, files)
 
 
 class ErrorsTest(unittest.TestCase):
