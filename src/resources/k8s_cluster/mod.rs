@@ -701,6 +701,42 @@ impl K8sCluster {
     }
 }
 
+/// Why the plan's `version` cannot replace the prior one in place, said at
+/// `version`: a downgrade or a skipped minor (kubeadm's skew policy), a
+/// release the bundle does not hold, or (for now) any upgrade.
+fn version_change_problem(prior: &Value, planned: &Value) -> Option<Diagnostic> {
+    let (old, new) = (prior.attr("version").as_str()?, planned.attr("version").as_str()?);
+    if old == new {
+        return None;
+    }
+    let at = |summary: &str, detail: String| error(summary, detail, Some(AttributePath::root("version")));
+    let (Ok(from), Ok(to)) = (crate::cluster::Version::parse(old), crate::cluster::Version::parse(new)) else {
+        return None; // validate reports a malformed version
+    };
+    if let Err(why) = crate::cluster::upgrade::check(&from, &to) {
+        return Some(at("Version change refused", why));
+    }
+    let config: ClusterConfig = from_value(planned).ok()?;
+    if config.uses_bundle()
+        && let Err(e) = payload::Payload::from_bundle(
+            config.install().bundle.as_deref().unwrap_or_default(),
+            new,
+            config.distro(),
+        )
+    {
+        return Some(at(
+            "Version not in the bundle",
+            format!("{} Point install.bundle at a bundle of {new} to upgrade.", e.detail),
+        ));
+    }
+    Some(at(
+        "Kubernetes upgrades are not supported yet",
+        format!(
+            "This cluster runs {old} and the configuration asks for {new}. This provider version cannot upgrade a cluster in place; keep `version` at {old} (replacing the cluster means destroying it first)."
+        ),
+    ))
+}
+
 /// The attributes a user sets (everything but the outputs) and the
 /// blocks, from the schema: a new setting cannot be left out. Built once
 /// per process: every plan of the resource compares them.
@@ -776,18 +812,8 @@ impl Resource for K8sCluster {
         if req.prior.is_null() {
             return;
         }
-        let (old, new) = (req.prior.attr("version"), req.config.attr("version"));
-        if new.is_wholly_known() && old != new {
-            resp.diagnostics.attribute_error(
-                AttributePath::root("version"),
-                "Kubernetes upgrades are not supported yet",
-                format!(
-                    "This cluster runs {} and the configuration asks for {}. This provider version cannot upgrade a cluster in place; keep `version` at {} (replacing the cluster means destroying it first).",
-                    old.as_str().unwrap_or("?"),
-                    new.as_str().unwrap_or("?"),
-                    old.as_str().unwrap_or("?")
-                ),
-            );
+        if let Some(d) = version_change_problem(&req.prior, &resp.planned) {
+            resp.diagnostics.0.push(d);
         }
         if nodes_change(&resp.planned, &req.config, &req.prior)
             && let Some(slot) = resp.planned.attr_mut("nodes")
