@@ -710,14 +710,14 @@ fn version_change_problem(prior: &Value, planned: &Value) -> Option<Diagnostic> 
         return None;
     }
     let at = |summary: &str, detail: String| error(summary, detail, Some(AttributePath::root("version")));
-    let (Ok(from), Ok(to)) = (crate::cluster::Version::parse(old), crate::cluster::Version::parse(new)) else {
-        return None; // validate reports a malformed version
-    };
-    if let Err(why) = crate::cluster::upgrade::check(&from, &to) {
+    if let (Ok(from), Ok(to)) = (crate::cluster::Version::parse(old), crate::cluster::Version::parse(new))
+        && let Err(why) = crate::cluster::upgrade::check(&from, &to)
+    {
         return Some(at("Version change refused", why));
     }
-    let config: ClusterConfig = from_value(planned).ok()?;
-    if config.uses_bundle()
+    // (a plan whose `install` is not known yet is checked at apply)
+    if let Ok(config) = from_value::<ClusterConfig>(planned)
+        && config.uses_bundle()
         && let Err(e) = payload::Payload::from_bundle(
             config.install().bundle.as_deref().unwrap_or_default(),
             new,
@@ -1060,6 +1060,40 @@ mod tests {
             Some(vec![worker("10.0.0.2"), worker("10.0.0.3")])
         );
         assert_eq!(recorded_workers(&small_config(), Vec::new()), None);
+    }
+
+    /// Every version change is refused at `version` (until in-place
+    /// upgrades land), each with its reason; an undecodable plan too.
+    #[test]
+    fn version_changes_are_refused_at_the_attribute_with_their_reason() {
+        let mut d = Diagnostics::new();
+        let prior = encode(&small_config(), &Outputs::default(), &Value::Null, &mut d);
+        let with = |v: &str| {
+            let mut p = prior.clone();
+            if let Some(slot) = p.attr_mut("version") {
+                *slot = Value::String(v.into());
+            }
+            p
+        };
+        assert!(version_change_problem(&prior, &prior).is_none());
+        for (to, summary) in [
+            ("v1.35.4", "Version change refused"),
+            ("v1.38.0", "Version change refused"),
+            ("v1.36.4", "Kubernetes upgrades are not supported yet"),
+            ("v1.37.1", "Kubernetes upgrades are not supported yet"),
+        ] {
+            let e = version_change_problem(&prior, &with(to)).expect("refused");
+            assert_eq!(
+                (e.summary.as_str(), e.attribute.clone()),
+                (summary, Some(AttributePath::root("version"))),
+                "{to}"
+            );
+        }
+        let mut unknown_install = with("v1.37.1");
+        if let Some(slot) = unknown_install.attr_mut("install") {
+            *slot = Value::unknown();
+        }
+        assert!(version_change_problem(&prior, &unknown_install).is_some());
     }
 
     /// A refused `cni` does not hide the other settings' errors.
