@@ -553,9 +553,8 @@ fn we_own_replicas(bed: &KubeBed, ns: &str, name: &str) -> bool {
         .any(|m| !m["fieldsV1"]["f:spec"]["f:replicas"].is_null())
 }
 
-/// NOT RUN YET (written without the bed): the autoscaler is applied, its
-/// edits and deletion show as drift and are repaired, the replica count is
-/// the autoscaler's (a `kubectl scale` is no drift), import round-trips,
+/// The autoscaler is applied, its edits and deletion show as drift and are
+/// repaired, the replica count is the autoscaler's (a `kubectl scale` is no drift), import round-trips,
 /// and removing the block deletes it and gives the count back.
 #[test]
 fn agent_autoscaling_lifecycle() {
