@@ -453,7 +453,7 @@ fn observe_api_server(state: &mut ClusterConfig, probes: &[(SshObject, Role, Opt
 }
 
 /// The cluster CA (PEM) from a kubeconfig's current cluster.
-fn ca_certificate(kubeconfig: &str) -> Option<String> {
+pub(crate) fn ca_certificate(kubeconfig: &str) -> Option<String> {
     use base64::Engine;
     let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).ok()?;
     let cluster = parsed.clusters.first()?.cluster.as_ref()?;
