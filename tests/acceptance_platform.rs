@@ -213,7 +213,7 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
         k.bed.sh(h, FRESH_HOST);
         k.bed.sh(
             h,
-            "rm -rf /srv/selfhost-demo-volumes; nft delete table inet selfhost 2>/dev/null; true",
+            "rm -rf /srv/selfhost-demo-volumes /etc/ssh/sshd_config.d/00-selfhost.conf; nft delete table inet selfhost 2>/dev/null; true",
         );
     }
     std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
