@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod docs;
 pub mod download;
 pub mod framework;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod kube;
 pub mod logging;

@@ -553,9 +553,8 @@ fn we_own_replicas(bed: &KubeBed, ns: &str, name: &str) -> bool {
         .any(|m| !m["fieldsV1"]["f:spec"]["f:replicas"].is_null())
 }
 
-/// NOT RUN YET (written without the bed): the autoscaler is applied, its
-/// edits and deletion show as drift and are repaired, the replica count is
-/// the autoscaler's (a `kubectl scale` is no drift), import round-trips,
+/// The autoscaler is applied, its edits and deletion show as drift and are
+/// repaired, the replica count is the autoscaler's (a `kubectl scale` is no drift), import round-trips,
 /// and removing the block deletes it and gives the count back.
 #[test]
 fn agent_autoscaling_lifecycle() {
@@ -665,6 +664,286 @@ fn agent_autoscaling_lifecycle() {
                 "{kind}/scaled must be gone after destroy"
             );
         }
+    });
+}
+
+/// Two agents in `ns`: `budgeted` (2 replicas, with `budget` as its
+/// `disruption_budget` block's body when Some) and `other` (1 replica, no
+/// budget), so a budget that selected more than its agent's pods would show.
+fn budgeted_agents(kubeconfig: &str, ns: &str, budget: Option<&str>) -> String {
+    let block = budget.map_or_else(String::new, |b| format!("  disruption_budget {{\n    {b}\n  }}\n"));
+    format!(
+        r#"{HEADER}
+locals {{
+  kubeconfig = file("{kubeconfig}")
+}}
+
+resource "selfhost_agent" "budgeted" {{
+  kubeconfig = local.kubeconfig
+  namespace  = "{ns}"
+  name       = "budgeted"
+  image      = "{IMAGE}"
+  replicas   = 2
+{block}}}
+
+resource "selfhost_agent" "other" {{
+  kubeconfig = local.kubeconfig
+  namespace  = "{ns}"
+  name       = "other"
+  image      = "{IMAGE}"
+  replicas   = 1
+}}
+"#
+    )
+}
+
+/// The budget's status once the disruption controller (the bed's real
+/// kube-controller-manager) has counted its pods.
+fn counted_budget(bed: &KubeBed, ns: &str, name: &str, expected_pods: i64) -> Json {
+    let mut last = Json::Null;
+    for _ in 0..100 {
+        last = get(bed, "pdb", ns, name);
+        if last["status"]["expectedPods"] == expected_pods && last["status"]["currentHealthy"] == expected_pods {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("the budget {ns}/{name} never counted {expected_pods} healthy pods: {last:#}");
+}
+
+/// `disruption_budget` against the real API server and disruption
+/// controller: the PodDisruptionBudget selects exactly the agent's pods,
+/// min → max updates it in place, a deleted budget shows in the plan and
+/// apply restores it, import round-trips, removing the block deletes it,
+/// destroy leaves nothing.
+#[test]
+fn agent_disruption_budget_lifecycle() {
+    let Some(bed) = kube_bed("agent_disruption_budget_lifecycle") else {
+        return;
+    };
+    const BUDGETED: &str = "selfhost_agent.budgeted";
+    for_each_cli("agent_disruption_budget_lifecycle", |cli| {
+        let wd = Workdir::new(cli, "agent-pdb");
+        let (ns, kubeconfig) = namespace_with_kubeconfig(&bed, "agentpdb", &wd.path);
+        let ns = &ns.name;
+        // Written as a number: the attribute is a string, the CLI converts it.
+        wd.write("main.tf", &budgeted_agents(&kubeconfig, ns, Some("min_available = 1")));
+        wd.init();
+        apply(&wd);
+
+        let pdb = get(&bed, "pdb", ns, "budgeted");
+        let deployment = get(&bed, "deployment", ns, "budgeted");
+        assert_eq!(
+            pdb["spec"]["selector"], deployment["spec"]["selector"],
+            "the Deployment's selector"
+        );
+        assert_eq!(
+            pdb["spec"]["selector"],
+            serde_json::json!({"matchLabels": {"selfhost.dev/agent": "budgeted"}})
+        );
+        assert_eq!(pdb["spec"]["minAvailable"], 1, "an integer, not the string \"1\"");
+        assert!(pdb["spec"].get("maxUnavailable").is_none(), "{pdb:#}");
+        assert_eq!(pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow");
+        assert_eq!(
+            pdb["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "terraform-provider-selfhost"
+        );
+        assert!(
+            bed.get_json("pdb", ns, "other").is_none(),
+            "no budget without the block"
+        );
+        // The disruption controller finds exactly the agent's 2 pods (not
+        // `other`'s) and lets one of them go.
+        let counted = counted_budget(&bed, ns, "budgeted", 2);
+        assert_eq!(counted["status"]["disruptionsAllowed"], 1, "{counted:#}");
+        expect_empty_plan(&wd, "after create");
+
+        // min → max: updated in place, minAvailable gone.
+        wd.write(
+            "main.tf",
+            &budgeted_agents(&kubeconfig, ns, Some("max_unavailable = \"50%\"")),
+        );
+        apply(&wd);
+        let pdb = get(&bed, "pdb", ns, "budgeted");
+        assert_eq!(pdb["spec"]["maxUnavailable"], "50%");
+        assert!(pdb["spec"].get("minAvailable").is_none(), "{pdb:#}");
+        expect_empty_plan(&wd, "after min_available → max_unavailable");
+
+        // Deleted by hand: drift, re-created.
+        bed.ok(&["delete", "pdb", "-n", ns, "budgeted"]);
+        expect_drift(
+            &wd,
+            BUDGETED,
+            "PodDisruptionBudget/budgeted: missing",
+            "after deleting the budget",
+        );
+        wd.ok(&["apply", "-input=false", "-no-color", "drift.tfplan"]);
+        assert_eq!(get(&bed, "pdb", ns, "budgeted")["spec"]["maxUnavailable"], "50%");
+        expect_empty_plan(&wd, "after re-creating the budget");
+
+        // Edited by hand: drift, repaired.
+        bed.ok(&[
+            "patch",
+            "pdb",
+            "-n",
+            ns,
+            "budgeted",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"maxUnavailable":"100%"}}"#,
+        ]);
+        expect_drift(
+            &wd,
+            BUDGETED,
+            "PodDisruptionBudget/budgeted: spec.maxUnavailable",
+            "after editing the budget",
+        );
+        wd.ok(&["apply", "-input=false", "-no-color", "drift.tfplan"]);
+        assert_eq!(get(&bed, "pdb", ns, "budgeted")["spec"]["maxUnavailable"], "50%");
+        expect_empty_plan(&wd, "after repairing the budget");
+
+        // Import into a fresh state: the block comes back, empty plan.
+        let imp = Workdir::new(cli, "agent-pdb-import");
+        imp.write(
+            "main.tf",
+            &budgeted_agents(&kubeconfig, ns, Some("max_unavailable = \"50%\"")),
+        );
+        imp.init();
+        for (address, id) in [(BUDGETED, "budgeted"), ("selfhost_agent.other", "other")] {
+            let o = imp.run_env(
+                &["import", "-input=false", "-no-color", address, &format!("{ns}/{id}")],
+                &[("KUBECONFIG", &kubeconfig)],
+            );
+            assert_eq!(o.code, Some(0), "import {address}: {o}");
+        }
+        expect_empty_plan(&imp, "after import");
+        let imported = imp.show_json(None);
+        assert_eq!(
+            state_values(&imported, BUDGETED)["disruption_budget"],
+            serde_json::json!({"min_available": null, "max_unavailable": "50%"})
+        );
+        for address in [BUDGETED, "selfhost_agent.other"] {
+            imp.ok(&["state", "rm", address]);
+        }
+
+        // The block removed: the budget is deleted, the agent stays.
+        wd.write("main.tf", &budgeted_agents(&kubeconfig, ns, None));
+        apply(&wd);
+        assert!(bed.get_json("pdb", ns, "budgeted").is_none(), "the budget is deleted");
+        assert!(bed.get_json("deployment", ns, "budgeted").is_some());
+        expect_empty_plan(&wd, "after removing disruption_budget");
+
+        // Back with a budget, then destroy: nothing left.
+        wd.write(
+            "main.tf",
+            &budgeted_agents(&kubeconfig, ns, Some("min_available = \"1\"")),
+        );
+        apply(&wd);
+        assert!(bed.get_json("pdb", ns, "budgeted").is_some());
+        wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+        for kind in ["pdb", "deployment"] {
+            assert!(
+                bed.get_json(kind, ns, "budgeted").is_none(),
+                "{kind}/budgeted must be gone after destroy"
+            );
+        }
+    });
+}
+
+/// Bad budgets fail `validate` (no cluster needed) at the attribute to fix.
+#[test]
+fn agent_disruption_budget_validation_points_at_the_attribute() {
+    for_each_cli("agent_disruption_budget_validation_points_at_the_attribute", |cli| {
+        let wd = Workdir::new(cli, "agent-pdb-validate");
+        let agent = |name: &str, replicas: &str, budget: &str| {
+            format!(
+                r#"resource "selfhost_agent" "{name}" {{
+  kubeconfig = "unused"
+  namespace  = "agents"
+  name       = "{name}"
+  image      = "img:1"
+  {replicas}
+  disruption_budget {{
+{budget}
+  }}
+}}
+"#
+            )
+        };
+        let tf = [
+            HEADER.to_owned(),
+            agent("percent", "replicas = 3", "    min_available = \"150%\""),
+            agent("words", "replicas = 3", "    max_unavailable = \"one\""),
+            agent("negative", "replicas = 3", "    max_unavailable = -1"),
+            agent(
+                "both",
+                "replicas = 3",
+                "    min_available   = \"1\" # both\n    max_unavailable = \"1\"",
+            ),
+            agent("empty", "replicas = 2", "    # empty"),
+            agent("single", "replicas = 1", "    min_available = \"1\" # single"),
+            agent("all", "replicas = 2", "    min_available = 2 # all"),
+            agent("none", "replicas = 2", "    max_unavailable = \"0%\" # none"),
+        ]
+        .concat();
+        wd.write("main.tf", &tf);
+        wd.init();
+        let j = support::assert_validate_errors_at(
+            &wd,
+            &tf,
+            &[
+                "min_available = \"150%\"",
+                "max_unavailable = \"one\"",
+                "max_unavailable = -1",
+                "min_available = \"1\" # single",
+                "min_available = 2 # all",
+                "max_unavailable = \"0%\" # none",
+            ],
+        );
+        let text: Vec<String> = j["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                format!(
+                    "{}: {}",
+                    d["summary"].as_str().unwrap_or(""),
+                    d["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let text = text.join("\n");
+        for needle in [
+            "\"150%\" is more than 100%",
+            "\"one\" is not a pod count",
+            "\"-1\" is not a pod count",
+            "min_available and max_unavailable are both set",
+            "disruption_budget needs one of min_available",
+            "With one pod no budget can keep the agent serving through a drain",
+            "never lets any of its 2 pods be evicted",
+            "disruption_budget.max_unavailable = \"0%\" with replicas = 2",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in:\n{text}");
+        }
+        // The block-level error (both set) is at the block's path; every CLI
+        // tried (Terraform 1.0.3, 1.8.5, 1.13.3, OpenTofu 1.12.6) shows a
+        // nested block's path at its resource's line.
+        let resource_line = support::line_of(&tf, "\"both\" {");
+        let block_line = resource_line + 6;
+        let line = j["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["summary"] == "Conflicting disruption budget")
+            .and_then(|d| d["range"]["start"]["line"].as_u64());
+        eprintln!(
+            "[{}] the conflict is said at line {line:?} (block {block_line}, resource {resource_line})",
+            cli.label()
+        );
+        assert!(
+            line == Some(block_line) || line == Some(resource_line),
+            "the conflict is said at line {block_line} (the block) or {resource_line} (its resource): {j:#}"
+        );
     });
 }
 

@@ -98,16 +98,31 @@ impl Distribution for Kubeadm {
         support::api_security::api_server_security(k, support::api_security::Flavor::Kubeadm, wd, kc, &with);
     }
 
-    /// An upgrade is refused at plan time, on `version`.
+    /// Version changes kubeadm cannot take, or the bundle cannot provide,
+    /// are refused at plan time, on `version`.
     fn after_import(&self, k: &K8sBed, wd: &Workdir) {
-        wd.write(
-            "main.tf",
-            &cluster_config(k, &["w1"], "").replace("\"v1.36.3\"", "\"v1.36.4\""),
-        );
-        let o = wd.run(&["plan", "-input=false", "-no-color"]);
-        assert_eq!(o.code, Some(1), "{o}");
-        assert!(o.output().contains("Kubernetes upgrades are not supported yet"), "{o}");
-        assert!(o.output().contains("version"), "{o}");
+        for (to, why) in [
+            ("v1.35.4", "Kubernetes does not support downgrades"),
+            ("v1.38.0", "skips 1 minor version"),
+            (
+                "v1.36.4",
+                "the bundle holds Kubernetes \"v1.36.3\", but `version` is \"v1.36.4\"",
+            ),
+        ] {
+            wd.write(
+                "main.tf",
+                &cluster_config(k, &["w1"], "").replace("\"v1.36.3\"", &format!("\"{to}\"")),
+            );
+            let o = wd.run(&["plan", "-input=false", "-no-color"]);
+            assert_eq!(o.code, Some(1), "{o}");
+            // the CLI wraps a diagnostic's text
+            let words = o.output().split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(words.contains(why), "{to}: {o}");
+            assert!(
+                o.output().contains(&format!("version       = \"{to}\"")),
+                "at the attribute: {o}"
+            );
+        }
         wd.write("main.tf", &cluster_config(k, &["w1"], ""));
         // Issue 21: Pod Security Admission and deploy credentials.
         support::cluster_security::namespace_security(k, wd, &cluster_config(k, &["w1"], ""));

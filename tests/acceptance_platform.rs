@@ -122,16 +122,10 @@ fn platform_secrets(
 ) -> Vec<(String, String)> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
+    // "<namespace>/<name>"
     let token_secret = demo.cli(&["output", "-raw", "gateway_token_secret"]);
-    let token = kc.ok(&[
-        "-n",
-        NS,
-        "get",
-        "secret",
-        token_secret.trim(),
-        "-o",
-        "jsonpath={.data.token}",
-    ]);
+    let (ns, name) = token_secret.trim().split_once('/').expect("namespace/name");
+    let token = kc.ok(&["-n", ns, "get", "secret", name, "-o", "jsonpath={.data.token}"]);
     let token = String::from_utf8(b64.decode(token.trim()).expect("base64")).expect("utf-8");
     let kubeconfig = std::fs::read_to_string(demo.dir.join("kubeconfig")).expect("kubeconfig");
     let client_key = kubeconfig
@@ -219,7 +213,7 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
         k.bed.sh(h, FRESH_HOST);
         k.bed.sh(
             h,
-            "rm -rf /srv/selfhost-demo-volumes; nft delete table inet selfhost 2>/dev/null; true",
+            "rm -rf /srv/selfhost-demo-volumes /etc/ssh/sshd_config.d/00-selfhost.conf; nft delete table inet selfhost 2>/dev/null; true",
         );
     }
     std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
@@ -299,6 +293,7 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
     // ... and ciphertext in etcd: the module's cluster encrypts Secrets by default.
     support::api_security::assert_stored(
         &k,
+        &kc,
         support::api_security::Flavor::Kubeadm,
         "toolbox-env",
         TOOLBOX_SECRET,
@@ -323,13 +318,23 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
         last.is_empty(),
         "toolbox -> authority (an allowed flow) must pass: {last}"
     );
-    match fetch(&kc, "toolbox", &format!("{}/denied", dns("billing"))) {
-        Ok(a) => panic!("toolbox -> billing must be dropped, got: {a}"),
-        Err(e) => assert!(
-            e.contains("Timeout") || e.contains("timeout") || e.contains("deadline"),
-            "toolbox -> billing: expected a timeout (dropped packets), got: {e}"
-        ),
+    // A broken exec stream (kubectl's websocket to the kubelet, on a busy
+    // machine) says nothing about the flow: asked again.
+    let mut denied = String::new();
+    for _ in 0..3 {
+        match fetch(&kc, "toolbox", &format!("{}/denied", dns("billing"))) {
+            Ok(a) => panic!("toolbox -> billing must be dropped, got: {a}"),
+            Err(e) if e.contains("websocket") || e.contains("error stream") => denied = e,
+            Err(e) => {
+                denied = e;
+                break;
+            }
+        }
     }
+    assert!(
+        denied.contains("Timeout") || denied.contains("timeout") || denied.contains("deadline"),
+        "toolbox -> billing: expected a timeout (dropped packets), got: {denied}"
+    );
 
     // ---- The gateway over HTTPS, with the printed curl line.
     let curl = stdout

@@ -25,5 +25,6 @@ pub mod probe;
 pub mod release;
 pub mod reset;
 pub mod spec;
+pub mod upgrade;
 
 pub use spec::{CgroupDriver, ClusterSpec, NodeSettings, Version};

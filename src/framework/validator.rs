@@ -207,7 +207,12 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             other => return Err(format!("unknown unit {other:?} (use h, m, s or ms)")),
         };
         rest = &rest[unit_len..];
-        total += std::time::Duration::try_from_secs_f64(number * seconds).map_err(|e| e.to_string())?;
+        // Checked: "10000000000000000000s10000000000000000000s" overflowed
+        // `+=` and panicked in the validator (seen writing fuzz/duration).
+        total = std::time::Duration::try_from_secs_f64(number * seconds)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
     }
     Ok(total)
 }
@@ -283,5 +288,18 @@ mod tests {
         assert!(parse_duration("10d").is_err());
         assert!(parse_duration("").is_err());
         assert!(run(&IsDuration, Value::from("5x")).has_error());
+    }
+
+    #[test]
+    fn a_too_long_duration_is_an_error_not_a_panic() {
+        let e = parse_duration("10000000000000000000s10000000000000000000s").unwrap_err();
+        assert!(e.contains("is too long"), "{e}");
+        assert!(parse_duration("1e400s").is_err());
+        assert!(
+            parse_duration("99999999999999999999999h")
+                .unwrap_err()
+                .contains("is too long")
+        );
+        assert!(run(&IsDuration, Value::from("10000000000000000000s10000000000000000000s")).has_error());
     }
 }

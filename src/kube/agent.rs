@@ -1,8 +1,8 @@
 //! The objects of one agent (`selfhost_agent`): a Deployment with a
 //! secure-by-default pod, a ClusterIP Service for its ports, a Secret for
 //! its secret environment, a ConfigMap for its config files, a
-//! PersistentVolumeClaim for its storage, an Ingress and a
-//! HorizontalPodAutoscaler. Pure: no I/O.
+//! PersistentVolumeClaim for its storage, an Ingress, a
+//! HorizontalPodAutoscaler and a PodDisruptionBudget. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{
     Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -23,7 +24,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 pub use super::agent_spec::{
-    AgentSpec, AutoscalingSpec, DEFAULT_UID, IngressSpec, Port, Probe, Resources, Security, Storage, TolerationSpec,
+    AgentSpec, AutoscalingSpec, DEFAULT_UID, DisruptionBudgetSpec, IngressSpec, PodCount, Port, Probe, Resources,
+    Security, Storage, TolerationSpec, check_pod_count,
 };
 use super::objects::ownership_labels;
 
@@ -52,6 +54,8 @@ pub struct AgentObjects {
     pub ingress: Option<Ingress>,
     /// The HorizontalPodAutoscaler owning the replica count; `None` without autoscaling.
     pub autoscaler: Option<HorizontalPodAutoscaler>,
+    /// The PodDisruptionBudget over the agent's pods; `None` without `disruption_budget`.
+    pub disruption_budget: Option<PodDisruptionBudget>,
 }
 
 impl AgentSpec {
@@ -81,7 +85,8 @@ impl AgentSpec {
         l
     }
 
-    fn selector(&self) -> BTreeMap<String, String> {
+    /// The labels selecting the agent's pods (the Deployment's selector).
+    pub(crate) fn selector(&self) -> BTreeMap<String, String> {
         BTreeMap::from([(AGENT_LABEL.to_owned(), self.name.clone())])
     }
 
@@ -104,6 +109,7 @@ impl AgentSpec {
             claim: self.storage.as_ref().map(|st| st.claim(self)),
             ingress: self.ingress.as_ref().and_then(|i| i.render(self)),
             autoscaler: self.autoscaling.as_ref().map(|a| a.render(self)),
+            disruption_budget: self.disruption_budget.as_ref().map(|b| b.render(self)),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The optional parts of an agent's pod and the objects beside it: probes,
-//! persistent storage, tolerations, the Ingress and the autoscaler. Pure:
-//! no I/O.
+//! persistent storage, tolerations, the Ingress, the autoscaler and the
+//! disruption budget. Pure: no I/O.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +16,15 @@ use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
     IngressSpec as K8sIngressSpec, ServiceBackendPort,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::agent_spec::{AgentSpec, Port};
-pub use super::agent_spec::{AutoscalingSpec, IngressSpec, Probe, Storage, TolerationSpec};
+pub use super::agent_spec::{
+    AutoscalingSpec, DisruptionBudgetSpec, IngressSpec, PodCount, Probe, Storage, TolerationSpec,
+};
 // The names the cluster's traefik add-on is configured with: one place.
 use super::addons::traefik::{RESOLVER, WEB, WEBSECURE};
 
@@ -194,6 +198,40 @@ impl AutoscalingSpec {
     }
 }
 
+/// The budget's `unhealthyPodEvictionPolicy`: pods that are not Ready
+/// serve nothing, so evicting them costs nothing; with the default
+/// (`IfHealthyBudget`) a crash-looping agent would hold every drain.
+pub const UNHEALTHY_POD_EVICTION_POLICY: &str = "AlwaysAllow";
+
+impl From<PodCount> for IntOrString {
+    fn from(c: PodCount) -> Self {
+        match c {
+            PodCount::Pods(n) => IntOrString::Int(n),
+            PodCount::Percent(_) => IntOrString::String(c.to_string()),
+        }
+    }
+}
+
+impl DisruptionBudgetSpec {
+    /// The PodDisruptionBudget `<name>` of `agent`, selecting exactly its
+    /// pods (the Deployment's selector).
+    pub fn render(&self, agent: &AgentSpec) -> PodDisruptionBudget {
+        PodDisruptionBudget {
+            metadata: agent.meta(agent.name.clone()),
+            spec: Some(PodDisruptionBudgetSpec {
+                selector: Some(LabelSelector {
+                    match_labels: Some(agent.selector()),
+                    ..LabelSelector::default()
+                }),
+                min_available: self.min_available.map(IntOrString::from),
+                max_unavailable: self.max_unavailable.map(IntOrString::from),
+                unhealthy_pod_eviction_policy: Some(UNHEALTHY_POD_EVICTION_POLICY.to_owned()),
+            }),
+            status: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +375,103 @@ mod tests {
         let metrics = j["spec"]["metrics"].as_array().unwrap();
         assert_eq!(metrics.len(), 1);
         assert_eq!(metrics[0]["resource"]["name"], "memory");
+    }
+
+    #[test]
+    fn disruption_budget_selects_exactly_the_deployments_pods() {
+        let agent = research();
+        let deployment = serde_json::to_value(agent.render().deployment).unwrap();
+        let budget = DisruptionBudgetSpec {
+            min_available: Some(PodCount::Pods(1)),
+            max_unavailable: None,
+        };
+        let j = serde_json::to_value(budget.render(&agent)).unwrap();
+        assert_eq!(j["metadata"]["name"], "research");
+        assert_eq!(j["metadata"]["namespace"], "agents");
+        assert_eq!(
+            j["metadata"]["labels"][super::super::objects::MANAGED_BY],
+            super::super::FIELD_MANAGER
+        );
+        assert_eq!(j["spec"]["selector"], deployment["spec"]["selector"]);
+        assert_eq!(
+            j["spec"]["selector"],
+            serde_json::json!({"matchLabels": {"selfhost.dev/agent": "research"}})
+        );
+        assert_eq!(j["spec"]["minAvailable"], 1, "a number, not the string \"1\"");
+        assert!(j["spec"].get("maxUnavailable").is_none());
+        assert_eq!(j["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow");
+
+        let percent = DisruptionBudgetSpec {
+            min_available: None,
+            max_unavailable: Some(PodCount::Percent(50)),
+        };
+        let j = serde_json::to_value(percent.render(&agent)).unwrap();
+        assert_eq!(j["spec"]["maxUnavailable"], "50%");
+        assert!(j["spec"].get("minAvailable").is_none());
+
+        let mut with = agent.clone();
+        with.disruption_budget = Some(budget);
+        assert!(with.render().disruption_budget.is_some());
+        assert!(agent.render().disruption_budget.is_none());
+    }
+
+    #[test]
+    fn pod_counts_parse_and_scale_as_kubernetes_does() {
+        for (s, want) in [
+            ("1", PodCount::Pods(1)),
+            ("0", PodCount::Pods(0)),
+            ("50%", PodCount::Percent(50)),
+            ("100%", PodCount::Percent(100)),
+            ("0%", PodCount::Percent(0)),
+        ] {
+            assert_eq!(PodCount::parse(s), Ok(want), "{s}");
+            assert_eq!(want.to_string(), s);
+        }
+        for bad in [
+            "",
+            "%",
+            "-1",
+            "+1",
+            "1.5",
+            " 1",
+            "1 ",
+            "50 %",
+            "101%",
+            "one",
+            "99999999999",
+        ] {
+            assert!(PodCount::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        // Percentages round up (both fields), as the disruption controller does.
+        assert_eq!(PodCount::Percent(50).of(3), 2);
+        assert_eq!(PodCount::Percent(10).of(1), 1);
+        assert_eq!(PodCount::Percent(0).of(5), 0);
+        assert_eq!(PodCount::Pods(2).of(5), 2);
+
+        let min = |c| DisruptionBudgetSpec {
+            min_available: Some(c),
+            max_unavailable: None,
+        };
+        let max = |c| DisruptionBudgetSpec {
+            min_available: None,
+            max_unavailable: Some(c),
+        };
+        assert_eq!(min(PodCount::Pods(1)).evictions_allowed(2), 1);
+        assert_eq!(min(PodCount::Pods(2)).evictions_allowed(2), 0);
+        assert_eq!(min(PodCount::Pods(1)).evictions_allowed(1), 0);
+        assert_eq!(
+            min(PodCount::Percent(50)).evictions_allowed(1),
+            0,
+            "50% of 1 rounds up to 1"
+        );
+        assert_eq!(min(PodCount::Percent(50)).evictions_allowed(4), 2);
+        assert_eq!(max(PodCount::Pods(1)).evictions_allowed(3), 1);
+        assert_eq!(max(PodCount::Pods(0)).evictions_allowed(3), 0);
+        assert_eq!(
+            max(PodCount::Percent(10)).evictions_allowed(1),
+            1,
+            "10% of 1 rounds up to 1"
+        );
+        assert_eq!(max(PodCount::Pods(5)).evictions_allowed(2), 2);
     }
 }

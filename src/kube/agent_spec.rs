@@ -114,6 +114,8 @@ pub struct AgentSpec {
     pub ingress: Option<IngressSpec>,
     /// A HorizontalPodAutoscaler owning the replica count, if any.
     pub autoscaling: Option<AutoscalingSpec>,
+    /// A PodDisruptionBudget limiting voluntary evictions (node drains), if any.
+    pub disruption_budget: Option<DisruptionBudgetSpec>,
     /// The value of the [`LAST_APPLIED`] annotation.
     pub last_applied: Option<String>,
 }
@@ -186,4 +188,99 @@ pub struct AutoscalingSpec {
     pub cpu_percent: Option<i32>,
     /// Target average memory utilisation, percent of the memory request.
     pub memory_percent: Option<i32>,
+}
+
+/// A number of pods as a disruption budget counts them: a whole number, or
+/// a percentage of the agent's replicas (Kubernetes' IntOrString).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodCount {
+    /// So many pods, e.g. `"1"`.
+    Pods(i32),
+    /// This percentage of the replicas (0 to 100), e.g. `"50%"`.
+    Percent(i32),
+}
+
+impl PodCount {
+    /// Parse `"1"` or `"50%"` (no sign, no spaces, at most 100 %).
+    ///
+    /// # Errors
+    /// A message saying what is wrong with `s` and what to write.
+    pub fn parse(s: &str) -> Result<PodCount, String> {
+        let hint = "write a whole number of pods such as \"1\", or a percentage of the replicas such as \"50%\"";
+        let (digits, percent) = match s.strip_suffix('%') {
+            Some(d) => (d, true),
+            None => (s, false),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{s:?} is not a pod count; {hint}"));
+        }
+        let n: i32 = digits.parse().map_err(|_| format!("{s:?} is too large; {hint}"))?;
+        match (percent, n) {
+            (true, 0..=100) => Ok(PodCount::Percent(n)),
+            (true, _) => Err(format!("{s:?} is more than 100%")),
+            (false, _) => Ok(PodCount::Pods(n)),
+        }
+    }
+
+    /// The number of pods out of `replicas`, rounded up as Kubernetes'
+    /// disruption controller rounds both `minAvailable` and `maxUnavailable`.
+    pub fn of(self, replicas: i32) -> i32 {
+        match self {
+            PodCount::Pods(n) => n,
+            PodCount::Percent(p) => {
+                let scaled = (i64::from(p) * i64::from(replicas.max(0)) + 99) / 100;
+                i32::try_from(scaled).unwrap_or(i32::MAX)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PodCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodCount::Pods(n) => write!(f, "{n}"),
+            PodCount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// The schema check of a pod count attribute ([`PodCount::parse`]).
+///
+/// # Errors
+/// A message saying what is wrong with `s`.
+pub fn check_pod_count(s: &str) -> Result<(), String> {
+    PodCount::parse(s).map(|_| ())
+}
+
+/// A PodDisruptionBudget (policy/v1) over the agent's pods: how many must
+/// stay available, or how many may be unavailable, while nodes are drained.
+/// Exactly one of the two (validation refuses both or neither).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DisruptionBudgetSpec {
+    /// Pods that must stay available during voluntary evictions.
+    pub min_available: Option<PodCount>,
+    /// Pods that may be unavailable at once during voluntary evictions.
+    pub max_unavailable: Option<PodCount>,
+}
+
+impl DisruptionBudgetSpec {
+    /// How many of `replicas` healthy pods may be evicted at once (what the
+    /// budget's `status.disruptionsAllowed` would say).
+    pub fn evictions_allowed(&self, replicas: i32) -> i32 {
+        let desired_healthy = match (self.min_available, self.max_unavailable) {
+            (Some(min), _) => min.of(replicas),
+            (None, Some(max)) => (replicas - max.of(replicas)).max(0),
+            (None, None) => 0,
+        };
+        (replicas - desired_healthy).max(0)
+    }
+
+    /// Whether the budget lets no pod go whatever the number of replicas
+    /// (`min_available = "100%"`, `max_unavailable = "0"` or `"0%"`).
+    pub fn never_allows_eviction(&self) -> bool {
+        matches!(
+            (self.min_available, self.max_unavailable),
+            (Some(PodCount::Percent(100)), _) | (None, Some(PodCount::Pods(0) | PodCount::Percent(0)))
+        )
+    }
 }

@@ -71,6 +71,9 @@ fn same_quantity(a: &str, b: &str) -> bool {
     a == b || matches!((quantity(a), quantity(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// The largest decimal exponent (`1e64`) a quantity may have.
+const MAX_EXPONENT: i64 = 64;
+
 /// The value of a Kubernetes quantity ("250m", "1.5", "512Mi", "1G", "1e3").
 pub fn quantity(s: &str) -> Option<BigDecimal> {
     let s = s.trim();
@@ -96,7 +99,15 @@ pub fn quantity(s: &str) -> Option<BigDecimal> {
         "Pi" => pow(1024, 5),
         "Ei" => pow(1024, 6),
         e if e.starts_with(['e', 'E']) => {
-            let exp: i64 = e[1..].parse().ok()?;
+            // Bounded (seen writing fuzz/quantity): `e-9223372036854775808`
+            // overflowed the negation, and `1e999999999999` made every
+            // comparison with another quantity build 10^999999999999 and
+            // hang the plan. Kubernetes keeps int64 nano units anyway
+            // (1e-9 to 9.2e18), so ±64 loses nothing real.
+            let exp: i64 = e[1..]
+                .parse()
+                .ok()
+                .filter(|x| (-MAX_EXPONENT..=MAX_EXPONENT).contains(x))?;
             BigDecimal::new(1.into(), -exp)
         }
         _ => return None,
@@ -108,6 +119,16 @@ pub fn quantity(s: &str) -> Option<BigDecimal> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn huge_exponents_are_refused_not_compared() {
+        assert_eq!(quantity("1e-9223372036854775808"), None);
+        assert_eq!(quantity("1e999999999999"), None);
+        assert_eq!(quantity("1E-65"), None);
+        assert_eq!(quantity("1e64"), quantity("1e64"));
+        assert!(quantity("1e3") == quantity("1k"));
+        assert!(!same_quantity("1e999999999999", "1"));
+    }
 
     #[test]
     fn only_managed_fields_count() {

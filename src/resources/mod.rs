@@ -6,6 +6,7 @@ pub mod connection;
 pub mod gateway_token;
 mod host_facts;
 mod k8s_cluster;
+pub(crate) use k8s_cluster::ca_certificate;
 mod kube_object;
 mod network_policy;
 mod provider;

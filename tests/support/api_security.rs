@@ -64,9 +64,9 @@ impl Flavor {
     }
 
     /// The bytes etcd stores under `key`.
-    pub fn etcd_get(self, k: &K8sBed, key: &str) -> Vec<u8> {
+    pub fn etcd_get(self, k: &K8sBed, kc: &KubeBed, key: &str) -> Vec<u8> {
         match self {
-            Flavor::Kubeadm => etcd_get(k, key),
+            Flavor::Kubeadm => etcd_get(k, kc, key),
             Flavor::K3sStandIn => {
                 let script = format!(
                     r#"set -eu
@@ -91,8 +91,11 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The bytes etcd stores under `key`, read from the control plane's etcd
-/// on its node address (kubeadm's etcd listens there and on loopback).
-pub fn etcd_get(k: &K8sBed, key: &str) -> Vec<u8> {
+/// through `kubectl port-forward` to its static pod (hostNetwork: the
+/// forward reaches etcd's loopback listener, past the host's firewall),
+/// with the API server's etcd client certificate.
+pub fn etcd_get(k: &K8sBed, kc: &KubeBed, key: &str) -> Vec<u8> {
+    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("tempdir");
     for (remote, local) in [
         ("/etc/kubernetes/pki/etcd/ca.crt", "ca.crt"),
@@ -101,6 +104,35 @@ pub fn etcd_get(k: &K8sBed, key: &str) -> Vec<u8> {
     ] {
         std::fs::write(dir.path().join(local), k.bed.sh(&k.hosts[0], &format!("cat {remote}"))).expect("write");
     }
+    let node = k.bed.sh(&k.hosts[0], "hostname");
+    let mut forward = std::process::Command::new(&kc.kubectl)
+        .args([
+            "--kubeconfig",
+            &kc.kubeconfig,
+            "-n",
+            "kube-system",
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            &format!("pod/etcd-{}", node.trim()),
+            ":2379",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl port-forward");
+    // "Forwarding from 127.0.0.1:41234 -> 2379"
+    let mut line = String::new();
+    // kept open until the forward is stopped: kubectl dies of SIGPIPE
+    // writing to a closed stdout
+    let mut stdout = std::io::BufReader::new(forward.stdout.take().expect("stdout"));
+    stdout.read_line(&mut line).expect("port-forward's first line");
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no local port in {line:?}"))
+        .to_owned();
     let body = format!("{{\"key\":\"{}\"}}", B64.encode(key));
     let out = std::process::Command::new("curl")
         .current_dir(dir.path())
@@ -116,10 +148,13 @@ pub fn etcd_get(k: &K8sBed, key: &str) -> Vec<u8> {
             "client.key",
             "-d",
             &body,
-            &format!("https://{}:2379/v3/kv/range", k.hosts[0].addr),
+            &format!("https://127.0.0.1:{port}/v3/kv/range"),
         ])
         .output()
         .expect("curl");
+    let _ = forward.kill();
+    let _ = forward.wait();
+    drop(stdout);
     assert!(
         out.status.success(),
         "etcd range {key}: {}",
@@ -140,8 +175,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// whose prefix is `key` (e.g. "secretbox:v1:key1"; the name of the key
 /// that encrypted it is returned), or (`None`) stored as it came. `value`
 /// is the Secret's one data value, never in the ciphertext.
-pub fn assert_stored(k: &K8sBed, flavor: Flavor, name: &str, value: &str, key: Option<&str>) -> String {
-    let stored = flavor.etcd_get(k, &format!("/registry/secrets/agents/{name}"));
+pub fn assert_stored(k: &K8sBed, kc: &KubeBed, flavor: Flavor, name: &str, value: &str, key: Option<&str>) -> String {
+    let stored = flavor.etcd_get(k, kc, &format!("/registry/secrets/agents/{name}"));
     match key {
         Some(key) => {
             let prefix = format!("k8s:enc:{key}");
@@ -227,7 +262,7 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
         "sec-probe",
         &format!("--from-literal=token={value}"),
     ]);
-    let key1 = assert_stored(k, flavor, "sec-probe", &value, Some(first_key));
+    let key1 = assert_stored(k, kc, flavor, "sec-probe", &value, Some(first_key));
     assert_eq!(secret_through_api(kc), value.as_bytes());
     assert_eq!(key_names(k, flavor), key1, "one key, the one in use");
     assert_eq!(
@@ -263,7 +298,7 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
     let o = wd.run(&["plan", "-input=false", "-no-color"]);
     assert!(o.stdout.contains("secrets_encryption_key_version = 1 -> 2"), "{o}");
     apply(wd);
-    let key2 = assert_stored(k, flavor, "sec-probe", &value, Some("secretbox:v1:"));
+    let key2 = assert_stored(k, kc, flavor, "sec-probe", &value, Some("secretbox:v1:"));
     assert_ne!(key2, key1, "a new key");
     if flavor == Flavor::Kubeadm {
         assert_eq!(key2, "key2");
@@ -290,7 +325,7 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
         &with("  secrets_encryption_key_version = 2\n  secrets_encryption = false\n  audit_log = false\n"),
     );
     apply(wd);
-    assert_stored(k, flavor, "sec-probe", &value, None);
+    assert_stored(k, kc, flavor, "sec-probe", &value, None);
     assert_eq!(
         k.bed.sh(&k.hosts[0], flavor.settings_script()).trim(),
         "",
@@ -317,7 +352,7 @@ pub fn api_server_security(k: &K8sBed, flavor: Flavor, wd: &Workdir, kc: &KubeBe
     // 6. On again, as by default: a new key, everything encrypted again.
     wd.write("main.tf", &with(""));
     apply(wd);
-    let key3 = assert_stored(k, flavor, "sec-probe", &value, Some(first_key));
+    let key3 = assert_stored(k, kc, flavor, "sec-probe", &value, Some(first_key));
     assert_ne!(key3, key2);
     assert_eq!(
         k.bed.sh(&k.hosts[0], flavor.settings_script()).lines().count(),

@@ -134,6 +134,8 @@ module "platform" {
     readiness_path = "/healthz"
     replicas       = 2
     resources      = local.agent_resources
+    # Node drains (upgrades) move one pod at a time: one keeps serving.
+    disruption_budget = { min_available = "1" }
   }
   agents     = local.agents
   secret_env = { for name in keys(local.agents) : name => { LLM_API_KEY = var.llm_api_key } }

@@ -238,6 +238,16 @@ resource "selfhost_agent" "agent" {
       tls  = var.acme != null
     }
   }
+
+  # Node drains (an in-place upgrade drains each node in turn) wait while
+  # evicting would break the budget.
+  dynamic "disruption_budget" {
+    for_each = try(each.value.disruption_budget, null) == null ? [] : [each.value.disruption_budget]
+    content {
+      min_available   = try(disruption_budget.value.min_available, null)
+      max_unavailable = try(disruption_budget.value.max_unavailable, null)
+    }
+  }
 }
 
 # Default deny: no pod of the namespace takes traffic unless a policy below

@@ -186,7 +186,9 @@ variable "agents" {
       ({ cpu_request, cpu_limit, memory_request, memory_limit }),
       storage ({ size, mount_path, storage_class }: a volume, backed up
       nightly when `backup` is set), ingress_host (public over HTTPS),
-      readiness_path (HTTP readiness probe), node_selector (map).
+      readiness_path (HTTP readiness probe), node_selector (map),
+      disruption_budget ({ min_available } or { max_unavailable }: "1" or
+      "50%"; a PodDisruptionBudget that node drains respect).
     Secret environment goes in `secret_env`, not here (sensitive values
     cannot key a for_each).
   EOT

@@ -73,6 +73,11 @@ resource "selfhost_agent" "worker" {
     cpu_percent    = 70
     memory_percent = 80
   }
+  # Node drains (kubectl drain, an in-place cluster upgrade) evict at most
+  # one pod at a time: at least one keeps serving while the other moves.
+  disruption_budget {
+    max_unavailable = "1"
+  }
   # Plain HTTP through the cluster's traefik (no certificate).
   ingress {
     host = "worker.internal.example.com"

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use crate::framework::AttributePath;
 use crate::kube::agent::{AgentObjects, AgentSpec};
@@ -22,6 +23,12 @@ pub const AUTOSCALING: &str = "autoscaling";
 /// the state then keeps `autoscaling` (the autoscaler still exists) and
 /// the next plan tries again.
 pub const AUTOSCALER_NOT_REMOVED: &str = "Autoscaler not removed";
+/// The attribute of the disruption budget.
+pub use super::schema::DISRUPTION_BUDGET;
+/// The summary of a failure to delete a disruption budget no longer
+/// configured: the state then keeps `disruption_budget` (the budget still
+/// exists) and the next plan tries again.
+pub const BUDGET_NOT_REMOVED: &str = "Disruption budget not removed";
 
 /// An API failure and the attribute it concerns (for the diagnostic).
 pub struct Failure {
@@ -93,6 +100,16 @@ pub async fn apply(
                 ..at(AUTOSCALING)(error)
             })?;
     }
+    // Likewise a budget no longer wanted, before any step that could fail
+    // (the state then still records it, so it is never left behind).
+    if prior.is_some_and(|p| p.disruption_budget.is_some()) && objs.disruption_budget.is_none() {
+        kube.delete_and_wait::<PodDisruptionBudget>(&spec.namespace, &spec.name, dl)
+            .await
+            .map_err(|error| Failure {
+                summary: Some(BUDGET_NOT_REMOVED),
+                ..at(DISRUPTION_BUDGET)(error)
+            })?;
+    }
     if let Some(s) = &objs.secret {
         kube.apply(s, dl).await.map_err(at("secret_env"))?;
     }
@@ -111,6 +128,10 @@ pub async fn apply(
     }
     if let Some(a) = &objs.autoscaler {
         kube.apply(a, dl).await.map_err(at(AUTOSCALING))?;
+    }
+    // After the Deployment, whose pods it selects.
+    if let Some(b) = &objs.disruption_budget {
+        kube.apply(b, dl).await.map_err(at(DISRUPTION_BUDGET))?;
     }
     if let Some(prior) = prior {
         remove_unneeded(kube, &prior.render(), &objs, &spec.namespace, dl).await?;
@@ -249,25 +270,42 @@ pub async fn drift(kube: &Kube, spec: &AgentSpec, dl: &Deadline) -> Result<Optio
         let live = kube.get::<HorizontalPodAutoscaler>(ns, &spec.name, dl).await?;
         lines.extend(drift_lines("HorizontalPodAutoscaler", &spec.name, a, live.as_ref()));
     }
+    if let Some(b) = &objs.disruption_budget {
+        let live = kube.get::<PodDisruptionBudget>(ns, &spec.name, dl).await?;
+        lines.extend(drift_lines("PodDisruptionBudget", &spec.name, b, live.as_ref()));
+    }
     if !lines.is_empty() {
         tracing::info!(agent = %format!("{ns}/{}", spec.name), drift = ?lines, "managed fields changed outside Terraform");
     }
     Ok(Some(lines))
 }
 
+/// Which optional kinds an agent has, so that deleting one without them
+/// needs no access to those kinds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras {
+    /// It has a HorizontalPodAutoscaler (`autoscaling`).
+    pub autoscaler: bool,
+    /// It has a PodDisruptionBudget (`disruption_budget`).
+    pub disruption_budget: bool,
+}
+
 /// Delete every object an agent named `name` may have (the Deployment
 /// after its pods are gone) and wait until all are gone. The autoscaler
-/// only when the agent has one (`autoscaled`), so that agents without
-/// need no access to autoscalers; it goes first, before it would scale a
-/// Deployment being deleted.
-pub async fn delete(kube: &Kube, ns: &str, name: &str, autoscaled: bool, dl: &Deadline) -> Result<(), KubeError> {
+/// and the disruption budget only when the agent has them (`extras`), so
+/// that agents without need no access to those kinds; the autoscaler goes
+/// first, before it would scale a Deployment being deleted.
+pub async fn delete(kube: &Kube, ns: &str, name: &str, extras: Extras, dl: &Deadline) -> Result<(), KubeError> {
     let names = AgentSpec {
         namespace: ns.to_owned(),
         name: name.to_owned(),
         ..AgentSpec::default()
     };
-    if autoscaled {
+    if extras.autoscaler {
         kube.delete_and_wait::<HorizontalPodAutoscaler>(ns, name, dl).await?;
+    }
+    if extras.disruption_budget {
+        kube.delete_and_wait::<PodDisruptionBudget>(ns, name, dl).await?;
     }
     kube.delete_and_wait::<Ingress>(ns, name, dl).await?;
     kube.delete_and_wait::<Service>(ns, name, dl).await?;

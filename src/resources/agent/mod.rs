@@ -1,6 +1,6 @@
 //! `selfhost_agent`: one isolated workload on Kubernetes (Deployment,
-//! Service, Secret, ConfigMap, claim, Ingress, autoscaler), applied server-side, waited
-//! for, read back for drift on managed fields only, imported by
+//! Service, Secret, ConfigMap, claim, Ingress, autoscaler, disruption
+//! budget), applied server-side, waited for, read back for drift on managed fields only, imported by
 //! `namespace/name`.
 
 mod cluster;
@@ -176,6 +176,14 @@ impl Agent {
                     req.prior.attr(cluster::AUTOSCALING).clone(),
                 );
             }
+            // Likewise the budget still there: kept in state, removed again next plan.
+            if f.summary == Some(cluster::BUDGET_NOT_REMOVED) {
+                set(
+                    &mut state,
+                    cluster::DISRUPTION_BUDGET,
+                    req.prior.attr(cluster::DISRUPTION_BUDGET).clone(),
+                );
+            }
             report(f, &mut resp.diagnostics);
         }
         // Also after a failure part-way: what was applied exists, and the
@@ -265,8 +273,11 @@ impl Resource for Agent {
         };
         let limit = own_limit(timeouts::configured(&state, Operation::Delete), schema::DELETE_LIMIT);
         let dl = Deadline::new(&ctx.cancel, limit);
-        let autoscaled = !state.attr(cluster::AUTOSCALING).is_null();
-        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, autoscaled, &dl).await {
+        let extras = cluster::Extras {
+            autoscaler: !state.attr(cluster::AUTOSCALING).is_null(),
+            disruption_budget: !state.attr(cluster::DISRUPTION_BUDGET).is_null(),
+        };
+        if let Err(e) = cluster::delete(&kube, &id.namespace, &id.name, extras, &dl).await {
             diagnose(&e, None, &mut diags);
         }
         diags
@@ -651,6 +662,55 @@ mod tests {
         assert!(p2.requires_replace.is_empty());
         let (_, spec2) = spec_of(&p2.planned, &mut diags).unwrap();
         assert!(spec2.render().autoscaler.is_none());
+    }
+
+    #[tokio::test]
+    async fn disruption_budget_round_trips_through_import_and_goes_with_the_block() {
+        let mut budgeted = config();
+        budgeted["replicas"] = json!(2);
+        budgeted["disruption_budget"] = json!({"min_available": "1"});
+        let c = value(budgeted.clone());
+        let p = plan(&Value::Null, &c).await;
+        assert!(p.planned.is_wholly_known());
+        assert_eq!(
+            p.planned.attr("disruption_budget").attr("min_available").as_str(),
+            Some("1")
+        );
+        assert!(p.planned.attr("disruption_budget").attr("max_unavailable").is_null());
+        let again = plan(&p.planned, &c).await;
+        assert_eq!(again.planned, p.planned, "a second plan is empty");
+
+        let mut diags = Diagnostics::new();
+        let (_, spec) = spec_of(&p.planned, &mut diags).unwrap();
+        assert!(!diags.has_error(), "{diags:?}");
+        let pdb = serde_json::to_value(spec.render().disruption_budget.unwrap()).unwrap();
+        assert_eq!(pdb["spec"]["minAvailable"], 1);
+
+        let schema = schema::schema();
+        let annotation = last_applied(&schema, &p.planned, NOT_ANNOTATED, KEYS_ONLY).unwrap();
+        let mut back = from_last_applied(&schema, Some(&annotation), "x").unwrap();
+        for k in ["kubeconfig", "secret_env", "config_files"] {
+            set(&mut back, k, p.planned.attr(k).clone());
+        }
+        fill_computed(&mut back);
+        assert_eq!(back, p.planned, "import brings disruption_budget back");
+
+        // min → max: an update in place.
+        budgeted["disruption_budget"] = json!({"max_unavailable": "50%"});
+        let p2 = plan(&p.planned, &value(budgeted.clone())).await;
+        assert!(p2.requires_replace.is_empty());
+        let (_, spec2) = spec_of(&p2.planned, &mut diags).unwrap();
+        let pdb = serde_json::to_value(spec2.render().disruption_budget.unwrap()).unwrap();
+        assert_eq!(pdb["spec"]["maxUnavailable"], "50%");
+        assert!(pdb["spec"].get("minAvailable").is_none());
+
+        // Removing the block removes the budget (and nothing is replaced).
+        budgeted.as_object_mut().unwrap().remove("disruption_budget");
+        let p3 = plan(&p2.planned, &value(budgeted)).await;
+        assert!(p3.planned.attr("disruption_budget").is_null());
+        assert!(p3.requires_replace.is_empty());
+        let (_, spec3) = spec_of(&p3.planned, &mut diags).unwrap();
+        assert!(spec3.render().disruption_budget.is_none());
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::kube::agent::{AgentSpec, AutoscalingSpec, IngressSpec, Port, Resources, Security, TolerationSpec};
+use crate::kube::agent::{
+    AgentSpec, AutoscalingSpec, DisruptionBudgetSpec, IngressSpec, PodCount, Port, Resources, Security, TolerationSpec,
+};
 use crate::kube::agent_parts::{Probe, Storage};
 
 use super::schema::DEFAULT_CONFIG_PATH;
@@ -36,6 +38,7 @@ pub struct AgentModel {
     pub security: Option<SecurityModel>,
     pub ingress: Option<IngressModel>,
     pub autoscaling: Option<AutoscalingModel>,
+    pub disruption_budget: Option<DisruptionBudgetModel>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +106,23 @@ pub struct AutoscalingModel {
     pub max_replicas: i64,
     pub cpu_percent: Option<i64>,
     pub memory_percent: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct DisruptionBudgetModel {
+    pub min_available: Option<String>,
+    pub max_unavailable: Option<String>,
+}
+
+impl DisruptionBudgetModel {
+    /// Validated at plan time: a count that does not parse cannot reach here.
+    fn spec(&self) -> DisruptionBudgetSpec {
+        let count = |s: &Option<String>| s.as_deref().and_then(|s| PodCount::parse(s).ok());
+        DisruptionBudgetSpec {
+            min_available: count(&self.min_available),
+            max_unavailable: count(&self.max_unavailable),
+        }
+    }
 }
 
 /// Validated numbers fit in `i32`; clamp rather than panic if one does not.
@@ -209,6 +229,7 @@ impl AgentModel {
                 cpu_percent: a.cpu_percent.map(small),
                 memory_percent: a.memory_percent.map(small),
             }),
+            disruption_budget: self.disruption_budget.as_ref().map(DisruptionBudgetModel::spec),
             last_applied,
         }
     }

@@ -9,6 +9,8 @@ use crate::framework::timeouts::{self, Operation};
 use crate::framework::validator::{Check, IntBetween, OneOf};
 use crate::framework::{Attribute, Block, Schema, Type};
 use crate::kube::addons::traefik::{INGRESS_CLASS, RESOLVER, WEB, WEBSECURE};
+use crate::kube::agent::check_pod_count;
+use crate::kube::agent_parts::UNHEALTHY_POD_EVICTION_POLICY;
 use crate::kube::names::{
     check_data_key, check_env_name, check_image, check_label, check_label_key, check_label_value, check_mount_path,
     check_quantity,
@@ -21,6 +23,8 @@ pub const DELETE_LIMIT: Duration = Duration::from_secs(300);
 pub const DEFAULT_CONFIG_PATH: &str = "/config";
 /// 1: `ingress.issuer` removed (traefik's ACME resolver replaces cert-manager).
 pub const SCHEMA_VERSION: i64 = 1;
+/// The block of the PodDisruptionBudget.
+pub const DISRUPTION_BUDGET: &str = "disruption_budget";
 
 const QUANTITY: Check = Check::values(
     "Invalid quantity",
@@ -310,6 +314,35 @@ fn autoscaling_block() -> NestedBlock {
     )
 }
 
+fn disruption_budget_block() -> NestedBlock {
+    let count = |name: &str, what: &str| {
+        Attribute::string(name)
+            .optional()
+            .description(what)
+            .validator(Check::values(
+                "Invalid pod count",
+                "must be a whole number of pods such as \"1\" or a percentage of the replicas such as \"50%\"",
+                check_pod_count,
+            ))
+    };
+    NestedBlock::new(
+        DISRUPTION_BUDGET,
+        Nesting::Single,
+        Block::new()
+            .description(format!(
+                "A PodDisruptionBudget (policy/v1) `<name>` over exactly the agent's pods, so that node drains (`kubectl drain`, and each node drained in turn by an in-place upgrade of `selfhost_k8s_cluster`) evict them only while enough stay serving. Set exactly one of `min_available` and `max_unavailable`. The budget must let at least one pod go at the agent's `replicas` (with `autoscaling`, at `autoscaling.min_replicas`), or a drain could never proceed: `validate` refuses it. Pods that are not Ready may always be evicted (`unhealthyPodEvictionPolicy: {UNHEALTHY_POD_EVICTION_POLICY}`): they serve nothing."
+            ).as_str())
+            .attribute(count(
+                "min_available",
+                "Pods that must stay available while nodes drain (a number may be written unquoted; a percentage rounds up). Conflicts with `max_unavailable`.",
+            ))
+            .attribute(count(
+                "max_unavailable",
+                "Pods that may be evicted at once while nodes drain (a number may be written unquoted; a percentage rounds up). Conflicts with `min_available`.",
+            )),
+    )
+}
+
 /// The schema.
 pub fn schema() -> Schema {
     let env_keys = Check::keys(
@@ -319,7 +352,7 @@ pub fn schema() -> Schema {
     );
     let block = common_attributes(
         Block::new().description(
-            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume, Ingress and HorizontalPodAutoscaler. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
+            "One isolated workload: a Deployment with a secure-by-default pod, a ClusterIP Service for its ports, a Secret for its secret environment, a ConfigMap for its config files, an optional persistent volume, Ingress, HorizontalPodAutoscaler and PodDisruptionBudget. Applied server-side under the field manager `terraform-provider-selfhost`; drift is judged on the fields it manages only.",
         ),
         "agent (its Deployment, Service, ...)",
     )
@@ -430,6 +463,7 @@ pub fn schema() -> Schema {
     .block(security_block())
     .block(ingress_block())
     .block(autoscaling_block())
+    .block(disruption_budget_block())
     .block(timeouts::block(&[
         (Operation::Create, CREATE_LIMIT),
         (Operation::Update, UPDATE_LIMIT),

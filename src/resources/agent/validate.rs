@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 
 use crate::framework::{AttributePath, Diagnostics, Value};
+use crate::kube::agent::{DisruptionBudgetSpec, PodCount};
 use crate::kube::drift::quantity;
+
+use super::schema::DISRUPTION_BUDGET;
 
 fn keys(v: &Value) -> BTreeSet<String> {
     match v {
@@ -21,6 +24,7 @@ pub fn config(c: &Value) -> Diagnostics {
     ports(c, &mut d);
     resources(c, &mut d);
     autoscaling(c, &mut d);
+    disruption_budget(c, &mut d);
     for probe in ["readiness_probe", "liveness_probe"] {
         self::probe(c, probe, &mut d);
     }
@@ -175,6 +179,130 @@ fn autoscaling(c: &Value, d: &mut Diagnostics) {
     }
 }
 
+/// The pods a budget is judged against: the fixed `replicas`, or the
+/// autoscaler's fewest (where it rests when idle); `None` when someone else
+/// keeps the count or it is not yet known.
+fn judged_count(c: &Value) -> Option<(i64, String)> {
+    let a = c.attr("autoscaling");
+    if a.is_null() {
+        let n = c.attr("replicas").as_i64()?;
+        return Some((n, format!("replicas = {n}")));
+    }
+    match a.attr("min_replicas") {
+        Value::Null => Some((1, "autoscaling.min_replicas = 1 (the default)".to_owned())),
+        v => v.as_i64().map(|n| (n, format!("autoscaling.min_replicas = {n}"))),
+    }
+}
+
+/// The budget's values are checked by their attribute validators; here
+/// exactly one of the two, and whether a drain could ever proceed (a
+/// budget that lets no pod go makes every drain, so every in-place
+/// upgrade of the cluster, wait until it times out: refused).
+fn disruption_budget(c: &Value, d: &mut Diagnostics) {
+    let b = c.attr(DISRUPTION_BUDGET);
+    if b.is_null() || b.is_unknown() {
+        return;
+    }
+    let at = AttributePath::root(DISRUPTION_BUDGET);
+    let (min, max) = (b.attr("min_available"), b.attr("max_unavailable"));
+    let set = match (min.is_null(), max.is_null()) {
+        (true, true) => {
+            d.attribute_error(
+                at,
+                "Empty disruption budget",
+                "disruption_budget needs one of min_available (pods that must stay available while nodes drain) and max_unavailable (pods that may be evicted at once): set one of them, or remove the block.",
+            );
+            return;
+        }
+        (false, false) => {
+            // An unknown value may still turn out null: judged at apply.
+            if !min.is_unknown() && !max.is_unknown() {
+                d.attribute_error(
+                    at,
+                    "Conflicting disruption budget",
+                    "min_available and max_unavailable are both set; a PodDisruptionBudget takes one of them: keep one.",
+                );
+            }
+            return;
+        }
+        (false, true) => "min_available",
+        (true, false) => "max_unavailable",
+    };
+    // Unknown or malformed (the attribute's validator says so): nothing more to judge.
+    let Some(Ok(count)) = b.attr(set).as_str().map(PodCount::parse) else {
+        return;
+    };
+    let spec = if set == "min_available" {
+        DisruptionBudgetSpec {
+            min_available: Some(count),
+            max_unavailable: None,
+        }
+    } else {
+        DisruptionBudgetSpec {
+            min_available: None,
+            max_unavailable: Some(count),
+        }
+    };
+    let path = at.attr(set);
+    let what = format!("disruption_budget.{set} = \"{count}\"");
+    let drains = "draining a node that runs one of its pods (kubectl drain, or an in-place upgrade of selfhost_k8s_cluster, which drains each node in turn) waits until it times out";
+    let one_replica = "With one pod no budget can keep the agent serving through a drain. Run 2 or more pods (then e.g. min_available = \"1\" keeps one serving while the other moves), or remove disruption_budget (the pod is then evicted and started again on another node: a short outage).";
+    let Some((n, source)) = judged_count(c) else {
+        if spec.never_allows_eviction() {
+            d.attribute_error(
+                path,
+                "Disruption budget blocks every drain",
+                format!("{what} lets no pod be evicted, whatever the number of replicas, so {drains}. Let at least one go: e.g. max_unavailable = \"1\" or min_available = \"50%\"."),
+            );
+        }
+        return;
+    };
+    // Nothing to evict: nothing to judge.
+    let Ok(n) = i32::try_from(n) else { return };
+    if n <= 0 {
+        return;
+    }
+    let autoscaled = !c.attr("autoscaling").is_null();
+    let allowed = spec.evictions_allowed(n);
+    if allowed == 0 {
+        let fix = match (n, autoscaled) {
+            (1, _) => one_replica.to_owned(),
+            (_, false) => format!(
+                "Let at least one go: e.g. min_available = \"{}\" or max_unavailable = \"1\".",
+                n - 1
+            ),
+            (_, true) => format!(
+                "The autoscaler adds pods for load, never for a drain. Let at least one go: e.g. min_available = \"{}\" or max_unavailable = \"1\".",
+                n - 1
+            ),
+        };
+        let pods = if n == 1 {
+            "the agent's only pod".to_owned()
+        } else {
+            format!("any of its {n} pods")
+        };
+        d.attribute_error(
+            path,
+            "Disruption budget blocks every drain",
+            format!("{what} with {source}: the budget never lets {pods} be evicted, so {drains}. {fix}"),
+        );
+    } else if allowed >= n {
+        let fix = if n == 1 {
+            one_replica.to_owned()
+        } else {
+            format!(
+                "Keep some serving: e.g. max_unavailable = \"1\" or min_available = \"{}\".",
+                n - 1
+            )
+        };
+        d.attribute_warning(
+            path,
+            "Disruption budget protects nothing",
+            format!("{what} with {source}: the budget lets every pod be evicted at once, so a drain may stop the agent. {fix}"),
+        );
+    }
+}
+
 fn probe(c: &Value, name: &str, d: &mut Diagnostics) {
     let p = c.attr(name);
     if p.is_null() || p.is_unknown() {
@@ -314,6 +442,174 @@ mod tests {
         assert!(config(&v).0.is_empty());
         let mut v = agent(json!({"autoscaling": {"min_replicas": 2, "max_replicas": 3, "cpu_percent": 50}}));
         if let Some(slot) = v.attr_mut("autoscaling").and_then(|a| a.attr_mut("max_replicas")) {
+            *slot = Value::unknown();
+        }
+        assert!(config(&v).0.is_empty(), "{:?}", config(&v).0);
+    }
+
+    fn severities(d: &Diagnostics) -> Vec<(String, bool)> {
+        d.0.iter()
+            .map(|x| {
+                (
+                    x.attribute.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                    x.severity == crate::framework::diagnostics::Severity::Error,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disruption_budget_checks_point_at_the_attribute() {
+        // Budgets that let at least one pod go and keep one serving: nothing to say.
+        for (name, extra) in [
+            (
+                "min 1 of 2",
+                json!({"replicas": 2, "disruption_budget": {"min_available": "1"}}),
+            ),
+            (
+                "max 1 of 3",
+                json!({"replicas": 3, "disruption_budget": {"max_unavailable": "1"}}),
+            ),
+            (
+                "min 50% of 3",
+                json!({"replicas": 3, "disruption_budget": {"min_available": "50%"}}),
+            ),
+            (
+                "max 25% of 4",
+                json!({"replicas": 4, "disruption_budget": {"max_unavailable": "25%"}}),
+            ),
+            (
+                "autoscaled from 2, min 1",
+                json!({"autoscaling": {"min_replicas": 2, "max_replicas": 5, "cpu_percent": 70}, "disruption_budget": {"min_available": "1"}}),
+            ),
+            (
+                "count left to others",
+                json!({"disruption_budget": {"min_available": "3"}}),
+            ),
+            (
+                "no pods",
+                json!({"replicas": 0, "disruption_budget": {"min_available": "1"}}),
+            ),
+        ] {
+            let d = config(&agent(extra));
+            assert!(d.0.is_empty(), "{name}: {:?}", d.0);
+        }
+
+        // (name, config, path, error rather than warning, words the detail must hold)
+        let cases = [
+            (
+                "neither",
+                json!({"replicas": 2, "disruption_budget": {}}),
+                "disruption_budget",
+                true,
+                "needs one of min_available",
+            ),
+            (
+                "both",
+                json!({"replicas": 2, "disruption_budget": {"min_available": "1", "max_unavailable": "1"}}),
+                "disruption_budget",
+                true,
+                "both set",
+            ),
+            (
+                "min_available = replicas",
+                json!({"replicas": 2, "disruption_budget": {"min_available": "2"}}),
+                "disruption_budget.min_available",
+                true,
+                "never lets any of its 2 pods be evicted",
+            ),
+            (
+                "min_available above replicas",
+                json!({"replicas": 2, "disruption_budget": {"min_available": "5"}}),
+                "disruption_budget.min_available",
+                true,
+                "min_available = \"1\"",
+            ),
+            (
+                "one replica, min_available 1",
+                json!({"replicas": 1, "disruption_budget": {"min_available": "1"}}),
+                "disruption_budget.min_available",
+                true,
+                "With one pod no budget can keep the agent serving",
+            ),
+            (
+                "one replica, 50% rounds up to the only pod",
+                json!({"replicas": 1, "disruption_budget": {"min_available": "50%"}}),
+                "disruption_budget.min_available",
+                true,
+                "the agent's only pod",
+            ),
+            (
+                "max_unavailable 0",
+                json!({"replicas": 3, "disruption_budget": {"max_unavailable": "0"}}),
+                "disruption_budget.max_unavailable",
+                true,
+                "drains each node in turn",
+            ),
+            (
+                "100% with the count left to others",
+                json!({"disruption_budget": {"min_available": "100%"}}),
+                "disruption_budget.min_available",
+                true,
+                "whatever the number of replicas",
+            ),
+            (
+                "autoscaled: judged at min_replicas",
+                json!({"autoscaling": {"min_replicas": 2, "max_replicas": 5, "cpu_percent": 70}, "disruption_budget": {"min_available": "2"}}),
+                "disruption_budget.min_available",
+                true,
+                "autoscaling.min_replicas = 2",
+            ),
+            (
+                "autoscaled from the default 1",
+                json!({"autoscaling": {"max_replicas": 5, "cpu_percent": 70}, "disruption_budget": {"max_unavailable": "0%"}}),
+                "disruption_budget.max_unavailable",
+                true,
+                "(the default)",
+            ),
+            (
+                "max_unavailable = replicas protects nothing",
+                json!({"replicas": 2, "disruption_budget": {"max_unavailable": "2"}}),
+                "disruption_budget.max_unavailable",
+                false,
+                "every pod be evicted at once",
+            ),
+            (
+                "one replica with a budget that lets it go",
+                json!({"replicas": 1, "disruption_budget": {"max_unavailable": "1"}}),
+                "disruption_budget.max_unavailable",
+                false,
+                "Run 2 or more pods",
+            ),
+        ];
+        for (name, extra, want, error, words) in cases {
+            let d = config(&agent(extra));
+            assert_eq!(severities(&d), vec![(want.to_owned(), error)], "{name}: {:?}", d.0);
+            assert!(
+                d.0[0].detail.contains(words),
+                "{name}: {words:?} in {:?}",
+                d.0[0].detail
+            );
+        }
+    }
+
+    #[test]
+    fn disruption_budget_not_yet_known_is_checked_at_apply() {
+        let mut v = agent(json!({"replicas": 1, "disruption_budget": {"min_available": "1", "max_unavailable": "1"}}));
+        if let Some(slot) = v
+            .attr_mut(DISRUPTION_BUDGET)
+            .and_then(|b| b.attr_mut("max_unavailable"))
+        {
+            *slot = Value::unknown();
+        }
+        assert!(config(&v).0.is_empty(), "{:?}", config(&v).0);
+        let mut v = agent(json!({"replicas": 1, "disruption_budget": {"min_available": "1"}}));
+        if let Some(slot) = v.attr_mut("replicas") {
+            *slot = Value::unknown();
+        }
+        assert!(config(&v).0.is_empty(), "{:?}", config(&v).0);
+        let mut v = agent(json!({"replicas": 1}));
+        if let Some(slot) = v.attr_mut(DISRUPTION_BUDGET) {
             *slot = Value::unknown();
         }
         assert!(config(&v).0.is_empty(), "{:?}", config(&v).0);

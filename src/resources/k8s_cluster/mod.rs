@@ -453,7 +453,7 @@ fn observe_api_server(state: &mut ClusterConfig, probes: &[(SshObject, Role, Opt
 }
 
 /// The cluster CA (PEM) from a kubeconfig's current cluster.
-fn ca_certificate(kubeconfig: &str) -> Option<String> {
+pub(crate) fn ca_certificate(kubeconfig: &str) -> Option<String> {
     use base64::Engine;
     let parsed = kube::config::Kubeconfig::from_yaml(kubeconfig).ok()?;
     let cluster = parsed.clusters.first()?.cluster.as_ref()?;
@@ -701,6 +701,42 @@ impl K8sCluster {
     }
 }
 
+/// Why the plan's `version` cannot replace the prior one in place, said at
+/// `version`: a downgrade or a skipped minor (kubeadm's skew policy), a
+/// release the bundle does not hold, or (for now) any upgrade.
+fn version_change_problem(prior: &Value, planned: &Value) -> Option<Diagnostic> {
+    let (old, new) = (prior.attr("version").as_str()?, planned.attr("version").as_str()?);
+    if old == new {
+        return None;
+    }
+    let at = |summary: &str, detail: String| error(summary, detail, Some(AttributePath::root("version")));
+    if let (Ok(from), Ok(to)) = (crate::cluster::Version::parse(old), crate::cluster::Version::parse(new))
+        && let Err(why) = crate::cluster::upgrade::check(&from, &to)
+    {
+        return Some(at("Version change refused", why));
+    }
+    // (a plan whose `install` is not known yet is checked at apply)
+    if let Ok(config) = from_value::<ClusterConfig>(planned)
+        && config.uses_bundle()
+        && let Err(e) = payload::Payload::from_bundle(
+            config.install().bundle.as_deref().unwrap_or_default(),
+            new,
+            config.distro(),
+        )
+    {
+        return Some(at(
+            "Version not in the bundle",
+            format!("{} Point install.bundle at a bundle of {new} to upgrade.", e.detail),
+        ));
+    }
+    Some(at(
+        "Kubernetes upgrades are not supported yet",
+        format!(
+            "This cluster runs {old} and the configuration asks for {new}. This provider version cannot upgrade a cluster in place; keep `version` at {old} (replacing the cluster means destroying it first)."
+        ),
+    ))
+}
+
 /// The attributes a user sets (everything but the outputs) and the
 /// blocks, from the schema: a new setting cannot be left out. Built once
 /// per process: every plan of the resource compares them.
@@ -776,18 +812,8 @@ impl Resource for K8sCluster {
         if req.prior.is_null() {
             return;
         }
-        let (old, new) = (req.prior.attr("version"), req.config.attr("version"));
-        if new.is_wholly_known() && old != new {
-            resp.diagnostics.attribute_error(
-                AttributePath::root("version"),
-                "Kubernetes upgrades are not supported yet",
-                format!(
-                    "This cluster runs {} and the configuration asks for {}. This provider version cannot upgrade a cluster in place; keep `version` at {} (replacing the cluster means destroying it first).",
-                    old.as_str().unwrap_or("?"),
-                    new.as_str().unwrap_or("?"),
-                    old.as_str().unwrap_or("?")
-                ),
-            );
+        if let Some(d) = version_change_problem(&req.prior, &resp.planned) {
+            resp.diagnostics.0.push(d);
         }
         if nodes_change(&resp.planned, &req.config, &req.prior)
             && let Some(slot) = resp.planned.attr_mut("nodes")
@@ -1034,6 +1060,40 @@ mod tests {
             Some(vec![worker("10.0.0.2"), worker("10.0.0.3")])
         );
         assert_eq!(recorded_workers(&small_config(), Vec::new()), None);
+    }
+
+    /// Every version change is refused at `version` (until in-place
+    /// upgrades land), each with its reason; an undecodable plan too.
+    #[test]
+    fn version_changes_are_refused_at_the_attribute_with_their_reason() {
+        let mut d = Diagnostics::new();
+        let prior = encode(&small_config(), &Outputs::default(), &Value::Null, &mut d);
+        let with = |v: &str| {
+            let mut p = prior.clone();
+            if let Some(slot) = p.attr_mut("version") {
+                *slot = Value::String(v.into());
+            }
+            p
+        };
+        assert!(version_change_problem(&prior, &prior).is_none());
+        for (to, summary) in [
+            ("v1.35.4", "Version change refused"),
+            ("v1.38.0", "Version change refused"),
+            ("v1.36.4", "Kubernetes upgrades are not supported yet"),
+            ("v1.37.1", "Kubernetes upgrades are not supported yet"),
+        ] {
+            let e = version_change_problem(&prior, &with(to)).expect("refused");
+            assert_eq!(
+                (e.summary.as_str(), e.attribute.clone()),
+                (summary, Some(AttributePath::root("version"))),
+                "{to}"
+            );
+        }
+        let mut unknown_install = with("v1.37.1");
+        if let Some(slot) = unknown_install.attr_mut("install") {
+            *slot = Value::unknown();
+        }
+        assert!(version_change_problem(&prior, &unknown_install).is_some());
     }
 
     /// A refused `cni` does not hide the other settings' errors.
