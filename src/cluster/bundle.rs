@@ -169,15 +169,45 @@ systemctl enable containerd >/dev/null 2>&1
 systemctl restart containerd
 systemctl enable kubelet >/dev/null 2>&1
 i=0; until ctr version >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
+{import}"#,
+        dir = quote(dir),
+        import = import_missing_images(snapshotter),
+    )
+}
+
+/// Import every image archive listed in `images.txt` (the working
+/// directory is the bundle's) that containerd does not have yet: an image
+/// is imported whole or not at all, so one listed by name is complete.
+fn import_missing_images(snapshotter: &str) -> String {
+    format!(
+        r#"have=$(ctr -n k8s.io images ls -q)
 tab=$(printf '\t')
 while IFS="$tab" read -r ref file _; do
+  printf '%s\n' "$have" | grep -qxF -- "$ref" && continue
   ctr -n k8s.io images import --snapshotter {snap} "{images}/$file" >/dev/null
 done < {list}
 "#,
-        dir = quote(dir),
         snap = quote(snapshotter),
         images = layout::IMAGES,
         list = layout::IMAGE_LIST,
+    )
+}
+
+/// An in-place upgrade's first step on a running node: check the new
+/// payload, install the new `kubeadm` (kubeadm is upgraded first; the
+/// kubelet, kubectl and containerd only inside the node's drain window)
+/// and import the new release's images next to the old. Restarts nothing.
+pub fn stage_script(dir: &str, snapshotter: &str) -> String {
+    format!(
+        r#"set -eu
+cd {dir}
+sha256sum -c --quiet {sums}
+install -m 0755 {kb}/kubeadm /usr/bin/
+{import}"#,
+        dir = quote(dir),
+        sums = layout::SHA256SUMS,
+        kb = layout::KUBE_BIN,
+        import = import_missing_images(snapshotter),
     )
 }
 
@@ -226,6 +256,7 @@ mod tests {
         for script in [
             install_script("/root/k8s bundle's"),
             start_runtime_script("/root/k8s bundle's", "native"),
+            stage_script("/root/k8s bundle's", "native"),
             pause_query_script("v1.36.3"),
         ] {
             crate::shell::assert_valid_sh(&script);

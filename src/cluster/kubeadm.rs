@@ -191,6 +191,43 @@ pub fn join_config(spec: &ClusterSpec, node: &Hostname, creds: &JoinCredentials)
     })])
 }
 
+/// The file for `kubeadm upgrade plan|apply|node --config` (an
+/// `UpgradeConfiguration`): the target release, the node's preflight
+/// errors to ignore, and the patch directory, so the kubelet patch of
+/// each node and the API server's annotation survive the upgrade (kubeadm
+/// rewrites `/var/lib/kubelet/config.yaml` and the static pods from the
+/// cluster's ConfigMaps, which keep every other setting). Certificates
+/// are renewed as kubeadm does by default.
+pub fn upgrade_config(spec: &ClusterSpec) -> String {
+    let pull = match spec.images {
+        ImageSource::Bundle => "Never",
+        ImageSource::Registry => "IfNotPresent",
+    };
+    let ignore = &spec.settings.ignore_preflight_errors;
+    let patches = json!({"directory": PATCHES_DIR});
+    let version = spec.version.to_string();
+    documents(&[json!({
+        "apiVersion": "kubeadm.k8s.io/v1beta4",
+        "kind": "UpgradeConfiguration",
+        "apply": {
+            "kubernetesVersion": version,
+            "ignorePreflightErrors": ignore,
+            "patches": patches,
+            "imagePullPolicy": pull,
+        },
+        "node": {
+            "ignorePreflightErrors": ignore,
+            "patches": patches,
+            "imagePullPolicy": pull,
+        },
+        "plan": {
+            "kubernetesVersion": version,
+            "ignorePreflightErrors": ignore,
+        },
+        "timeouts": timeouts(),
+    })])
+}
+
 /// The per-node kubelet patch (kubeadm applies it over the cluster's
 /// KubeletConfiguration at init and join): the node's own cgroup driver,
 /// `cgroupRoot` and extra fields, so each node gets the settings chosen
@@ -306,6 +343,24 @@ mod tests {
         assert_eq!(api["extraVolumes"][0]["readOnly"], true);
         assert_eq!(api["extraVolumes"][1]["hostPath"], apiserver::AUDIT_LOG_DIR);
         assert_eq!(api["certSANs"], json!(["10.77.0.101"]));
+    }
+
+    #[test]
+    fn the_upgrade_configuration_keeps_the_nodes_patches_and_preflight_choices() {
+        let d = docs(&upgrade_config(&bed_like()));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0]["kind"], "UpgradeConfiguration");
+        assert_eq!(d[0]["apply"]["kubernetesVersion"], "v1.36.3");
+        assert_eq!(d[0]["plan"]["kubernetesVersion"], "v1.36.3");
+        for part in ["apply", "node"] {
+            assert_eq!(d[0][part]["patches"]["directory"], PATCHES_DIR);
+            assert_eq!(d[0][part]["ignorePreflightErrors"], json!(["SystemVerification"]));
+            assert_eq!(d[0][part]["imagePullPolicy"], "Never");
+        }
+        assert!(
+            d[0]["node"].get("kubernetesVersion").is_none(),
+            "a node takes the cluster's version"
+        );
     }
 
     #[test]

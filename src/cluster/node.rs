@@ -22,6 +22,8 @@ pub const BUNDLE_DIR: &str = "/var/lib/selfhost/k8s-bundle";
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 /// kubeadm's configuration files (0600: the join file holds a token).
 pub const INIT_CONFIG: &str = "/etc/kubeadm/init.json";
+/// The `UpgradeConfiguration` of an in-place upgrade (no secret in it).
+pub const UPGRADE_CONFIG: &str = "/etc/kubeadm/upgrade.json";
 /// The kubeadm join configuration of a worker.
 pub const JOIN_CONFIG: &str = "/etc/kubeadm/join.json";
 /// Makes the kubelet's `cgroupRoot` before each kubelet start (only when

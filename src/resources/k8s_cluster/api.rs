@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, Node, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cluster::Version;
+use crate::cluster::upgrade::release_of;
 use crate::framework::{AttributePath, Diagnostic};
 use crate::kube::namespace::{LIMITS_NAME, NamespaceSpec, QUOTA_NAME, observe};
 use crate::kube::{Deadline, Kube, KubeError};
@@ -24,6 +27,8 @@ pub fn kube_diagnostic(e: &KubeError, path: Option<AttributePath>) -> Diagnostic
 pub struct NodeInfo {
     pub ready: bool,
     pub version: String,
+    /// Cordoned, and by an upgrade ([`crate::cluster::upgrade::CORDON_ANNOTATION`]).
+    pub cordoned_by_upgrade: bool,
 }
 
 /// Every registered node by name.
@@ -33,6 +38,11 @@ pub async fn nodes(kube: &Kube, dl: &Deadline) -> Result<BTreeMap<String, NodeIn
         .into_iter()
         .filter_map(|n| {
             let name = n.metadata.name.clone()?;
+            let cordoned_by_upgrade = n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+                && n.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(crate::cluster::upgrade::CORDON_ANNOTATION));
             let status = n.status.unwrap_or_default();
             let ready = status
                 .conditions
@@ -40,7 +50,14 @@ pub async fn nodes(kube: &Kube, dl: &Deadline) -> Result<BTreeMap<String, NodeIn
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
             let version = status.node_info.map(|i| i.kubelet_version).unwrap_or_default();
-            Some((name, NodeInfo { ready, version }))
+            Some((
+                name,
+                NodeInfo {
+                    ready,
+                    version,
+                    cordoned_by_upgrade,
+                },
+            ))
         })
         .collect())
 }
@@ -72,6 +89,47 @@ pub async fn wait_ready(kube: &Kube, names: &[String], dl: &Deadline) -> Result<
 /// The version the API server reports.
 pub async fn server_version(kube: &Kube, dl: &Deadline) -> Result<String, KubeError> {
     kube.server_version(dl).await
+}
+
+/// Whether the control plane's own components run `target`: the API
+/// server, and kube-proxy where the cluster runs it as kubeadm's DaemonSet
+/// (`kubeadm upgrade apply` rolls it last, so a stopped apply shows here).
+pub async fn control_plane_at(kube: &Kube, target: &Version, dl: &Deadline) -> Result<bool, KubeError> {
+    let server = kube.server_version(dl).await?;
+    if release_of(&server).as_ref() != Some(target) {
+        return Ok(false);
+    }
+    let proxy = kube.get::<DaemonSet>("kube-system", "kube-proxy", dl).await?;
+    let tag = format!(":{target}");
+    Ok(proxy.is_none_or(|ds| {
+        ds.spec.and_then(|s| s.template.spec).is_some_and(|p| {
+            p.containers
+                .iter()
+                .all(|c| c.image.as_deref().is_some_and(|i| i.ends_with(&tag)))
+        })
+    }))
+}
+
+/// Wait until node `name` is Ready with its kubelet at `target`. The API
+/// server may be restarting meanwhile: failed reads are retried until the
+/// deadline.
+pub async fn wait_node_at(kube: &Kube, name: &str, target: &Version, dl: &Deadline) -> Result<(), KubeError> {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match nodes(kube, dl).await {
+            Ok(found) => {
+                if found
+                    .get(name)
+                    .is_some_and(|i| i.ready && release_of(&i.version).as_ref() == Some(target))
+                {
+                    return Ok(());
+                }
+            }
+            Err(e) => tracing::debug!("node {name}: reading it failed, retrying: {}", e.detail()),
+        }
+        dl.sleep(pause, &format!("node {name} to be Ready at {target}")).await?;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// The cluster's identity: kube-system's UID.

@@ -29,7 +29,7 @@ pub struct NodeConvergence<'a> {
     pub config: &'a ClusterConfig,
     pub spec: &'a ClusterSpec,
     pub dl: &'a Deadline,
-    distribution: &'static dyn Distribution,
+    pub(super) distribution: &'static dyn Distribution,
 }
 
 /// Each node's spec: the cluster's, with the settings chosen for its host.

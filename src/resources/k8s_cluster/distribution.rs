@@ -83,6 +83,27 @@ pub trait Distribution: Send + Sync {
 
     /// Take the distribution off `node` entirely.
     async fn reset(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic>;
+
+    /// An in-place upgrade's first step on a running node: the new
+    /// release's files on the node, nothing restarted.
+    async fn stage(
+        &self,
+        ctx: &Context,
+        node: &NodeHandle,
+        spec: &ClusterSpec,
+        payload: &Payload,
+    ) -> Result<(), Diagnostic>;
+
+    /// Upgrade the control plane's own components to `spec.version` (before
+    /// any node's kubelet).
+    async fn upgrade_control_plane(&self, ctx: &Context, cp: &NodeHandle, spec: &ClusterSpec)
+    -> Result<(), Diagnostic>;
+
+    /// A drained worker's part before its new kubelet starts.
+    async fn upgrade_worker(&self, ctx: &Context, node: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic>;
+
+    /// The control plane's `kubectl`, rendering a command line.
+    fn kubectl(&self) -> fn(&[&str]) -> String;
 }
 
 /// The implementation of `distro`.
@@ -176,6 +197,33 @@ impl Distribution for Kubeadm {
     async fn reset(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {
         steps::reset(ctx, node).await
     }
+
+    async fn stage(
+        &self,
+        ctx: &Context,
+        node: &NodeHandle,
+        spec: &ClusterSpec,
+        payload: &Payload,
+    ) -> Result<(), Diagnostic> {
+        steps::stage(ctx, node, spec, payload).await
+    }
+
+    async fn upgrade_control_plane(
+        &self,
+        ctx: &Context,
+        cp: &NodeHandle,
+        spec: &ClusterSpec,
+    ) -> Result<(), Diagnostic> {
+        steps::upgrade_control_plane(ctx, cp, spec).await
+    }
+
+    async fn upgrade_worker(&self, ctx: &Context, node: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
+        steps::upgrade_worker(ctx, node, spec).await
+    }
+
+    fn kubectl(&self) -> fn(&[&str]) -> String {
+        crate::cluster::node::kubectl
+    }
 }
 
 /// k3s: one binary running its own containerd, kubelet and flannel.
@@ -265,5 +313,36 @@ impl Distribution for K3s {
 
     async fn reset(&self, ctx: &Context, node: &NodeHandle) -> Result<(), Diagnostic> {
         k3s_steps::uninstall(ctx, node).await
+    }
+
+    /// The new binary and images uploaded to the staging directory; k3s
+    /// installs them in the node's window.
+    async fn stage(
+        &self,
+        ctx: &Context,
+        node: &NodeHandle,
+        _spec: &ClusterSpec,
+        payload: &Payload,
+    ) -> Result<(), Diagnostic> {
+        steps::upload_payload(ctx, node, payload).await
+    }
+
+    /// k3s's server is its control plane: upgraded in its window.
+    async fn upgrade_control_plane(
+        &self,
+        _ctx: &Context,
+        _cp: &NodeHandle,
+        _spec: &ClusterSpec,
+    ) -> Result<(), Diagnostic> {
+        Ok(())
+    }
+
+    /// An agent takes its configuration from the server.
+    async fn upgrade_worker(&self, _ctx: &Context, _node: &NodeHandle, _spec: &ClusterSpec) -> Result<(), Diagnostic> {
+        Ok(())
+    }
+
+    fn kubectl(&self) -> fn(&[&str]) -> String {
+        k3s::kubectl
     }
 }

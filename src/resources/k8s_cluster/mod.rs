@@ -27,6 +27,7 @@ mod pod_security;
 mod schema;
 mod security;
 mod steps;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -634,7 +635,27 @@ impl K8sCluster {
             }
             effective = Some(fresh);
         }
-        let node_specs: Vec<ClusterSpec> = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
+        let mut node_specs: Vec<ClusterSpec> = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
+        // A `version` change on a running cluster: the in-place upgrade,
+        // node by node, before anything else; then the nodes are read
+        // again (they run other binaries now) for the rest of the apply.
+        let upgrading = upgrade::pending(prior.as_ref().map(|p| p.0.version.as_str()), &spec.version);
+        if failure.is_none() && upgrading && handles.first().is_some_and(|(_, p)| p.initialized) {
+            let conv = NodeConvergence::new(ctx, &provider, &config, &spec, &dl);
+            match conv.upgrade(&mut payload, &handles, &node_specs, &kubeconfig).await {
+                Ok(()) => {
+                    handles.clear();
+                    for r in open_all(ctx, &provider, &config).await {
+                        match r {
+                            Ok(h) => handles.push(h),
+                            Err(e) => failure = failure.or(Some(e)),
+                        }
+                    }
+                    node_specs = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
         if failure.is_none() {
             let removed = removed_workers(prior.as_ref().map(|p| &p.0), &config);
             let (outcome, still_there) = NodeConvergence::new(ctx, &provider, &config, &spec, &dl)
@@ -649,6 +670,16 @@ impl K8sCluster {
         observe_api_server(&mut recorded, &probes);
         let (mut outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
         outputs.effective_node_settings = effective;
+        // An upgrade that stopped half-way: the state keeps the version the
+        // cluster ran (the nodes' own versions say how far it got), so the
+        // next plan shows the change again and its apply resumes.
+        if failure.is_some()
+            && upgrading
+            && !upgrade::everywhere(&outputs, &spec.version)
+            && let Some((p, _)) = &prior
+        {
+            recorded.version = p.version.clone();
+        }
 
         // The add-ons, once the nodes are there (else as they were).
         let prior_config = prior.as_ref().map(|p| &p.0);
@@ -702,8 +733,9 @@ impl K8sCluster {
 }
 
 /// Why the plan's `version` cannot replace the prior one in place, said at
-/// `version`: a downgrade or a skipped minor (kubeadm's skew policy), a
-/// release the bundle does not hold, or (for now) any upgrade.
+/// `version`: a downgrade or a skipped minor (kubeadm's skew policy), or a
+/// release the bundle does not hold. Any other change is an in-place
+/// upgrade ([`upgrade`]).
 fn version_change_problem(prior: &Value, planned: &Value) -> Option<Diagnostic> {
     let (old, new) = (prior.attr("version").as_str()?, planned.attr("version").as_str()?);
     if old == new {
@@ -729,12 +761,7 @@ fn version_change_problem(prior: &Value, planned: &Value) -> Option<Diagnostic> 
             format!("{} Point install.bundle at a bundle of {new} to upgrade.", e.detail),
         ));
     }
-    Some(at(
-        "Kubernetes upgrades are not supported yet",
-        format!(
-            "This cluster runs {old} and the configuration asks for {new}. This provider version cannot upgrade a cluster in place; keep `version` at {old} (replacing the cluster means destroying it first)."
-        ),
-    ))
+    None
 }
 
 /// The attributes a user sets (everything but the outputs) and the
@@ -814,6 +841,12 @@ impl Resource for K8sCluster {
         }
         if let Some(d) = version_change_problem(&req.prior, &resp.planned) {
             resp.diagnostics.0.push(d);
+        }
+        // an upgrade changes the version the API server reports
+        if req.prior.attr("version") != resp.planned.attr("version")
+            && let Some(slot) = resp.planned.attr_mut("running_version")
+        {
+            *slot = Value::unknown();
         }
         if nodes_change(&resp.planned, &req.config, &req.prior)
             && let Some(slot) = resp.planned.attr_mut("nodes")
@@ -1079,8 +1112,6 @@ mod tests {
         for (to, summary) in [
             ("v1.35.4", "Version change refused"),
             ("v1.38.0", "Version change refused"),
-            ("v1.36.4", "Kubernetes upgrades are not supported yet"),
-            ("v1.37.1", "Kubernetes upgrades are not supported yet"),
         ] {
             let e = version_change_problem(&prior, &with(to)).expect("refused");
             assert_eq!(
@@ -1089,11 +1120,29 @@ mod tests {
                 "{to}"
             );
         }
+        // one minor or a patch up: an in-place upgrade
+        for to in ["v1.36.4", "v1.37.1"] {
+            assert!(version_change_problem(&prior, &with(to)).is_none(), "{to}");
+        }
         let mut unknown_install = with("v1.37.1");
         if let Some(slot) = unknown_install.attr_mut("install") {
             *slot = Value::unknown();
         }
-        assert!(version_change_problem(&prior, &unknown_install).is_some());
+        assert!(version_change_problem(&prior, &unknown_install).is_none());
+        // a bundle that holds another release
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("MANIFEST.json"), r#"{"kubernetes": "v1.36.3"}"#).expect("write");
+        let mut from_bundle = with("v1.37.1");
+        if let Some(slot) = from_bundle.attr_mut("install") {
+            *slot = crate::framework::typed::to_value(&serde_json::json!({
+                "source": "bundle",
+                "bundle": dir.path().display().to_string(),
+            }))
+            .expect("value");
+        }
+        let e = version_change_problem(&prior, &from_bundle).expect("refused");
+        assert_eq!(e.summary, "Version not in the bundle");
+        assert!(e.detail.contains("holds Kubernetes \"v1.36.3\""), "{}", e.detail);
     }
 
     /// A refused `cni` does not hide the other settings' errors.

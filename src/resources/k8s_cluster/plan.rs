@@ -83,6 +83,7 @@ mod tests {
                     NodeInfo {
                         ready: true,
                         version: "v1.36.3".into(),
+                        cordoned_by_upgrade: false,
                     },
                 )
             })

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use crate::cluster::bundle::{self, layout};
 use crate::cluster::kubeadm::{self, JoinCredentials};
-use crate::cluster::node::{self as node_scripts, BUNDLE_DIR, CNI_MANIFEST, INIT_CONFIG, JOIN_CONFIG};
-use crate::cluster::{ClusterSpec, reset};
+use crate::cluster::node::{self as node_scripts, BUNDLE_DIR, CNI_MANIFEST, INIT_CONFIG, JOIN_CONFIG, UPGRADE_CONFIG};
+use crate::cluster::{ClusterSpec, reset, upgrade};
 use crate::framework::Diagnostic;
 use crate::framework::resource::Context;
 use crate::network::Hostname;
@@ -155,6 +155,62 @@ fn valid_image(s: &str) -> Option<String> {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b':' | b'@'));
     ok.then(|| s.to_owned())
+}
+
+/// An upgrade's first step on `node`: the new release's payload uploaded
+/// (only what it lacks), its kubeadm installed and its images imported;
+/// the running kubelet, containerd and pods are left alone.
+pub async fn stage(ctx: &Context, node: &NodeHandle, spec: &ClusterSpec, payload: &Payload) -> Result<(), Diagnostic> {
+    let label = &node.label;
+    tracing::info!(host = %label, "{label}: staging Kubernetes {} (kubeadm and images; nothing restarted)", spec.version);
+    upload_payload(ctx, node, payload).await?;
+    node.run(
+        ctx,
+        "staging the new release",
+        &bundle::stage_script(BUNDLE_DIR, &spec.settings.snapshotter),
+        b"",
+    )
+    .await
+    .map(drop)
+}
+
+/// `kubeadm upgrade plan` (its report at DEBUG) and `kubeadm upgrade
+/// apply` on the control plane, from the provider's UpgradeConfiguration.
+pub async fn upgrade_control_plane(ctx: &Context, cp: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
+    let label = &cp.label;
+    cp.upload(ctx, UPGRADE_CONFIG, kubeadm::upgrade_config(spec).as_bytes(), 0o600)
+        .await?;
+    let plan = cp
+        .run(ctx, "kubeadm upgrade plan", &upgrade::plan_script(), b"")
+        .await?;
+    tracing::debug!(host = %label, "{label}: kubeadm upgrade plan:\n{plan}");
+    tracing::info!(host = %label, "{label}: kubeadm upgrade apply {} (etcd, API server, controller manager, scheduler, CoreDNS, kube-proxy)", spec.version);
+    let out = cp
+        .run(ctx, "kubeadm upgrade apply", &upgrade::apply_script(), b"")
+        .await?;
+    tracing::debug!(host = %label, "{label}: kubeadm upgrade apply:\n{out}");
+    let backups = upgrade::backups(&out);
+    tracing::info!(
+        host = %label,
+        "{label}: control plane at {}; kubeadm kept the old manifests and etcd's data in {}",
+        spec.version,
+        if backups.is_empty() { "/etc/kubernetes/tmp (it named no directory)".to_owned() } else { backups.join(", ") }
+    );
+    Ok(())
+}
+
+/// `kubeadm upgrade node` on a drained worker (its kubelet configuration
+/// from the cluster's, with the node's patch).
+pub async fn upgrade_worker(ctx: &Context, node: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
+    let label = &node.label;
+    tracing::info!(host = %label, "{label}: kubeadm upgrade node");
+    node.upload(ctx, UPGRADE_CONFIG, kubeadm::upgrade_config(spec).as_bytes(), 0o600)
+        .await?;
+    let out = node
+        .run(ctx, "kubeadm upgrade node", &upgrade::node_script(), b"")
+        .await?;
+    tracing::debug!(host = %label, "{label}: kubeadm upgrade node:\n{out}");
+    Ok(())
 }
 
 /// `kubeadm init` on the control plane.
