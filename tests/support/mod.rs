@@ -344,6 +344,23 @@ impl Workdir {
     /// `TF_CLI_CONFIG_FILE` at a missing file, or set a plugin cache), plus
     /// this directory's settings and `extra`.
     pub fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Outcome {
+        let cmd = self.command(args, extra);
+        let command = format!("{} {}", self.cli.label(), args.join(" "));
+        let started = Instant::now();
+        let outcome = run_with_timeout(cmd, &command, self.step_timeout);
+        eprintln!(
+            "[{}] $ {} -> exit {:?} in {:.1?}",
+            self.label,
+            args.join(" "),
+            outcome.code,
+            started.elapsed()
+        );
+        outcome
+    }
+
+    /// The CLI command [`Workdir::run_env`] runs, for a test that starts
+    /// it itself (e.g. to interrupt it).
+    pub fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.cli.path);
         cmd.args(args).current_dir(&self.path).stdin(Stdio::null());
         for (k, _) in std::env::vars_os() {
@@ -358,17 +375,7 @@ impl Workdir {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let command = format!("{} {}", self.cli.label(), args.join(" "));
-        let started = Instant::now();
-        let outcome = run_with_timeout(cmd, &command, self.step_timeout);
-        eprintln!(
-            "[{}] $ {} -> exit {:?} in {:.1?}",
-            self.label,
-            args.join(" "),
-            outcome.code,
-            started.elapsed()
-        );
-        outcome
+        cmd
     }
 
     /// [`Workdir::run_env`] without extra variables.
