@@ -15,14 +15,7 @@ use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic};
 use crate::network::Hostname;
 
-use super::node::{NodeHandle, error};
-
-fn at(attribute: &str) -> impl Fn(Diagnostic) -> Diagnostic + '_ {
-    move |mut d| {
-        d.attribute = Some(AttributePath::root(attribute));
-        d
-    }
-}
+use super::node::{NodeHandle, at, error};
 
 async fn encryption_enabled(ctx: &Context, cp: &NodeHandle) -> Result<bool, Diagnostic> {
     let out = cp

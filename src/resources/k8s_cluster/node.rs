@@ -44,6 +44,15 @@ pub fn error(summary: &str, detail: String, path: Option<AttributePath>) -> Diag
     Diagnostic::error(summary, detail, path)
 }
 
+/// Re-point a diagnostic at `attribute` (the setting a step serves, rather
+/// than the node it ran on), for `map_err`.
+pub fn at(attribute: &str) -> impl Fn(Diagnostic) -> Diagnostic + '_ {
+    move |mut d| {
+        d.attribute = Some(AttributePath::root(attribute));
+        d
+    }
+}
+
 /// The last lines of a command's output, for a diagnostic.
 fn tail(bytes: &[u8], lines: usize) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -407,7 +407,7 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::string("version")
                 .required()
-                .description("Kubernetes release, e.g. \"v1.36.3\". Upgrades are not supported yet: changing it is refused at plan time."),
+                .description("Kubernetes release, e.g. \"v1.36.3\". Raising it by one minor or any patch upgrades the cluster in place, node by node (kubeadm: stage, `kubeadm upgrade apply` on the control plane, then each node drained, upgraded and uncordoned; k3s: the binary and a restart per node); a downgrade, a skipped minor or a release the bundle does not hold is refused at plan time. An upgrade that stops half-way keeps the old value in state and resumes on the next apply."),
         )
         .attribute(
             Attribute::of_type("control_plane", ssh_object_type())

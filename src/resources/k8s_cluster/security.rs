@@ -15,18 +15,11 @@ use crate::framework::resource::Context;
 use crate::framework::{AttributePath, Diagnostic};
 use crate::network::Hostname;
 
-use super::node::{NodeHandle, error};
+use super::node::{NodeHandle, at, error};
 
 /// How long the API server may take to come back after its manifest
 /// changed (the script's own limit; the operation's `timeouts` still apply).
 const RESTART_LIMIT_SECS: u32 = 300;
-
-fn at(attribute: &str) -> impl Fn(Diagnostic) -> Diagnostic + '_ {
-    move |mut d| {
-        d.attribute = Some(AttributePath::root(attribute));
-        d
-    }
-}
 
 /// The encryption file as the control plane has it (`None`: no file).
 /// Read as a secret: its text never reaches a log or a diagnostic.
