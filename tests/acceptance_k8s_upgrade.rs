@@ -236,7 +236,15 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     node_port(&kc);
     let before = agent_pods(&kc);
     assert_eq!(before.len(), 2, "two Ready agent pods before the upgrade");
-    get(&k.hosts[0].addr).expect("the agent answers through the NodePort");
+    // kube-proxy programs the new NodePort within seconds
+    let waited = Instant::now();
+    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "the agent never answered through the NodePort: {why}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 
     // 2. Refused at plan time, at `version`, with the reason.
     refused_at_version(
@@ -270,7 +278,7 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
         .stderr(std::fs::File::create(wd.path.join("upgrade-1.err")).expect("err file"))
         .spawn()
         .expect("start the upgrade apply");
-    let trigger = format!("{}: kubeadm upgrade node", k.hosts[1].addr);
+    let trigger = format!("{}:{}: kubeadm upgrade node", k.hosts[1].addr, k.hosts[1].port);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if text.contains(&trigger) {

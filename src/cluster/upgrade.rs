@@ -161,22 +161,37 @@ pub fn backups(apply_output: &str) -> Vec<String> {
 
 /// Mark `node` as the upgrade's, then drain it: evictions (which
 /// PodDisruptionBudgets may hold back; kubectl retries them) for at most
-/// `timeout_secs`, DaemonSet pods left in place.
+/// `timeout_secs`, DaemonSet pods left in place. kubectl gives up on any
+/// other error, such as an API server that restarts under it (its node was
+/// just upgraded): the drain, idempotent, is tried again a few times.
 pub fn drain_script(node: &Hostname, target: &Version, timeout_secs: u64, kubectl: fn(&[&str]) -> String) -> String {
     let n = node.as_str();
     let mark = format!("{CORDON_ANNOTATION}={target}");
     let timeout = format!("--timeout={}s", timeout_secs.max(1));
+    let drain = kubectl(&[
+        "drain",
+        n,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--force",
+        &timeout,
+    ]);
     format!(
-        "set -e\n{}{}",
+        "set -e\n{}tries=0\nuntil {}; do\n  tries=$((tries + 1))\n  [ $tries -lt 5 ] || exit 1\n  echo \"drain failed; again in 10 s ($tries/5)\" >&2\n  sleep 10\ndone\n",
         kubectl(&["annotate", "node", n, &mark, "--overwrite"]),
-        kubectl(&[
-            "drain",
-            n,
-            "--ignore-daemonsets",
-            "--delete-emptydir-data",
-            "--force",
-            &timeout,
-        ])
+        drain.trim_end()
+    )
+}
+
+/// Wait until the API server answers `/readyz` five times in a row, two
+/// seconds apart (at most ten minutes): after the control plane's kubelet
+/// restarts at the new version it restarts the static pods, and the API
+/// server refuses requests (its authorizer not ready) for a while.
+pub fn settle_script(kubectl: fn(&[&str]) -> String) -> String {
+    let readyz = kubectl(&["--request-timeout=5s", "get", "--raw", "/readyz"]);
+    format!(
+        "ok=0\nfor i in $(seq 300); do\n  r=$({} 2>/dev/null || true)\n  if [ \"$r\" = ok ]; then ok=$((ok + 1)); [ $ok -lt 5 ] || exit 0; else ok=0; fi\n  sleep 2\ndone\necho \"the API server did not answer /readyz steadily within 10 minutes\" >&2\nexit 1\n",
+        readyz.trim_end()
     )
 }
 
@@ -283,6 +298,8 @@ mod tests {
             node_script(),
             drain_script(&node, &t, 600, crate::cluster::node::kubectl),
             uncordon_script(&node, crate::cluster::node::kubectl),
+            settle_script(crate::cluster::node::kubectl),
+            settle_script(crate::cluster::k3s::kubectl),
         ] {
             crate::shell::assert_valid_sh(&s);
         }

@@ -242,6 +242,22 @@ impl NodeConvergence<'_> {
                     upgraded,
                 )
             })?;
+        if i == 0 {
+            cp.run(
+                self.ctx,
+                "waiting for the API server to answer steadily",
+                &upgrade::settle_script(self.distribution.kubectl()),
+                b"",
+            )
+            .await
+            .map_err(|e| {
+                self.stopped(
+                    e,
+                    at("waiting for the API server after the kubelet's restart", cordoned),
+                    upgraded,
+                )
+            })?;
+        }
         if !single {
             self.uncordon(nodes, name, upgraded).await?;
         }
