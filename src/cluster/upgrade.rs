@@ -128,9 +128,14 @@ pub fn plan_script() -> String {
     upgrade_command("plan")
 }
 
-/// `kubeadm upgrade apply` on the control plane, non-interactive.
+/// `kubeadm upgrade apply` on the control plane, non-interactive; then
+/// the backup directories it made (it names the manifests' in its output,
+/// never etcd's), for [`backups`].
 pub fn apply_script() -> String {
-    upgrade_command("apply --yes")
+    format!(
+        "set -e\n{}find /etc/kubernetes/tmp -maxdepth 1 -name 'kubeadm-backup-*' -newer {UPGRADE_CONFIG} 2>/dev/null | sort || true\n",
+        upgrade_command("apply --yes")
+    )
 }
 
 /// `kubeadm upgrade node` on a worker (its kubelet configuration from the

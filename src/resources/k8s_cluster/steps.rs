@@ -192,7 +192,7 @@ pub async fn upgrade_control_plane(ctx: &Context, cp: &NodeHandle, spec: &Cluste
     let backups = upgrade::backups(&out);
     tracing::info!(
         host = %label,
-        "{label}: control plane at {}; kubeadm kept the old manifests and etcd's data in {}",
+        "{label}: control plane at {}; kubeadm's backups (the old static pod manifests; etcd's data when etcd was upgraded): {}",
         spec.version,
         if backups.is_empty() { "/etc/kubernetes/tmp (it named no directory)".to_owned() } else { backups.join(", ") }
     );
