@@ -666,9 +666,22 @@ impl K8sCluster {
         }
 
         // Read back what exists, whatever happened above.
-        let probes = probe_all(ctx, &provider, &recorded).await;
+        // Stopped (Ctrl-C) or timed out: the operation's token is cancelled,
+        // yet the state must say what the nodes run now (an upgrade may have
+        // moved some on): the read-back gets its own short limit.
+        let rb = read_back_context(ctx);
+        let rb_dl = Deadline::new(&rb.cancel, READ_BACK_AFTER_STOP);
+        let probes = probe_all(&rb, &provider, &recorded).await;
         observe_api_server(&mut recorded, &probes);
-        let (mut outputs, kube) = observe(ctx, &recorded, &probes, &kubeconfig, &prior_outputs, &dl).await;
+        let (mut outputs, kube) = observe(
+            &rb,
+            &recorded,
+            &probes,
+            &kubeconfig,
+            &prior_outputs,
+            if ctx.cancel.is_cancelled() { &rb_dl } else { &dl },
+        )
+        .await;
         outputs.effective_node_settings = effective;
         // An upgrade that stopped half-way: the state keeps the version the
         // cluster ran (the nodes' own versions say how far it got), so the
@@ -729,6 +742,29 @@ impl K8sCluster {
         }
         resp.state = encode(&recorded, &outputs, &req.planned, d);
         resp
+    }
+}
+
+/// How long the read-back after a stopped (Ctrl-C) or timed-out apply may
+/// take: Terraform waits for it, and a second Ctrl-C ends it sooner.
+const READ_BACK_AFTER_STOP: Duration = Duration::from_secs(30);
+
+/// `ctx`, or after it was cancelled a copy whose token ends after
+/// [`READ_BACK_AFTER_STOP`], for reading back what an apply left.
+fn read_back_context(ctx: &Context) -> Context {
+    if !ctx.cancel.is_cancelled() {
+        return ctx.clone();
+    }
+    tracing::info!("the operation was stopped: reading back what the nodes run now (at most {READ_BACK_AFTER_STOP:?})");
+    let token = tokio_util::sync::CancellationToken::new();
+    let ends = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(READ_BACK_AFTER_STOP).await;
+        ends.cancel();
+    });
+    Context {
+        cancel: token,
+        ..ctx.clone()
     }
 }
 
