@@ -67,7 +67,9 @@ resource "selfhost_agent" "web" {
   disruption_budget {
     min_available = "1"
   }
-  wait_for_rollout = true
+  # a stopping pod keeps serving until the Service's endpoints drop it
+  shutdown_delay_seconds = 5
+  wait_for_rollout       = true
 }
 "#;
 

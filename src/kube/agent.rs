@@ -11,9 +11,9 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service, ServicePort, ServiceSpec,
-    Toleration, Volume, VolumeMount,
+    EnvVar, Lifecycle, LifecycleHandler, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, SleepAction, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -37,6 +37,9 @@ pub use super::LAST_APPLIED;
 /// Pod template annotation: a digest of the secret env and config files, so
 /// a change of either rolls the pods (env and files are read at start).
 pub const INPUTS_DIGEST: &str = "selfhost.dev/inputs-digest";
+/// The grace period a pod gets on top of its `shutdown_delay_seconds`
+/// (Kubernetes' default grace period, left whole for the SIGTERM part).
+const SHUTDOWN_GRACE_SECS: i64 = 30;
 
 /// The objects to apply for an agent.
 pub struct AgentObjects {
@@ -276,6 +279,16 @@ impl AgentSpec {
             volume_mounts: self.volume_mounts(),
             readiness_probe: self.readiness_probe.as_ref().map(|p| p.render(&self.ports)),
             liveness_probe: self.liveness_probe.as_ref().map(|p| p.render(&self.ports)),
+            // Kubernetes' own sleep action: no `sleep` binary needed in the image.
+            lifecycle: self.shutdown_delay_seconds.map(|seconds| Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    sleep: Some(SleepAction {
+                        seconds: i64::from(seconds),
+                    }),
+                    ..LifecycleHandler::default()
+                }),
+                ..Lifecycle::default()
+            }),
             ..Container::default()
         }
     }
@@ -332,6 +345,9 @@ impl AgentSpec {
                         containers: vec![self.container()],
                         volumes: self.volumes(),
                         node_selector: (!self.node_selector.is_empty()).then(|| self.node_selector.clone()),
+                        termination_grace_period_seconds: self
+                            .shutdown_delay_seconds
+                            .map(|s| i64::from(s) + SHUTDOWN_GRACE_SECS),
                         tolerations: (!self.tolerations.is_empty())
                             .then(|| self.tolerations.iter().map(Toleration::from).collect()),
                         ..PodSpec::default()
@@ -426,6 +442,30 @@ mod tests {
         assert_eq!(pod["volumes"][0]["emptyDir"], serde_json::json!({}));
         assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
         assert_eq!(c["resources"]["requests"]["cpu"], "250m");
+    }
+
+    #[test]
+    fn a_shutdown_delay_is_a_pre_stop_sleep_inside_a_longer_grace_period() {
+        let none = serde_json::to_value(research().render().deployment).unwrap();
+        assert!(
+            none["spec"]["template"]["spec"]["containers"][0]
+                .get("lifecycle")
+                .is_none()
+        );
+        assert!(
+            none["spec"]["template"]["spec"]
+                .get("terminationGracePeriodSeconds")
+                .is_none()
+        );
+        let mut spec = research();
+        spec.shutdown_delay_seconds = Some(5);
+        let d = serde_json::to_value(spec.render().deployment).unwrap();
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["lifecycle"]["preStop"],
+            serde_json::json!({"sleep": {"seconds": 5}})
+        );
+        assert_eq!(pod["terminationGracePeriodSeconds"], 35);
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct AgentSpec {
     pub liveness_probe: Option<Probe>,
     /// Node labels the pod must be scheduled on.
     pub node_selector: BTreeMap<String, String>,
+    /// Seconds of `preStop` sleep before SIGTERM (endpoints drop the pod
+    /// first); the grace period grows by as much.
+    pub shutdown_delay_seconds: Option<i32>,
     /// Node taints the pod may be scheduled despite.
     pub tolerations: Vec<TolerationSpec>,
     /// Routing from outside the cluster, if any.

@@ -29,6 +29,7 @@ pub struct AgentModel {
     pub config_path: Option<String>,
     pub node_selector: Option<BTreeMap<String, String>>,
     pub wait_for_rollout: Option<bool>,
+    pub shutdown_delay_seconds: Option<i64>,
     pub port: Option<Vec<PortModel>>,
     pub resources: Option<ResourcesModel>,
     pub storage: Option<StorageModel>,
@@ -206,6 +207,7 @@ impl AgentModel {
             readiness_probe: self.readiness_probe.as_ref().map(ProbeModel::spec),
             liveness_probe: self.liveness_probe.as_ref().map(ProbeModel::spec),
             node_selector: self.node_selector.clone().unwrap_or_default(),
+            shutdown_delay_seconds: self.shutdown_delay_seconds.map(small),
             tolerations: self
                 .toleration
                 .iter()

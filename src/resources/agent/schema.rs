@@ -441,6 +441,12 @@ pub fn schema() -> Schema {
             .validator(Check::values("Invalid label value", "must be label values", check_label_value)),
     )
     .attribute(
+        Attribute::number("shutdown_delay_seconds")
+            .optional()
+            .description("Seconds a pod keeps serving after Kubernetes decides to stop it (a `preStop` sleep before SIGTERM), so Services and ingresses stop sending it requests first; its grace period becomes this plus 30 s. With `replicas` >= 2 and a `disruption_budget`, node drains (a cluster upgrade) and rollouts then lose no request. 1 to 300; unset: no delay (the container gets SIGTERM at once, as Kubernetes does by default).")
+            .validator(IntBetween { min: 1, max: 300 }),
+    )
+    .attribute(
         Attribute::bool("wait_for_rollout")
             .optional()
             .computed()
