@@ -68,7 +68,7 @@ resource "selfhost_agent" "web" {
     min_available = "1"
   }
   # a stopping pod keeps serving until the Service's endpoints drop it
-  shutdown_delay_seconds = 5
+  shutdown_delay_seconds = 15
   wait_for_rollout       = true
 }
 "#;
