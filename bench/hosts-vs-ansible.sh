@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# The same host hardening done two ways on N fresh test-bed hosts, timed
+# and counted: a `selfhost_vps_host` configuration applied by a real
+# Terraform CLI, and an ansible-core playbook.
+#
+#   bench/hosts-vs-ansible.sh [N]        N hosts (default 3)
+#
+# The hardening, identical in both: host name, time zone Europe/Paris, the
+# packages jq and tree (apt, through the bed's apt proxy), the sysctl
+# net.ipv4.ip_forward = 1 (file and live value), an admin user `ops` with
+# one authorized key and passwordless sudo (checked by visudo), an sshd
+# drop-in (no passwords, root by key only) checked by `sshd -t` before sshd
+# is reloaded, and the nftables table `inet selfhost` allowing tcp 22, 80
+# and 443 (loaded now, and at boot by a oneshot unit).
+#
+# What it does:
+#   1. builds the provider (cargo build --release) into a filesystem mirror
+#      (scripts/install-provider), installs ansible-core from PyPI into a venv
+#      cached by version under ~/.cache/selfhost-bench/, takes the newest
+#      Terraform of `testbed clis`;
+#   2. brings up a test bed of N hosts (testbed up --hosts N --no-cluster) and
+#      prepares every host the same way, NOT timed: sshd at LogLevel VERBOSE
+#      (so its log has one line per exec), apt lists updated, python3 and
+#      python3-apt installed (what ansible needs on a host), jq and tree
+#      fetched once into the apt proxy's cache (then removed from the host);
+#   3. selfhost: `terraform init` (not timed), the first `terraform apply`
+#      (timed), then `terraform plan` (refresh on) as the no-op, one counted
+#      run then RUNS timed runs, each of which must plan no change;
+#   4. the bed down and up again (the two tools write the same files, so
+#      each starts from fresh hosts), prepared as in 2;
+#   5. ansible: the first `ansible-playbook` run (timed), then the same run as
+#      the no-op, one counted run then RUNS timed runs, each of which must
+#      report changed=0; each run starts with no SSH connection (a fresh
+#      ControlPath directory), as the provider does; then RUNS more runs
+#      that reuse the ControlPersist connections of the run before;
+#   6. after each first apply, every host is checked over plain ssh to hold
+#      the hardening (the same check for both tools);
+#   7. the bed down; the table printed (also written to $work/result.md).
+#
+# SSH connections and execs per host are counted in each host's sshd log
+# (journalctl -u ssh, LogLevel VERBOSE): "Accepted publickey" lines are
+# connections, "Starting session: command" lines execs, "Starting session:
+# subsystem" lines file transfers (sftp); the reading sessions' own lines
+# are left out.
+#
+# Ansible: ansible-core's defaults (ssh connection with ControlMaster=auto
+# and ControlPersist=60s, interpreter discovery, linear strategy) plus
+# pipelining = True and forks = N (all hosts at once, as Terraform's default
+# parallelism of 10 does); the play sets gather_facts: false (no task reads
+# a fact). ansible.builtin modules only.
+#
+# Environment:
+#   SELFHOST_BENCH_RUNS           timed no-op runs per tool (default 5)
+#   SELFHOST_BENCH_ANSIBLE_CORE   ansible-core version (default 2.19.14, the
+#                                 newest for this machine's Python 3.11)
+#   SELFHOST_BENCH_DIR            work directory (default target/bench-hosts-vs-ansible)
+#   SELFHOST_BENCH_BINARY         use this provider binary instead of building
+#   SELFHOST_BENCH_CLI            the Terraform binary (default: newest of `testbed clis`)
+#   SELFHOST_BENCH_ONLY           selfhost | ansible: run one side only
+#   SELFHOST_BENCH_KEEP_BED=1     leave the bed up at the end
+#   SELFHOST_TESTBED_INSTANCE     the bed instance used (default 6: the bench
+#                                 brings it down and up, so it is not the
+#                                 default bed 0 that tests use)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+n="${1:-3}"
+case "$n" in '' | *[!0-9]*) echo "usage: $0 [N]" >&2; exit 2 ;; esac
+[ "$n" -ge 1 ] || { echo "usage: $0 [N], N >= 1" >&2; exit 2; }
+runs="${SELFHOST_BENCH_RUNS:-5}"
+ansible_version="${SELFHOST_BENCH_ANSIBLE_CORE:-2.19.14}"
+only="${SELFHOST_BENCH_ONLY:-}"
+export SELFHOST_TESTBED_INSTANCE="${SELFHOST_TESTBED_INSTANCE:-6}"
+testbed="$repo/testbed/testbed"
+work="${SELFHOST_BENCH_DIR:-$repo/target/bench-hosts-vs-ansible}"
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"
+logs="$work/logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+t_start=$(date +%s)
+
+say() { echo "bench: [$(($(date +%s) - t_start))s] $*" >&2; }
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# --- the tools -------------------------------------------------------------
+
+prepare_selfhost() {
+  say "the provider (release build) into a filesystem mirror"
+  local binary="${SELFHOST_BENCH_BINARY:-}"
+  if [ -z "$binary" ]; then
+    (cd "$repo" && cargo build --release --quiet --bin terraform-provider-selfhost)
+    binary="${CARGO_TARGET_DIR:-$repo/target}/release/terraform-provider-selfhost"
+  fi
+  "$repo/scripts/install-provider" --binary "$binary" --mirror "$work/mirror" \
+    --cli-config "$work/cli.tfrc" >/dev/null 2>"$logs/install-provider.log"
+  provider_version="$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n1)"
+  provider_commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+
+  cli="${SELFHOST_BENCH_CLI:-}"
+  if [ -z "$cli" ]; then
+    # `testbed clis` lists terraform 1.0.3, 1.8.5, tofu, terraform 1.13.3.
+    cli="$("$testbed" clis 2>>"$logs/testbed.log" | grep '/terraform-[^/]*/terraform$' | tail -n1)"
+  fi
+  [ -x "$cli" ] || die "no Terraform CLI ($cli)"
+  cli_version="$(TF_CLI_CONFIG_FILE="$work/cli.tfrc" "$cli" version)"
+  cli_version="${cli_version%%$'\n'*}" # Terraform v1.13.3
+}
+
+prepare_ansible() {
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/selfhost-bench/ansible-core-$ansible_version"
+  if [ ! -f "$venv/.complete" ]; then
+    say "ansible-core $ansible_version from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ansible_version"
+    touch "$venv/.complete"
+  fi
+  ansible_line="$("$venv/bin/ansible-playbook" --version 2>/dev/null)"
+  ansible_line="${ansible_line%%$'\n'*}" # ansible-playbook [core 2.19.14]
+}
+
+# --- the test bed ----------------------------------------------------------
+
+bed_ssh() { # address, command...
+  local addr="$1"
+  shift
+  ssh -i "$SELFHOST_TEST_SSH_KEY" -o UserKnownHostsFile="$SELFHOST_TEST_KNOWN_HOSTS" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel=ERROR \
+    -o ControlMaster=no -o ControlPath=none "root@$addr" "$@"
+}
+
+# Run a script (stdin of this function) on every host at once; fail naming
+# the hosts where it failed.
+on_all_hosts() { # label
+  local label="$1" script pids=() failed="" i
+  script="$(cat)"
+  for i in "${!hosts[@]}"; do
+    bed_ssh "${hosts[$i]}" sh -s >"$logs/$label-$i.log" 2>&1 <<<"$script" &
+    pids+=("$!")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed="$failed ${hosts[$i]}"
+  done
+  [ -z "$failed" ] || die "$label failed on:$failed (logs: $logs/$label-*.log)"
+}
+
+# What each host gets before either tool runs (not timed).
+# shellcheck disable=SC2016 # run on the host
+readonly PREPARE='set -eu
+printf "LogLevel VERBOSE\n" > /etc/ssh/sshd_config.d/90-bench-verbose.conf
+systemctl reload ssh
+i=0; while [ $i -lt 50 ] && ! ss -ltn | grep -q ":22 "; do sleep 0.1; i=$((i + 1)); done
+export DEBIAN_FRONTEND=noninteractive
+apt-get -q -y update
+apt-get -q -y install --no-install-recommends python3 python3-apt
+apt-get -q -y install --no-install-recommends --download-only jq tree
+apt-get clean
+'
+
+bed_down() {
+  "$testbed" down >>"$logs/testbed.log" 2>&1 || die "testbed down failed (log: $logs/testbed.log)"
+}
+
+# A bed of N fresh hosts, prepared.
+fresh_bed() { # label
+  say "$1: test bed instance $SELFHOST_TESTBED_INSTANCE: down, up with $n fresh hosts"
+  bed_down
+  "$testbed" up --hosts "$n" --no-cluster >>"$logs/testbed.log" 2>&1 ||
+    die "testbed up failed (log: $logs/testbed.log)"
+  eval "$("$testbed" env)"
+  read -r -a hosts <<<"$SELFHOST_TEST_HOSTS"
+  [ "${#hosts[@]}" -eq "$n" ] || die "the bed has ${#hosts[@]} hosts, not $n"
+  hosts=("${hosts[@]%:*}") # addresses (all on port 22)
+  pubkey="$(cat "$SELFHOST_TEST_SSH_KEY.pub")"
+  say "$1: preparing the hosts (LogLevel VERBOSE, apt lists, python3, apt proxy cache; not timed)"
+  on_all_hosts "$1-prepare" <<<"$PREPARE"
+}
+
+host_key() { # address: its ed25519 key from the bed's known_hosts
+  awk -v a="$1" '$1 == a && $2 == "ssh-ed25519" { print $2 " " $3; exit }' "$SELFHOST_TEST_KNOWN_HOSTS"
+}
+
+# --- sshd's log ------------------------------------------------------------
+
+# Remember where each host's sshd log ends now.
+mark_logs() {
+  local i out
+  marks=()
+  for i in "${!hosts[@]}"; do
+    # shellcheck disable=SC2016 # expanded on the host
+    out="$(bed_ssh "${hosts[$i]}" 'echo "self=${SSH_CONNECTION#* }"; journalctl -u ssh -n 0 --show-cursor --no-pager')"
+    marks[i]="$(sed -n 's/^-- cursor: //p' <<<"$out")"
+    mark_ports[i]="$(sed -n 's/^self=\([0-9]*\) .*/\1/p' <<<"$out")"
+    [ -n "${marks[$i]}" ] || die "no journal cursor from ${hosts[$i]}: $out"
+  done
+}
+
+# Count, per host, what sshd logged since mark_logs; sets conns, execs, sftps
+# (one number per host) and writes the lines to $logs/sshd-LABEL-i.log.
+count_logs() { # label
+  local i out self
+  conns=()
+  execs=()
+  sftps=()
+  for i in "${!hosts[@]}"; do
+    out="$(bed_ssh "${hosts[$i]}" "echo \"self=\${SSH_CONNECTION#* }\"; journalctl -u ssh --no-pager -o cat --after-cursor '${marks[$i]}'")"
+    self="$(sed -n 's/^self=\([0-9]*\) .*/\1/p' <<<"$out")"
+    # Leave out the marking and the reading sessions (their client ports).
+    grep -v -e '^self=' -e " port $self " -e " port ${mark_ports[$i]} " <<<"$out" >"$logs/sshd-$1-$i.log" || true
+    conns[i]="$(grep -c 'Accepted publickey' "$logs/sshd-$1-$i.log" || true)"
+    execs[i]="$(grep -c 'Starting session: command' "$logs/sshd-$1-$i.log" || true)"
+    sftps[i]="$(grep -c 'Starting session: subsystem' "$logs/sshd-$1-$i.log" || true)"
+  done
+}
+
+# "3" when every host has 3, else "3–5" (min–max over the hosts).
+span() {
+  printf '%s\n' "$@" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print (lo == hi ? lo : lo "–" hi) }'
+}
+
+# --- checking a host (same for both tools) ---------------------------------
+
+# shellcheck disable=SC2016 # run on the host
+readonly CHECK='set -eu
+fail() { echo "NOT HARDENED: $*" >&2; exit 1; }
+[ "$(hostname)" = "$1" ] || fail "hostname $(hostname)"
+[ "$(cat /etc/hostname)" = "$1" ] || fail "/etc/hostname"
+grep -q "^127\.0\.1\.1[[:space:]]*$1\$" /etc/hosts || fail "/etc/hosts"
+[ "$(readlink /etc/localtime)" = /usr/share/zoneinfo/Europe/Paris ] || fail "localtime"
+[ "$(cat /etc/timezone)" = Europe/Paris ] || fail "/etc/timezone"
+for p in jq tree; do dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || fail "package $p"; done
+[ "$(sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "sysctl live"
+grep -q "^net.ipv4.ip_forward = 1$" /etc/sysctl.d/99-selfhost.conf || fail "sysctl file"
+[ "$(cat ~ops/.ssh/authorized_keys)" = "$2" ] || fail "authorized_keys"
+[ "$(stat -c %a ~ops/.ssh/authorized_keys)" = 600 ] || fail "authorized_keys mode"
+sudo -l -U ops | grep -q "NOPASSWD: ALL" || fail "sudo"
+sshd -T | grep -qx "passwordauthentication no" || fail "sshd passwords"
+sshd -T | grep -qx "kbdinteractiveauthentication no" || fail "sshd kbdinteractive"
+sshd -T | grep -Eqx "permitrootlogin (without-password|prohibit-password)" || fail "sshd root login"
+t=$(nft list table inet selfhost) || fail "no nft table"
+for p in 22 80 443; do echo "$t" | grep -q "tcp dport $p accept" || fail "port $p"; done
+echo "$t" | grep -q "drop comment" || fail "final drop"
+systemctl is-enabled --quiet selfhost-firewall.service || fail "firewall unit"
+echo hardened
+'
+
+check_hosts() { # label
+  local i pids=() failed=""
+  for i in "${!hosts[@]}"; do
+    bed_ssh "${hosts[$i]}" sh -s "bench-$((i + 1))" "'$pubkey'" <<<"$CHECK" >"$logs/$1-check-$i.log" 2>&1 &
+    pids+=("$!")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed="$failed ${hosts[$i]}"
+  done
+  [ -z "$failed" ] || die "$1: hosts not hardened:$failed (logs: $logs/$1-check-*.log)"
+  say "$1: every host holds the hardening (checked over plain ssh)"
+}
+
+# --- statistics ------------------------------------------------------------
+
+# "median min max" of the numbers given.
+stats() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "%.3f %.3f %.3f", m, v[1], v[NR] }'
+}
+
+fmt_s() { awk -v s="$1" 'BEGIN { printf(s < 10 ? "%.2f s" : "%.1f s", s) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "—" }'; }
+
+# --- selfhost --------------------------------------------------------------
+
+write_terraform() {
+  local dir="$1" i addr
+  mkdir -p "$dir"
+  {
+    cat <<EOF
+terraform {
+  required_providers {
+    selfhost = { source = "selfhost/selfhost" }
+  }
+}
+
+provider "selfhost" {
+  ssh {
+    user        = "root"
+    private_key = file("$SELFHOST_TEST_SSH_KEY")
+  }
+}
+
+locals {
+  hosts = {
+EOF
+    for i in "${!hosts[@]}"; do
+      addr="${hosts[$i]}"
+      printf '    "bench-%d" = { address = "%s", host_key = "%s" }\n' "$((i + 1))" "$addr" "$(host_key "$addr")"
+    done
+    cat <<EOF
+  }
+}
+
+resource "selfhost_vps_host" "h" {
+  for_each = local.hosts
+  ssh_connection {
+    host     = each.value.address
+    host_key = each.value.host_key
+  }
+  hostname = each.key
+  timezone = "Europe/Paris"
+  packages = ["jq", "tree"]
+  sysctl   = { "net.ipv4.ip_forward" = "1" }
+  admin_user {
+    name            = "ops"
+    authorized_keys = ["$pubkey"]
+    sudo            = true
+  }
+  ssh_hardening {
+    password_authentication = false
+    permit_root_login       = "prohibit-password"
+  }
+  firewall {
+    allow { port = "22" }
+    allow { port = "80" }
+    allow { port = "443" }
+  }
+}
+EOF
+  } >"$dir/main.tf"
+}
+
+tf() { (cd "$work/selfhost" && TF_CLI_CONFIG_FILE="$work/cli.tfrc" TF_IN_AUTOMATION=1 "$cli" "$@"); }
+
+run_selfhost() {
+  fresh_bed selfhost
+  rm -rf "$work/selfhost"
+  write_terraform "$work/selfhost"
+  tf init -input=false -no-color >"$logs/selfhost-init.log" 2>&1 || die "terraform init failed (log: $logs/selfhost-init.log)"
+
+  say "selfhost: first apply on $n fresh hosts"
+  sh_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+  mark_logs
+  local t0 t1 i code
+  t0=$(now)
+  tf apply -auto-approve -input=false -no-color >"$logs/selfhost-apply.log" 2>&1 ||
+    die "terraform apply failed (log: $logs/selfhost-apply.log)"
+  t1=$(now)
+  sh_first=$(elapsed "$t0" "$t1")
+  count_logs selfhost-apply
+  sh_first_conns=$(span "${conns[@]}")
+  sh_first_execs=$(span "${execs[@]}")
+  sh_first_sftps=$(span "${sftps[@]}")
+  say "selfhost: first apply $(fmt_s "$sh_first"); per host $sh_first_conns connection(s), $sh_first_execs exec(s)"
+  check_hosts selfhost
+
+  say "selfhost: no-op terraform plan (refresh on): one counted run, then $runs timed"
+  plan() { # log
+    code=0
+    tf plan -detailed-exitcode -input=false -no-color >"$1" 2>&1 || code=$?
+    [ "$code" -eq 0 ] || die "the no-op plan is not empty or failed (exit $code; log: $1)"
+  }
+  mark_logs
+  plan "$logs/selfhost-plan-counted.log"
+  count_logs selfhost-plan
+  sh_noop_conns=$(span "${conns[@]}")
+  sh_noop_execs=$(span "${execs[@]}")
+  sh_noop_sftps=$(span "${sftps[@]}")
+  sh_noop_conns_list="${conns[*]}"
+  sh_noop_execs_list="${execs[*]}"
+  sh_noop=()
+  for i in $(seq "$runs"); do
+    t0=$(now)
+    plan "$logs/selfhost-plan-$i.log"
+    t1=$(now)
+    sh_noop+=("$(elapsed "$t0" "$t1")")
+  done
+  read -r sh_med sh_min sh_max <<<"$(stats "${sh_noop[@]}")"
+  say "selfhost: no-op plan median $(fmt_s "$sh_med") (${sh_noop[*]}); per host $sh_noop_conns connection(s), $sh_noop_execs exec(s)"
+}
+
+# --- ansible ---------------------------------------------------------------
+
+write_ansible() {
+  local dir="$1" i
+  mkdir -p "$dir"
+  cat >"$dir/ansible.cfg" <<EOF
+[defaults]
+inventory = $dir/inventory.ini
+forks = $n
+retry_files_enabled = False
+
+[ssh_connection]
+pipelining = True
+EOF
+  {
+    echo "[bench]"
+    for i in "${!hosts[@]}"; do
+      echo "${hosts[$i]} bench_hostname=bench-$((i + 1))"
+    done
+    cat <<EOF
+
+[bench:vars]
+ansible_user=root
+ansible_ssh_private_key_file=$SELFHOST_TEST_SSH_KEY
+ansible_ssh_common_args='-o UserKnownHostsFile=$SELFHOST_TEST_KNOWN_HOSTS -o StrictHostKeyChecking=yes'
+admin_key='$pubkey'
+EOF
+  } >"$dir/inventory.ini"
+  cp "$repo/bench/hosts-vs-ansible.yml" "$dir/site.yml"
+}
+
+# One ansible-playbook run; with a ControlPath directory given, ssh's
+# ControlPersist masters live there (a new directory: no open connection).
+playbook() { # log, control path directory
+  local code=0
+  ANSIBLE_CONFIG="$work/ansible/ansible.cfg" ANSIBLE_SSH_CONTROL_PATH_DIR="$2" ANSIBLE_NOCOLOR=1 \
+    "$venv/bin/ansible-playbook" "$work/ansible/site.yml" >"$1" 2>&1 || code=$?
+  [ "$code" -eq 0 ] || die "ansible-playbook failed (exit $code; log: $1)"
+}
+
+# The run changed nothing on any host (its PLAY RECAP).
+expect_unchanged() { # log
+  local bad
+  bad="$(grep -E '^[0-9.]+ +: ok=' "$1" | grep -v 'changed=0 ' || true)"
+  [ -z "$bad" ] || die "the no-op ansible run changed something (log: $1): $bad"
+  [ "$(grep -cE '^[0-9.]+ +: ok=' "$1")" -eq "$n" ] || die "no recap for $n hosts in $1"
+}
+
+run_ansible() {
+  fresh_bed ansible
+  rm -rf "$work/ansible"
+  write_ansible "$work/ansible"
+  local cp t0 t1 i
+  cp="$(mktemp -d /tmp/bench-cp.XXXXXX)" # short: ssh's ControlPath is a socket path
+
+  say "ansible: first run on $n fresh hosts"
+  an_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+  mark_logs
+  t0=$(now)
+  playbook "$logs/ansible-apply.log" "$cp/apply"
+  t1=$(now)
+  an_first=$(elapsed "$t0" "$t1")
+  count_logs ansible-apply
+  an_first_conns=$(span "${conns[@]}")
+  an_first_execs=$(span "${execs[@]}")
+  an_first_sftps=$(span "${sftps[@]}")
+  say "ansible: first run $(fmt_s "$an_first"); per host $an_first_conns connection(s), $an_first_execs exec(s), $an_first_sftps sftp"
+  check_hosts ansible
+
+  say "ansible: no-op re-run: one counted run, then $runs timed (each with no open connection)"
+  mark_logs
+  playbook "$logs/ansible-noop-counted.log" "$cp/counted"
+  count_logs ansible-noop
+  expect_unchanged "$logs/ansible-noop-counted.log"
+  an_noop_conns=$(span "${conns[@]}")
+  an_noop_execs=$(span "${execs[@]}")
+  an_noop_sftps=$(span "${sftps[@]}")
+  an_noop=()
+  for i in $(seq "$runs"); do
+    t0=$(now)
+    playbook "$logs/ansible-noop-$i.log" "$cp/cold-$i"
+    t1=$(now)
+    expect_unchanged "$logs/ansible-noop-$i.log"
+    an_noop+=("$(elapsed "$t0" "$t1")")
+  done
+  read -r an_med an_min an_max <<<"$(stats "${an_noop[@]}")"
+  say "ansible: no-op median $(fmt_s "$an_med") (${an_noop[*]}); per host $an_noop_conns connection(s), $an_noop_execs exec(s)"
+
+  say "ansible: $runs more no-op runs reusing the ControlPersist connections of the run before"
+  playbook "$logs/ansible-warm-0.log" "$cp/warm"
+  an_warm=()
+  for i in $(seq "$runs"); do
+    t0=$(now)
+    playbook "$logs/ansible-warm-$i.log" "$cp/warm"
+    t1=$(now)
+    expect_unchanged "$logs/ansible-warm-$i.log"
+    an_warm+=("$(elapsed "$t0" "$t1")")
+  done
+  read -r aw_med aw_min aw_max <<<"$(stats "${an_warm[@]}")"
+  say "ansible: no-op with open connections median $(fmt_s "$aw_med") (${an_warm[*]})"
+  rm -rf "$cp"
+}
+
+# --- the report ------------------------------------------------------------
+
+verdict() { # condition text
+  if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "NOT met"; fi
+}
+
+report() {
+  local want_ratio=20
+  [ "$n" -ge 10 ] && want_ratio=30
+  cat <<EOF
+
+hosts-vs-ansible: the same hardening on $n fresh test-bed hosts (Debian 12, systemd-nspawn, real sshd), $(date -u +%Y-%m-%d)
+selfhost: $cli_version, terraform-provider-selfhost $provider_version (release build, $provider_commit)
+ansible:  ${ansible_line#ansible-playbook }, defaults + pipelining=True, forks=$n, ControlPersist=60s (default), gather_facts: false
+machine: $(nproc) cores, shared; load averages (1, 5, 15 min) as each side started: selfhost $sh_load, ansible $an_load
+no-op: \`terraform plan\` (refresh on) vs \`ansible-playbook\` re-run, median [min–max] of $runs runs, each starting with no SSH connection
+
+| | selfhost | ansible | ratio (ansible / selfhost) |
+|---|---|---|---|
+| first apply | $(fmt_s "$sh_first") | $(fmt_s "$an_first") | $(ratio "$an_first" "$sh_first") |
+| no-op | $(fmt_s "$sh_med") [$(fmt_s "$sh_min")–$(fmt_s "$sh_max")] | $(fmt_s "$an_med") [$(fmt_s "$an_min")–$(fmt_s "$an_max")] | $(ratio "$an_med" "$sh_med") |
+| no-op, ansible reusing open connections | | $(fmt_s "$aw_med") [$(fmt_s "$aw_min")–$(fmt_s "$aw_max")] | $(ratio "$aw_med" "$sh_med") |
+| connections/host, no-op | $sh_noop_conns | $an_noop_conns | |
+| execs/host, no-op | $sh_noop_execs | $an_noop_execs | |
+| sftp transfers/host, no-op | $sh_noop_sftps | $an_noop_sftps | |
+| connections/host, first apply | $sh_first_conns | $an_first_conns | |
+| execs/host, first apply | $sh_first_execs | $an_first_execs | |
+| sftp transfers/host, first apply | $sh_first_sftps | $an_first_sftps | |
+
+targets:
+- no-op >= ${want_ratio}× faster at $n hosts: $(ratio "$an_med" "$sh_med") — $(verdict "$an_med >= $want_ratio * $sh_med")
+- exactly 1 connection + 1 exec per host on the no-op plan: connections per host [$sh_noop_conns_list], execs per host [$sh_noop_execs_list] — $(verdict "\"$sh_noop_conns\" == \"1\" && \"$sh_noop_execs\" == \"1\"")
+- first apply faster: $(ratio "$an_first" "$sh_first") — $(verdict "$an_first > $sh_first")
+EOF
+}
+
+cleanup() {
+  if [ "${SELFHOST_BENCH_KEEP_BED:-}" = 1 ]; then
+    say "leaving test bed instance $SELFHOST_TESTBED_INSTANCE up (SELFHOST_BENCH_KEEP_BED=1)"
+  else
+    say "test bed instance $SELFHOST_TESTBED_INSTANCE down"
+    "$testbed" down >>"$logs/testbed.log" 2>&1 || true
+  fi
+}
+
+trap cleanup EXIT
+case "$only" in
+  selfhost) prepare_selfhost; run_selfhost ;;
+  ansible) prepare_ansible; run_ansible ;;
+  '')
+    prepare_selfhost
+    prepare_ansible
+    run_selfhost
+    run_ansible
+    report | tee "$work/result.md"
+    ;;
+  *) die "SELFHOST_BENCH_ONLY must be selfhost or ansible" ;;
+esac
+say "done (logs: $logs)"
