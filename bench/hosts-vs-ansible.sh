@@ -3,7 +3,7 @@
 # and counted: a `selfhost_vps_host` configuration applied by a real
 # Terraform CLI, and an ansible-core playbook.
 #
-#   bench/hosts-vs-ansible.sh [N]        N hosts (default 3)
+#   bench/hosts-vs-ansible.sh [N]        N hosts per tool (default 3; the bed gets 2N)
 #
 # The hardening, identical in both: host name, time zone Europe/Paris, the
 # packages jq and tree (apt, through the bed's apt proxy), the sysctl
