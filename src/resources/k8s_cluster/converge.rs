@@ -144,6 +144,15 @@ impl<'a> NodeConvergence<'a> {
         (still_there, first_error)
     }
 
+    /// The release's payload, assembled on first need (an update that
+    /// prepares no node never reads the bundle or the mirror).
+    pub(super) async fn payload<'p>(&self, payload: &'p mut Option<Payload>) -> Result<&'p Payload, Diagnostic> {
+        if let Some(p) = payload {
+            return Ok(p);
+        }
+        Ok(payload.insert(assemble(self.config, self.ctx, self.dl).await?))
+    }
+
     /// Prepare every node that lacks this version (in parallel).
     async fn prepare(
         &self,
@@ -159,12 +168,7 @@ impl<'a> NodeConvergence<'a> {
         if to_prepare.is_empty() {
             return Ok(());
         }
-        if payload.is_none() {
-            *payload = Some(assemble(self.config, self.ctx, self.dl).await?);
-        }
-        let Some(payload) = payload.as_ref() else {
-            return Ok(());
-        };
+        let payload = self.payload(payload).await?;
         let cni = self.config.cni();
         let prepared = join_all(to_prepare.iter().map(|&i| {
             let spec = specs.get(i).unwrap_or(self.spec);

@@ -308,6 +308,24 @@ async fn open_all(
     .await
 }
 
+/// The nodes [`open_all`] reached, with their probes; the first failure
+/// to reach one goes to `failure` (unless it holds one already).
+async fn open_reachable(
+    ctx: &Context,
+    provider: &ProviderState,
+    config: &ClusterConfig,
+    failure: &mut Option<Diagnostic>,
+) -> Vec<(NodeHandle, Probe)> {
+    let mut handles = Vec::new();
+    for r in open_all(ctx, provider, config).await {
+        match r {
+            Ok(h) => handles.push(h),
+            Err(e) => *failure = failure.take().or(Some(e)),
+        }
+    }
+    handles
+}
+
 fn status_of(probe: Option<&Probe>, registered: Option<&api::NodeInfo>, api_known: bool) -> &'static str {
     match probe {
         None => "unreachable",
@@ -605,14 +623,7 @@ impl K8sCluster {
         // Workers being removed stay recorded until their reset succeeded.
         let mut recorded = config.clone();
         let mut failure: Option<Diagnostic> = None;
-        let opened = open_all(ctx, &provider, &config).await;
-        let mut handles: Vec<(NodeHandle, Probe)> = Vec::new();
-        for r in opened {
-            match r {
-                Ok(h) => handles.push(h),
-                Err(e) => failure = failure.or(Some(e)),
-            }
-        }
+        let mut handles = open_reachable(ctx, &provider, &config, &mut failure).await;
         let mut kubeconfig = prior_outputs.kubeconfig.clone();
         // The settings each node gets, from the facts its probe just read;
         // they must be those the plan showed.
@@ -644,13 +655,7 @@ impl K8sCluster {
             let conv = NodeConvergence::new(ctx, &provider, &config, &spec, &dl);
             match conv.upgrade(&mut payload, &handles, &node_specs, &kubeconfig).await {
                 Ok(()) => {
-                    handles.clear();
-                    for r in open_all(ctx, &provider, &config).await {
-                        match r {
-                            Ok(h) => handles.push(h),
-                            Err(e) => failure = failure.or(Some(e)),
-                        }
-                    }
+                    handles = open_reachable(ctx, &provider, &config, &mut failure).await;
                     node_specs = handles.iter().map(|(_, p)| config.node_spec(&spec, &p.facts)).collect();
                 }
                 Err(e) => failure = Some(e),

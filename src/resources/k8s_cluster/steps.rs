@@ -174,12 +174,18 @@ pub async fn stage(ctx: &Context, node: &NodeHandle, spec: &ClusterSpec, payload
     .map(drop)
 }
 
+/// The node's `UpgradeConfiguration` (the version, its preflight choices
+/// and patch directory), which every `kubeadm upgrade` command reads.
+async fn write_upgrade_config(ctx: &Context, node: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
+    node.upload(ctx, UPGRADE_CONFIG, kubeadm::upgrade_config(spec).as_bytes(), 0o600)
+        .await
+}
+
 /// `kubeadm upgrade plan` (its report at DEBUG) and `kubeadm upgrade
 /// apply` on the control plane, from the provider's UpgradeConfiguration.
 pub async fn upgrade_control_plane(ctx: &Context, cp: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
     let label = &cp.label;
-    cp.upload(ctx, UPGRADE_CONFIG, kubeadm::upgrade_config(spec).as_bytes(), 0o600)
-        .await?;
+    write_upgrade_config(ctx, cp, spec).await?;
     let plan = cp
         .run(ctx, "kubeadm upgrade plan", &upgrade::plan_script(), b"")
         .await?;
@@ -204,8 +210,7 @@ pub async fn upgrade_control_plane(ctx: &Context, cp: &NodeHandle, spec: &Cluste
 pub async fn upgrade_worker(ctx: &Context, node: &NodeHandle, spec: &ClusterSpec) -> Result<(), Diagnostic> {
     let label = &node.label;
     tracing::info!(host = %label, "{label}: kubeadm upgrade node");
-    node.upload(ctx, UPGRADE_CONFIG, kubeadm::upgrade_config(spec).as_bytes(), 0o600)
-        .await?;
+    write_upgrade_config(ctx, node, spec).await?;
     let out = node
         .run(ctx, "kubeadm upgrade node", &upgrade::node_script(), b"")
         .await?;

@@ -13,8 +13,8 @@ use futures_util::future::join_all;
 
 use super::api;
 use super::converge::{NodeConvergence, NodeSpecs, Nodes};
+use super::node_name;
 use super::payload::Payload;
-use super::{assemble, node_name};
 use crate::cluster::Version;
 use crate::cluster::upgrade::{self, NodeRuns, Step};
 use crate::framework::Diagnostic;
@@ -111,10 +111,7 @@ impl NodeConvergence<'_> {
         for step in todo {
             match step {
                 Step::Stage(at) => {
-                    if payload.is_none() {
-                        *payload = Some(assemble(self.config, self.ctx, self.dl).await?);
-                    }
-                    let Some(p) = payload.as_ref() else { continue };
+                    let p = self.payload(payload).await?;
                     let staged = join_all(at.iter().map(|&k| {
                         let i = members[k];
                         let spec = specs.get(i).unwrap_or(self.spec);
@@ -154,10 +151,7 @@ impl NodeConvergence<'_> {
                 }
                 Step::Node(k) => {
                     let i = members[k];
-                    if payload.is_none() {
-                        *payload = Some(assemble(self.config, self.ctx, self.dl).await?);
-                    }
-                    let Some(p) = payload.as_ref() else { continue };
+                    let p = self.payload(payload).await?;
                     self.node_window(
                         &kube,
                         nodes,
