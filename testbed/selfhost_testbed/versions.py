@@ -22,7 +22,7 @@ KUBE_CACHE_VERSION = "%s-kwok-%s-etcd-%s" % (K8S_VERSION, KWOK_VERSION, ETCD_VER
 KUBE_NODE_BINS = ("kubeadm", "kubelet", "kube-proxy")
 
 # `testbed bundle`: the air-gapped Kubernetes bundle (testbed/README.md, "The Kubernetes bundle")
-BUNDLE_VERSION = "%s-6" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
+BUNDLE_VERSION = "%s-7" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
@@ -66,7 +66,7 @@ RESTIC_DEBS = ("restic",)
 # payload (a single self-extracting file, like k3s).  Cached by K3S_STANDIN_VERSION + a hash of its source +
 # a hash of the embedded binaries.
 K3S_VERSION = K8S_VERSION + "+k3s1"
-K3S_STANDIN_VERSION = "2"
+K3S_STANDIN_VERSION = "3"
 K3S_PAYLOAD_MAGIC = b"K3SSTANDINPAYLD1"
 K3S_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall", "tuning", "flannel")
 

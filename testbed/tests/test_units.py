@@ -87,7 +87,7 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-6")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-7")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -100,7 +100,7 @@ class CacheKeyTest(unittest.TestCase):
                 f.write("// changed\n")
             self.assertNotEqual(h1, k3s_standin.source_hash([b, a]))
         v = k3s_standin.cache_version("a" * 64, "b" * 64)
-        self.assertEqual(v, "v1.36.3+k3s1-2-%s-%s" % ("a" * 12, "b" * 12))
+        self.assertEqual(v, "v1.36.3+k3s1-3-%s-%s" % ("a" * 12, "b" * 12))
 
     @unittest.skipUnless(shutil.which("go"), "no go on PATH")
     def test_k3s_standin_go_tests(self) -> None:
