@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use support::bed::bed_var;
 use support::cluster_lifecycle::expect_empty_plan;
-use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, cluster_kubectl, k8s_bed};
+use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, cluster_kubectl, k3s_cluster_config, k8s_bed};
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip};
 
@@ -75,7 +75,15 @@ resource "selfhost_agent" "web" {
 
 /// The cluster (control plane + w1) at `version` from `bundle`, and the agent.
 fn config(k: &K8sBed, version: &str, bundle: &str) -> String {
-    let hcl = cluster_config(k, &["w1"], AGENT);
+    with_version(k, cluster_config(k, &["w1"], AGENT), version, bundle)
+}
+
+/// [`config`] with distribution = "k3s" (the bed's k3s STAND-IN).
+fn k3s_config(k: &K8sBed, version: &str, bundle: &str) -> String {
+    with_version(k, k3s_cluster_config(k, &["w1"], AGENT), version, bundle)
+}
+
+fn with_version(k: &K8sBed, hcl: String, version: &str, bundle: &str) -> String {
     let from = "version       = \"v1.36.3\"";
     assert!(
         hcl.contains(from) && hcl.contains(&k.bundle),
@@ -199,6 +207,7 @@ fn refused_at_version(wd: &Workdir, hcl: &str, needle: &str) {
 #[test]
 fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
     let Some(previous) = bed_var(TEST, "SELFHOST_TEST_K8S_BUNDLE_PREVIOUS") else {
         return;
     };
@@ -424,4 +433,104 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     for h in &k.hosts[..2] {
         assert_clean(&k, h);
     }
+}
+
+/// The same upgrade with distribution = "k3s" against the bed's k3s
+/// STAND-IN (testbed/README.md: real kubelet, containerd and control-plane
+/// images of each release behind a k3s-shaped binary; not k3s): the
+/// binary replaced and the unit restarted, server first, then the agent
+/// drained, upgraded and uncordoned, while the agent keeps answering.
+#[test]
+fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
+    const TEST: &str = "k3s_cluster_upgrades_in_place_with_the_agent_serving";
+    let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
+    let Some(previous) = bed_var(TEST, "SELFHOST_TEST_K8S_BUNDLE_PREVIOUS") else {
+        return;
+    };
+    let Some(from) = bed_var(TEST, "SELFHOST_TEST_K8S_PREVIOUS_VERSION") else {
+        return;
+    };
+    let to = "v1.36.3";
+    let clis = clis_or_skip(TEST);
+    let Some(cli) = clis.last() else { return };
+    eprintln!(
+        "==== {TEST}: {} ({}): {from} -> {to} (k3s STAND-IN)",
+        cli.label(),
+        cli.path.display()
+    );
+    for h in &k.hosts[..2] {
+        k.bed.sh(h, FRESH_HOST);
+    }
+    let old = k3s_config(&k, &from, &previous);
+    let new = k3s_config(&k, to, &k.bundle);
+    let mut wd = Workdir::new(cli, "k3s-upgrade");
+    wd.set_step_timeout(Duration::from_secs(30 * 60));
+    wd.write("main.tf", &old);
+    wd.init();
+    wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let kc = cluster_kubectl(&k, &wd);
+    assert_eq!(cluster_state(&wd)["running_version"], from.as_str());
+    node_port(&kc);
+    let before = agent_pods(&kc);
+    assert_eq!(before.len(), 2, "two Ready agent pods before the upgrade");
+    let waited = Instant::now();
+    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "the agent never answered through the NodePort: {why}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let addrs: Vec<String> = k.hosts[..2].iter().map(|h| h.addr.clone()).collect();
+        let stop = stop.clone();
+        std::thread::spawn(move || probe_loop(addrs, stop))
+    };
+    wd.write("main.tf", &new);
+    let started = Instant::now();
+    let o = wd.run_env(
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &[("TF_LOG", "INFO")],
+    );
+    stop.store(true, Ordering::Relaxed);
+    let probed = prober.join().expect("probe loop");
+    assert_eq!(o.code, Some(0), "{o}");
+    eprintln!(
+        "k3s upgrade: {:.0?}; probe loop: {} answers, {} failures{}",
+        started.elapsed(),
+        probed.ok,
+        probed.failures.len(),
+        probed.failures.iter().map(|f| format!("\n  {f}")).collect::<String>()
+    );
+    assert!(!o.stderr.contains("kubeadm"), "no kubeadm step in a k3s upgrade:\n{o}");
+    let s = cluster_state(&wd);
+    assert_eq!(
+        (s["version"].as_str(), s["running_version"].as_str()),
+        (Some(to), Some(to)),
+        "{s}"
+    );
+    for n in s["nodes"].as_array().expect("nodes") {
+        assert_eq!(
+            (n["version"].as_str(), n["ready"].as_bool()),
+            (Some(to), Some(true)),
+            "{n}"
+        );
+    }
+    for h in &k.hosts[..2] {
+        let v = k.bed.sh(h, "/usr/local/bin/k3s --version | head -1");
+        assert!(v.contains(&format!("{to}+k3s")), "{}: {v}", h.addr);
+    }
+    let after = agent_pods(&kc);
+    assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
+    assert!(
+        probed.ok > 50 && probed.failures.is_empty(),
+        "the agent kept answering through the upgrade"
+    );
+    expect_empty_plan(&wd, "after the k3s upgrade");
+    refused_at_version(&wd, &old, "Kubernetes does not support downgrades");
+    wd.write("main.tf", &new);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
 }
