@@ -204,6 +204,33 @@ fn refused_at_version(wd: &Workdir, hcl: &str, needle: &str) {
     assert!(text.contains("version"), "the diagnostic names `version`:\n{o}");
 }
 
+/// What a node runs of the bundle's runtime: containerd's start time (it
+/// changes on a restart) and the SHA-256 of containerd, runc and the CNI
+/// bridge plugin as installed.
+fn runtime_on(k: &K8sBed, h: &support::bed::Host) -> (String, String) {
+    let started = k
+        .bed
+        .sh(h, "systemctl show -p ActiveEnterTimestampMonotonic --value containerd");
+    let sums = k.bed.sh(
+        h,
+        "sha256sum /usr/local/bin/containerd /usr/local/sbin/runc /opt/cni/bin/bridge | cut -d' ' -f1",
+    );
+    (started.trim().to_owned(), sums)
+}
+
+/// The same three files in `bundle`.
+fn runtime_in(bundle: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && sha256sum containerd/bin/containerd runc/runc.amd64 cni/bin/bridge | cut -d' ' -f1")
+        .arg("sh")
+        .arg(bundle)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "sha256sum in {bundle}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     let Some(k) = k8s_bed(TEST) else { return };
@@ -268,6 +295,16 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
         &config(&k, to, &previous),
         &format!("the bundle holds Kubernetes \"{from}\""),
     );
+
+    let runtime_before: Vec<(String, String)> = k.hosts[..2].iter().map(|h| runtime_on(&k, h)).collect();
+    for (h, (_, sums)) in k.hosts[..2].iter().zip(&runtime_before) {
+        assert_eq!(
+            sums,
+            &runtime_in(&previous),
+            "{}: the previous bundle's runtime",
+            h.addr
+        );
+    }
 
     // 3. The upgrade, interrupted (SIGINT, as Ctrl-C sends) once the
     // worker's own step started; the probe loop runs throughout.
@@ -412,6 +449,15 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
             "{n}"
         );
     }
+    // The runtime pinned by the bundle came along: each node runs the new
+    // bundle's containerd, runc and CNI plugins, containerd restarted in
+    // its window (both bundles carry containerd 1.6.20 here, so this shows
+    // the install and the restart, not a version change).
+    for (h, (started, _)) in k.hosts[..2].iter().zip(&runtime_before) {
+        let (now, sums) = runtime_on(&k, h);
+        assert_eq!(sums, runtime_in(&k.bundle), "{}: the new bundle's runtime", h.addr);
+        assert_ne!(&now, started, "{}: containerd restarted during the upgrade", h.addr);
+    }
     let after = agent_pods(&kc);
     assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
     assert!(
@@ -506,6 +552,15 @@ fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
         probed.failures.iter().map(|f| format!("\n  {f}")).collect::<String>()
     );
     assert!(!o.stderr.contains("kubeadm"), "no kubeadm step in a k3s upgrade:\n{o}");
+    // server first, then the agent, each drained in its turn
+    let drained: Vec<Option<usize>> = k.hosts[..2]
+        .iter()
+        .map(|h| o.stderr.find(&format!("{}:{}: draining", h.addr, h.port)))
+        .collect();
+    assert!(
+        matches!(drained[..], [Some(server), Some(agent)] if server < agent),
+        "the server drained before the agent: {drained:?}\n{o}"
+    );
     let s = cluster_state(&wd);
     assert_eq!(
         (s["version"].as_str(), s["running_version"].as_str()),
@@ -525,6 +580,10 @@ fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
     }
     let after = agent_pods(&kc);
     assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
+    assert!(
+        after.iter().all(|u| !before.contains(u)),
+        "every agent pod was rescheduled by the drains ({before:?} -> {after:?})"
+    );
     assert!(
         probed.ok > 50 && probed.failures.is_empty(),
         "the agent kept answering through the upgrade"
