@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use support::bed::bed_var;
 use support::cluster_lifecycle::expect_empty_plan;
-use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, cluster_kubectl, k8s_bed};
+use support::k8s::{FRESH_HOST, K8sBed, assert_clean, cluster_config, cluster_kubectl, k3s_cluster_config, k8s_bed};
 use support::kube::KubeBed;
 use support::{Workdir, clis_or_skip};
 
@@ -75,7 +75,15 @@ resource "selfhost_agent" "web" {
 
 /// The cluster (control plane + w1) at `version` from `bundle`, and the agent.
 fn config(k: &K8sBed, version: &str, bundle: &str) -> String {
-    let hcl = cluster_config(k, &["w1"], AGENT);
+    with_version(k, cluster_config(k, &["w1"], AGENT), version, bundle)
+}
+
+/// [`config`] with distribution = "k3s" (the bed's k3s STAND-IN).
+fn k3s_config(k: &K8sBed, version: &str, bundle: &str) -> String {
+    with_version(k, k3s_cluster_config(k, &["w1"], AGENT), version, bundle)
+}
+
+fn with_version(k: &K8sBed, hcl: String, version: &str, bundle: &str) -> String {
     let from = "version       = \"v1.36.3\"";
     assert!(
         hcl.contains(from) && hcl.contains(&k.bundle),
@@ -196,9 +204,37 @@ fn refused_at_version(wd: &Workdir, hcl: &str, needle: &str) {
     assert!(text.contains("version"), "the diagnostic names `version`:\n{o}");
 }
 
+/// What a node runs of the bundle's runtime: containerd's start time (it
+/// changes on a restart) and the SHA-256 of containerd, runc and the CNI
+/// bridge plugin as installed.
+fn runtime_on(k: &K8sBed, h: &support::bed::Host) -> (String, String) {
+    let started = k
+        .bed
+        .sh(h, "systemctl show -p ActiveEnterTimestampMonotonic --value containerd");
+    let sums = k.bed.sh(
+        h,
+        "sha256sum /usr/local/bin/containerd /usr/local/sbin/runc /opt/cni/bin/bridge | cut -d' ' -f1",
+    );
+    (started.trim().to_owned(), sums)
+}
+
+/// The same three files in `bundle`.
+fn runtime_in(bundle: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && sha256sum containerd/bin/containerd runc/runc.amd64 cni/bin/bridge | cut -d' ' -f1")
+        .arg("sh")
+        .arg(bundle)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "sha256sum in {bundle}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
     let Some(previous) = bed_var(TEST, "SELFHOST_TEST_K8S_BUNDLE_PREVIOUS") else {
         return;
     };
@@ -259,6 +295,16 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
         &config(&k, to, &previous),
         &format!("the bundle holds Kubernetes \"{from}\""),
     );
+
+    let runtime_before: Vec<(String, String)> = k.hosts[..2].iter().map(|h| runtime_on(&k, h)).collect();
+    for (h, (_, sums)) in k.hosts[..2].iter().zip(&runtime_before) {
+        assert_eq!(
+            sums,
+            &runtime_in(&previous),
+            "{}: the previous bundle's runtime",
+            h.addr
+        );
+    }
 
     // 3. The upgrade, interrupted (SIGINT, as Ctrl-C sends) once the
     // worker's own step started; the probe loop runs throughout.
@@ -403,6 +449,15 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
             "{n}"
         );
     }
+    // The runtime pinned by the bundle came along: each node runs the new
+    // bundle's containerd, runc and CNI plugins, containerd restarted in
+    // its window (both bundles carry containerd 1.6.20 here, so this shows
+    // the install and the restart, not a version change).
+    for (h, (started, _)) in k.hosts[..2].iter().zip(&runtime_before) {
+        let (now, sums) = runtime_on(&k, h);
+        assert_eq!(sums, runtime_in(&k.bundle), "{}: the new bundle's runtime", h.addr);
+        assert_ne!(&now, started, "{}: containerd restarted during the upgrade", h.addr);
+    }
     let after = agent_pods(&kc);
     assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
     assert!(
@@ -424,4 +479,117 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     for h in &k.hosts[..2] {
         assert_clean(&k, h);
     }
+}
+
+/// The same upgrade with distribution = "k3s" against the bed's k3s
+/// STAND-IN (testbed/README.md: real kubelet, containerd and control-plane
+/// images of each release behind a k3s-shaped binary; not k3s): the
+/// binary replaced and the unit restarted, server first, then the agent
+/// drained, upgraded and uncordoned, while the agent keeps answering.
+#[test]
+fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
+    const TEST: &str = "k3s_cluster_upgrades_in_place_with_the_agent_serving";
+    let Some(k) = k8s_bed(TEST) else { return };
+    let _hosts = support::bed::hosts_lock();
+    let Some(previous) = bed_var(TEST, "SELFHOST_TEST_K8S_BUNDLE_PREVIOUS") else {
+        return;
+    };
+    let Some(from) = bed_var(TEST, "SELFHOST_TEST_K8S_PREVIOUS_VERSION") else {
+        return;
+    };
+    let to = "v1.36.3";
+    let clis = clis_or_skip(TEST);
+    let Some(cli) = clis.last() else { return };
+    eprintln!(
+        "==== {TEST}: {} ({}): {from} -> {to} (k3s STAND-IN)",
+        cli.label(),
+        cli.path.display()
+    );
+    for h in &k.hosts[..2] {
+        k.bed.sh(h, FRESH_HOST);
+    }
+    let old = k3s_config(&k, &from, &previous);
+    let new = k3s_config(&k, to, &k.bundle);
+    let mut wd = Workdir::new(cli, "k3s-upgrade");
+    wd.set_step_timeout(Duration::from_secs(30 * 60));
+    wd.write("main.tf", &old);
+    wd.init();
+    wd.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let kc = cluster_kubectl(&k, &wd);
+    assert_eq!(cluster_state(&wd)["running_version"], from.as_str());
+    node_port(&kc);
+    let before = agent_pods(&kc);
+    assert_eq!(before.len(), 2, "two Ready agent pods before the upgrade");
+    let waited = Instant::now();
+    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "the agent never answered through the NodePort: {why}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let addrs: Vec<String> = k.hosts[..2].iter().map(|h| h.addr.clone()).collect();
+        let stop = stop.clone();
+        std::thread::spawn(move || probe_loop(addrs, stop))
+    };
+    wd.write("main.tf", &new);
+    let started = Instant::now();
+    let o = wd.run_env(
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &[("TF_LOG", "INFO")],
+    );
+    stop.store(true, Ordering::Relaxed);
+    let probed = prober.join().expect("probe loop");
+    assert_eq!(o.code, Some(0), "{o}");
+    eprintln!(
+        "k3s upgrade: {:.0?}; probe loop: {} answers, {} failures{}",
+        started.elapsed(),
+        probed.ok,
+        probed.failures.len(),
+        probed.failures.iter().map(|f| format!("\n  {f}")).collect::<String>()
+    );
+    assert!(!o.stderr.contains("kubeadm"), "no kubeadm step in a k3s upgrade:\n{o}");
+    // server first, then the agent, each drained in its turn
+    let drained: Vec<Option<usize>> = k.hosts[..2]
+        .iter()
+        .map(|h| o.stderr.find(&format!("{}:{}: draining", h.addr, h.port)))
+        .collect();
+    assert!(
+        matches!(drained[..], [Some(server), Some(agent)] if server < agent),
+        "the server drained before the agent: {drained:?}\n{o}"
+    );
+    let s = cluster_state(&wd);
+    assert_eq!(
+        (s["version"].as_str(), s["running_version"].as_str()),
+        (Some(to), Some(to)),
+        "{s}"
+    );
+    for n in s["nodes"].as_array().expect("nodes") {
+        assert_eq!(
+            (n["version"].as_str(), n["ready"].as_bool()),
+            (Some(to), Some(true)),
+            "{n}"
+        );
+    }
+    for h in &k.hosts[..2] {
+        let v = k.bed.sh(h, "/usr/local/bin/k3s --version | head -1");
+        assert!(v.contains(&format!("{to}+k3s")), "{}: {v}", h.addr);
+    }
+    let after = agent_pods(&kc);
+    assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
+    assert!(
+        after.iter().all(|u| !before.contains(u)),
+        "every agent pod was rescheduled by the drains ({before:?} -> {after:?})"
+    );
+    assert!(
+        probed.ok > 50 && probed.failures.is_empty(),
+        "the agent kept answering through the upgrade"
+    );
+    expect_empty_plan(&wd, "after the k3s upgrade");
+    refused_at_version(&wd, &old, "Kubernetes does not support downgrades");
+    wd.write("main.tf", &new);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
 }

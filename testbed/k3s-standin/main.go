@@ -226,7 +226,13 @@ func extract() string {
 	if err := os.Rename(tmp, dir); err != nil {
 		fatal("rename: %v", err)
 	}
+	// as k3s: the data dir of the binary that ran before stays (its containers' shims run from it), and the
+	// symlink "current" becomes "previous" when a new binary brings a new payload
 	cur := filepath.Join(dataDir, "data", "current")
+	if old, err := os.Readlink(cur); err == nil && old != hash {
+		os.Remove(filepath.Join(dataDir, "data", "previous"))
+		os.Rename(cur, filepath.Join(dataDir, "data", "previous"))
+	}
 	os.Remove(cur)
 	os.Symlink(hash, cur)
 	return dir + "/bin"
@@ -715,6 +721,7 @@ func run(role string, args []string) {
 	} else {
 		n.agentWait()
 	}
+	n.refreshKubeProxy()
 	notify("READY=1\nSTATUS=running")
 	logf("READY")
 	// supervise: any child exiting ends k3s (systemd restarts it; the cluster state persists)
@@ -889,10 +896,13 @@ const hashEnv = "K3S_STANDIN_CONFIG_HASH"
 
 // staticPod renders a control-plane static pod: the server dir and /etc/rancher/k3s (read-write, like the host
 // for an in-process k3s component) plus the host directories its arguments name; the environment carries the
-// hash of its command and input files (a new hash = a new manifest = the kubelet restarts the pod).
+// hash of its image, command and input files (a new hash = a new manifest = the kubelet restarts the pod).  The
+// image is in the hash because a new k3s binary brings new component images with the same command line: after
+// `systemctl restart k3s` with a new binary, READY must wait for the new release's kube-apiserver (real k3s runs
+// it in-process, so its API server is always the binary's own release), not the old pod still answering.
 func staticPod(name, image string, cmd []string) (string, string) {
 	dirs, files := hostPaths(cmd)
-	hash := configHash(cmd, files)
+	hash := configHash(append([]string{image}, cmd...), files)
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: v1
 kind: Pod
@@ -1159,6 +1169,45 @@ users:
 		}
 	}
 	logf("node %s registered after %.0fs", n.name, time.Since(t0).Seconds())
+}
+
+// refreshKubeProxy emulates k3s's in-process kube-proxy across a binary upgrade.  k3s runs kube-proxy inside each
+// node's k3s process: a node's kube-proxy is the release of that node's binary and changes only when that node
+// restarts (an agent not yet upgraded keeps its old kube-proxy while the server already runs the new release).
+// The stand-in's kube-proxy DaemonSet updates OnDelete, and every start of k3s deletes the kube-proxy pod of its own
+// node when it runs another image than this binary's (the server: also when its command differs from the
+// DaemonSet's, after a change of kube-proxy-arg); the DaemonSet controller recreates it from the current template.
+// The agent lists and deletes with its node credentials (the Node authorizer and NodeRestriction allow a node
+// its own pods).
+func (n *node) refreshKubeProxy() {
+	kc := credDir + "/admin.kubeconfig"
+	if n.role == "agent" {
+		kc = agentDir + "/kubelet.kubeconfig"
+	}
+	kubectl := func(args ...string) (string, error) {
+		return sh(n.bin, n.bin+"/kubectl", append([]string{"--kubeconfig", kc, "--request-timeout=20s", "-n", "kube-system"}, args...)...)
+	}
+	out, err := kubectl("get", "pods", "-l", "k8s-app=kube-proxy", "--field-selector", "spec.nodeName="+n.name, "-o",
+		`jsonpath={range .items[*]}{.metadata.name}{"\t"}{.spec.containers[0].image}{"\t"}{.spec.containers[0].command}{"\n"}{end}`)
+	if err != nil {
+		logf("WARNING: the kube-proxy pods of %s: %v: %s", n.name, err, strings.TrimSpace(out))
+		return
+	}
+	tmpl := ""
+	if n.role == "server" {
+		tmpl, _ = kubectl("get", "daemonset", "kube-proxy", "-o", "jsonpath={.spec.template.spec.containers[0].command}")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 3 || (f[1] == proxyImage && (tmpl == "" || f[2] == strings.TrimSpace(tmpl))) {
+			continue
+		}
+		if o, err := kubectl("delete", "pod", f[0], "--wait=false"); err != nil {
+			logf("WARNING: delete the outdated kube-proxy pod %s: %v: %s", f[0], err, strings.TrimSpace(o))
+			continue
+		}
+		logf("kube-proxy pod %s ran %s: deleted, the DaemonSet recreates it with %s (k3s's in-process kube-proxy is its binary's)", f[0], f[1], proxyImage)
+	}
 }
 
 // -------------------------------------------------------------------- agent --
@@ -1632,6 +1681,9 @@ metadata:
   namespace: kube-system
   labels: {k8s-app: kube-proxy}
 spec:
+  # each node's k3s replaces its own pod when it starts (refreshKubeProxy): like k3s's in-process kube-proxy, a
+  # node runs the kube-proxy of its own binary's release until that node is upgraded
+  updateStrategy: {type: OnDelete}
   selector:
     matchLabels: {k8s-app: kube-proxy}
   template:

@@ -143,3 +143,15 @@ func TestStatusOutput(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestStaticPodHashFollowsTheImage(t *testing.T) {
+	cmd := []string{"/usr/local/bin/kube-apiserver", "--secure-port=6443"}
+	old, h1 := staticPod("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.35.4", cmd)
+	cur, h2 := staticPod("kube-apiserver", "registry.k8s.io/kube-apiserver:v1.36.3", cmd)
+	if h1 == h2 {
+		t.Fatal("a new image with the same command must give a new hash (READY after a binary upgrade)")
+	}
+	if !strings.Contains(old, "image: registry.k8s.io/kube-apiserver:v1.35.4\n") || !strings.Contains(cur, h2) {
+		t.Fatalf("manifest:\n%s", cur)
+	}
+}

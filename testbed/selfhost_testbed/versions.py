@@ -22,7 +22,7 @@ KUBE_CACHE_VERSION = "%s-kwok-%s-etcd-%s" % (K8S_VERSION, KWOK_VERSION, ETCD_VER
 KUBE_NODE_BINS = ("kubeadm", "kubelet", "kube-proxy")
 
 # `testbed bundle`: the air-gapped Kubernetes bundle (testbed/README.md, "The Kubernetes bundle")
-BUNDLE_VERSION = "%s-6" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
+BUNDLE_VERSION = "%s-7" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
@@ -30,13 +30,14 @@ PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
 # with the same layout.  Its own: kubeadm/kubelet/kubectl/kube-proxy and the control-plane images built from
 # k8s.io/kubernetes at this version, and the etcd/CoreDNS/pause tags kubeadm v1.35.4 pins
 # (cmd/kubeadm/app/constants: DefaultEtcdVersion, CoreDNSVersion, PauseVersion); every other file is the
-# current bundle's.  Keyed by its own recipe suffix AND the current bundle it shares files with.
+# current bundle's; and a k3s stand-in of this release (k3s/k3s: the same source, this release's kubelet and kubectl,
+# K3S_PREVIOUS_VERSION).  Keyed by its own recipe suffix AND the current bundle it shares files with.
 K8S_PREVIOUS_VERSION = "v1.35.4"
 ETCD_PREVIOUS_VERSION = "v3.6.6"          # kubeadm v1.35.4's DefaultEtcdVersion 3.6.6-0 (the image's etcd)
 ETCD_PREVIOUS_IMAGE_TAG = "3.6.6-0"
 COREDNS_PREVIOUS_VERSION = "v1.13.1"      # kubeadm v1.35.4's CoreDNSVersion
 PAUSE_PREVIOUS_TAG = "3.10.1"             # kubeadm v1.35.4's PauseVersion (the same pause program)
-BUNDLE_PREVIOUS_VERSION = "%s-1+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION)  # bump "-1" when its recipe changes
+BUNDLE_PREVIOUS_VERSION = "%s-2+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION)  # bump "-2" when its recipe changes
 FLANNEL_VERSION = "v0.28.10"             # github.com/flannel-io/flannel (flanneld)
 FLANNEL_RECIPE = FLANNEL_VERSION + "-2"  # its cache key: the wrapper-module recipe changed once
 CNI_FLANNEL_VERSION = "v0.9.1"           # github.com/containernetworking/plugins: last release with plugins/meta/flannel
@@ -63,10 +64,12 @@ RESTIC_DEBS = ("restic",)
 
 # k3s/k3s: a STAND-IN for k3s (github.com/k3s-io/k3s is refused by the Go proxy), testbed/k3s-standin/main.go
 # (stdlib only) with the bundle's real containerd, runc, CNI plugins, kubelet and kubectl appended as a tar
-# payload (a single self-extracting file, like k3s).  Cached by K3S_STANDIN_VERSION + a hash of its source +
-# a hash of the embedded binaries.
+# payload (a single self-extracting file, like k3s).  Cached by its k3s version + K3S_STANDIN_VERSION + a hash of
+# its source + a hash of the embedded binaries.  Built twice: for the current bundle (K3S_VERSION) and, from the same
+# source with the previous release's kubelet, kubectl and images, for the previous bundle (K3S_PREVIOUS_VERSION).
 K3S_VERSION = K8S_VERSION + "+k3s1"
-K3S_STANDIN_VERSION = "2"
+K3S_PREVIOUS_VERSION = K8S_PREVIOUS_VERSION + "+k3s1"
+K3S_STANDIN_VERSION = "3"
 K3S_PAYLOAD_MAGIC = b"K3SSTANDINPAYLD1"
 K3S_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall", "tuning", "flannel")
 

@@ -20,8 +20,9 @@ from selfhost_testbed import assets, cache, cli, config, control_plane, gobuild,
 from selfhost_testbed.builds import addons, bundle, clis, debs, images, k3s_standin, kubernetes  # noqa: E402
 from selfhost_testbed.config import Config  # noqa: E402
 from selfhost_testbed.errors import TestbedError  # noqa: E402
-from selfhost_testbed.versions import (BUNDLE_PREVIOUS_VERSION, BUNDLE_VERSION, K8S_PREVIOUS_VERSION,  # noqa: E402
-                                      K8S_VERSION, KUBE_CACHE_VERSION)
+from selfhost_testbed.versions import (BUNDLE_PREVIOUS_VERSION, BUNDLE_VERSION, K3S_PREVIOUS_VERSION,  # noqa: E402
+                                      K3S_CNI_PLUGINS, K3S_VERSION, K8S_PREVIOUS_VERSION, K8S_VERSION,
+                                      KUBE_CACHE_VERSION)
 
 
 def cfg_for(**env: str) -> Config:
@@ -87,7 +88,9 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-6")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-7")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_PREVIOUS_VERSION),
+                             "/c/selfhost-testbed/k8s-bundle-v1.35.4-2+v1.36.3-7")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -100,7 +103,12 @@ class CacheKeyTest(unittest.TestCase):
                 f.write("// changed\n")
             self.assertNotEqual(h1, k3s_standin.source_hash([b, a]))
         v = k3s_standin.cache_version("a" * 64, "b" * 64)
-        self.assertEqual(v, "v1.36.3+k3s1-2-%s-%s" % ("a" * 12, "b" * 12))
+        self.assertEqual(v, "v1.36.3+k3s1-3-%s-%s" % ("a" * 12, "b" * 12))
+        # the previous release's stand-in: same source and recipe, its own version (and payload) in the key
+        v = k3s_standin.cache_version("a" * 64, "c" * 64, images.PREVIOUS)
+        self.assertEqual(v, "v1.35.4+k3s1-3-%s-%s" % ("a" * 12, "c" * 12))
+        self.assertEqual((k3s_standin.k3s_version(images.CURRENT), k3s_standin.k3s_version(images.PREVIOUS)),
+                         (K3S_VERSION, K3S_PREVIOUS_VERSION))
 
     @unittest.skipUnless(shutil.which("go"), "no go on PATH")
     def test_k3s_standin_go_tests(self) -> None:
@@ -451,7 +459,8 @@ class PreviousBundleTest(unittest.TestCase):
         self.assertEqual(refs["pause"], "registry.k8s.io/pause:3.10.1")
         cur = dict((fn[:-4], ref) for ref, fn in images.images_list())
         self.assertEqual([n for n in refs if refs[n] != cur[n]], list(images.RELEASE_IMAGES))
-        self.assertEqual(BUNDLE_PREVIOUS_VERSION, "%s-1+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION))
+        self.assertEqual(BUNDLE_PREVIOUS_VERSION, "%s-2+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION))
+        self.assertEqual(K3S_PREVIOUS_VERSION, "v1.35.4+k3s1")
 
     def test_assembly(self) -> None:
         import harness
@@ -468,6 +477,9 @@ class PreviousBundleTest(unittest.TestCase):
             cur = os.path.join(tmp, "cur")
             shared = ["kubernetes/systemd/kubelet.service", "containerd/bin/ctr", "runc/runc.amd64", "cni/bin/bridge",
                       "debs/runc_1_amd64.deb", "manifests/kube-flannel.yml", "k3s/k3s"]
+            # what the stand-in embeds besides the release's kubelet and kubectl
+            shared += ["containerd/bin/containerd", "containerd/bin/containerd-shim-runc-v2"] + [
+                "cni/bin/" + p for p in K3S_CNI_PLUGINS if p != "bridge"]
             for f in shared:
                 harness.write(os.path.join(cur, f), "current " + f)
             listing = []
@@ -478,6 +490,7 @@ class PreviousBundleTest(unittest.TestCase):
             harness.write(os.path.join(cur, "MANIFEST.json"), '{"bundle": "%s"}' % BUNDLE_VERSION)
             dst = os.path.join(tmp, "prev")
             os.makedirs(dst)
+            rec = harness.Recorder(tmp)   # `go build` of the stand-in: recorded, a fake stub written
             with mock.patch.object(bundle, "bundle_dir", lambda: cur), \
                     mock.patch.object(kubernetes, "kube_release_dir", lambda v: parts["release"]), \
                     mock.patch.object(kubernetes, "etcd_dir", lambda v: parts["etcd"]), \
@@ -487,6 +500,8 @@ class PreviousBundleTest(unittest.TestCase):
                         tmp, "debs-" + {"k8s-node": "node", "k8s-image-base": "image",
                                         "k8s-image-restic": "restic"}[tag])), \
                     mock.patch.object(debs, "deb_unpack", harness._fake_deb_unpack), \
+                    mock.patch.object(gobuild, "need_go", lambda: None), \
+                    mock.patch.object(proc, "run", rec.run), \
                     mock.patch.object(proc, "log", lambda *a: None):
                 bundle.build_previous_bundle(dst)
             bd = os.path.join(dst, "kubernetes", "bin", "linux", "amd64")
@@ -495,10 +510,36 @@ class PreviousBundleTest(unittest.TestCase):
             with open(os.path.join(bd, "kubeadm")) as f:
                 self.assertEqual(f.read(), "fake release/bin/kubeadm\n")
             for f in shared:
-                if f.startswith("k3s/"):
-                    self.assertFalse(os.path.exists(os.path.join(dst, f)))   # the stand-in is the current release's
+                if f.startswith("k3s/"):   # its own stand-in, not the current release's
+                    self.assertFalse(os.path.samefile(os.path.join(dst, f), os.path.join(cur, f)), f)
                 else:
                     self.assertTrue(os.path.samefile(os.path.join(dst, f), os.path.join(cur, f)), f)
+            # the previous stand-in: built from the same source with the previous release's version and images ...
+            builds = [c["cmd"] for c in rec.calls if c["cmd"][:2] == ["go", "build"]]
+            self.assertEqual(len(builds), 1, builds)
+            ld = builds[0][builds[0].index("-ldflags") + 1].split()
+            refs = dict((fn[:-4], ref) for ref, fn in images.images_list(images.PREVIOUS))
+            for want in ("main.version=v1.35.4+k3s1", "main.apiserverImage=" + refs["kube-apiserver"],
+                         "main.etcdImage=registry.k8s.io/etcd:3.6.6-0", "main.pauseImage=registry.k8s.io/pause:3.10.1",
+                         "main.proxyImage=registry.k8s.io/kube-proxy:v1.35.4",
+                         "main.corednsImage=registry.k8s.io/coredns/coredns:v1.13.1"):
+                self.assertIn(want, ld)
+            # ... and embeds the previous release's kubelet and kubectl, cached under its own version
+            parts_k3s = [d for d in os.listdir(os.path.join(tmp, "cache", "selfhost-testbed"))
+                         if d.startswith("k3s-standin-") and not d.endswith((".tmp", ".lock"))]
+            self.assertEqual(len(parts_k3s), 1, parts_k3s)
+            self.assertTrue(parts_k3s[0].startswith("k3s-standin-v1.35.4+k3s1-3-"), parts_k3s)
+            import tarfile
+            with open(os.path.join(dst, "k3s", "k3s"), "rb") as f:
+                blob = f.read()
+            off, size = int(blob[-96:-80], 16), int(blob[-80:-64], 16)
+            with tarfile.open(fileobj=io.BytesIO(blob[off:off + size])) as t:
+                kubelet = t.extractfile("bin/kubelet")
+                assert kubelet is not None
+                self.assertEqual(kubelet.read(), b"fake release/bin/kubelet\n")
+                self.assertEqual(sorted(t.getnames()), sorted("bin/" + n for _, n in k3s_standin.embedded_files(dst)))
+            with open(os.path.join(dst, "k3s", "sha256sum-amd64.txt")) as f:
+                self.assertEqual(f.read(), "%s  k3s\n" % cache.sha256_file(os.path.join(dst, "k3s", "k3s")))
             with open(os.path.join(dst, "images", "images.txt")) as f:
                 rows = [line.rstrip("\n").split("\t") for line in f]
             self.assertEqual([(r, fn) for r, fn, _ in rows], images.images_list(images.PREVIOUS))
@@ -513,6 +554,7 @@ class PreviousBundleTest(unittest.TestCase):
                 m = json.load(f)
             self.assertEqual((m["bundle"], m["kubernetes"], m["etcd"], m["coredns"], m["shares_files_with"]),
                              (BUNDLE_PREVIOUS_VERSION, "v1.35.4", "v3.6.6", "v1.13.1", BUNDLE_VERSION))
+            self.assertEqual(m["k3s"], "v1.35.4+k3s1 (stand-in 3, see testbed/README.md)")
             with open(os.path.join(dst, "SHA256SUMS")) as f:
                 summed = sorted(line.split("  ", 1)[1].rstrip("\n") for line in f)
             files = sorted(os.path.relpath(os.path.join(r, n), dst) for r, _, fs in os.walk(dst) for n in fs

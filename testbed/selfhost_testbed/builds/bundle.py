@@ -14,7 +14,7 @@ from typing import Callable
 from .. import assets, cache, gobuild, proc
 from ..versions import (BUNDLE_PREVIOUS_VERSION, BUNDLE_VERSION, CNI_FLANNEL_VERSION, COREDNS_PREVIOUS_VERSION,
                         COREDNS_VERSION, ETCD_PREVIOUS_VERSION, ETCD_VERSION, FLANNEL_VERSION, IMAGE_DEBS,
-                        K3S_STANDIN_VERSION, K3S_VERSION, K8S_PREVIOUS_VERSION, K8S_VERSION,
+                        K3S_PREVIOUS_VERSION, K3S_STANDIN_VERSION, K3S_VERSION, K8S_PREVIOUS_VERSION, K8S_VERSION,
                         KUBE_NETWORK_POLICIES_RECIPE, KUBE_NETWORK_POLICIES_VERSION, KUBE_NODE_BINS,
                         METRICS_SERVER_VERSION, NODE_DEBS, PEBBLE_VERSION, RESTIC_DEBS, TRAEFIK_VERSION)
 from . import addons, debs, images, k3s_standin, kubernetes, oci
@@ -252,6 +252,15 @@ def sha256sums(dst: str) -> list[str]:
     return sorted(sums, key=lambda line: line.split("  ", 1)[1])
 
 
+def install_k3s_standin(dst: str, release: images.Release) -> None:
+    """k3s/k3s + k3s/sha256sum-amd64.txt: the stand-in of `release` (its own cached part) embedding the binaries
+    already in the bundle `dst`."""
+    k3d = k3s_standin.k3s_standin_dir(dst, release)
+    os.makedirs(os.path.join(dst, "k3s"))
+    for n in ("k3s", "sha256sum-amd64.txt"):
+        shutil.copy2(os.path.join(k3d, n), os.path.join(dst, "k3s", n))
+
+
 def build_bundle(dst: str) -> None:
     timings: dict[str, float] = {}
     # the Debian parts (download, no CPU) beside the Go builds; a failure there is raised by result()
@@ -267,10 +276,7 @@ def build_bundle(dst: str) -> None:
     timings["images"] = time.time() - t
     # the k3s stand-in (its own cached part; it embeds the binaries copied above)
     t = time.time()
-    k3d = k3s_standin.k3s_standin_dir(dst)
-    os.makedirs(os.path.join(dst, "k3s"))
-    for n in ("k3s", "sha256sum-amd64.txt"):
-        shutil.copy2(os.path.join(k3d, n), os.path.join(dst, "k3s", n))
+    install_k3s_standin(dst, images.CURRENT)
     timings["k3s stand-in"] = time.time() - t
     md = os.path.join(dst, "manifests")
     os.makedirs(md)
@@ -288,8 +294,10 @@ def build_bundle(dst: str) -> None:
 # it: the Kubernetes binaries and the release images (images.RELEASE_IMAGES: control plane, kube-proxy, etcd and
 # CoreDNS at the versions its kubeadm pins, pause under its tag).  Hard-linked from the current bundle (same
 # bytes, no copy): the kubelet units, containerd, runc, the CNI plugins, the .debs, the flannel manifest and
-# every other image archive.  No k3s/: the k3s stand-in embeds the current release's kubelet.
-PREVIOUS_BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm"]
+# every other image archive.  Its own k3s/: the k3s stand-in built again from the same source for this release
+# (K3S_PREVIOUS_VERSION: its kubelet and kubectl embedded, its images in the static pods and add-ons), so that a
+# k3s cluster can start at the previous release and be upgraded in place by replacing the binary.
+PREVIOUS_BUNDLE_FILES = ["MANIFEST.json", "images/images.txt", "kubernetes/bin/linux/amd64/kubeadm", "k3s/k3s"]
 SHARED_DIRS = ("kubernetes/systemd", "containerd", "runc", "cni", "debs", "manifests")
 
 
@@ -389,12 +397,15 @@ def build_previous_bundle(dst: str) -> None:
     t = time.time()
     listing = write_previous_images(dst, cur, parts, deb)
     timings["images"] = time.time() - t
+    t = time.time()
+    install_k3s_standin(dst, images.PREVIOUS)   # embeds the kubelet/kubectl above and the linked containerd, runc, CNI
+    timings["k3s stand-in"] = time.time() - t
     with open(os.path.join(cur, "MANIFEST.json")) as f:
         shared = json.load(f)
     m = manifest(dst, listing, timings)
     m.update({"bundle": BUNDLE_PREVIOUS_VERSION, "kubernetes": K8S_PREVIOUS_VERSION, "etcd": ETCD_PREVIOUS_VERSION,
               "coredns": COREDNS_PREVIOUS_VERSION, "shares_files_with": shared["bundle"],
-              "k3s": "none (the k3s stand-in is in the %s bundle only)" % shared["bundle"]})
+              "k3s": K3S_PREVIOUS_VERSION + " (stand-in %s, see testbed/README.md)" % K3S_STANDIN_VERSION})
     with open(os.path.join(dst, "MANIFEST.json"), "w") as f:
         json.dump(m, f, indent=1)
     with open(os.path.join(dst, "SHA256SUMS"), "w") as f:

@@ -1,6 +1,7 @@
 """The k3s STAND-IN (testbed/k3s-standin/, stdlib-only Go) with the bundle's real binaries appended as a tar
 payload: a single self-extracting file like k3s.  Its cache key covers its sources and the embedded binaries,
-so a new containerd .deb from Debian makes a new part."""
+so a new containerd .deb from Debian makes a new part.  Built once per bundle: the current release's, and the previous
+release's (same source; that bundle's kubelet, kubectl and image references; version vX.Y.Z+k3s1 of that release)."""
 from __future__ import annotations
 
 import glob
@@ -10,7 +11,7 @@ import shutil
 import tarfile
 
 from .. import cache, config, gobuild, proc
-from ..versions import K3S_CNI_PLUGINS, K3S_PAYLOAD_MAGIC, K3S_STANDIN_VERSION, K3S_VERSION
+from ..versions import K3S_CNI_PLUGINS, K3S_PAYLOAD_MAGIC, K3S_STANDIN_VERSION
 from . import images
 
 K3S_STANDIN_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -52,8 +53,13 @@ def payload_hash(files: list[tuple[str, str]]) -> str:
     return ph.hexdigest()
 
 
-def cache_version(srchash: str, phash: str) -> str:
-    return "%s-%s-%s-%s" % (K3S_VERSION, K3S_STANDIN_VERSION, srchash[:12], phash[:12])
+def k3s_version(release: images.Release) -> str:
+    """What the stand-in of `release` reports (`k3s version v1.36.3+k3s1 (...)`): k3s's own tag for it."""
+    return release.kubernetes + "+k3s1"
+
+
+def cache_version(srchash: str, phash: str, release: images.Release = images.CURRENT) -> str:
+    return "%s-%s-%s-%s" % (k3s_version(release), K3S_STANDIN_VERSION, srchash[:12], phash[:12])
 
 
 def write_payload(path: str, files: list[tuple[str, str]]) -> None:
@@ -71,9 +77,10 @@ def payload_trailer(offset: int, size: int, phash: str) -> bytes:
     return K3S_PAYLOAD_MAGIC + b"%016x%016x" % (offset, size) + phash.encode()
 
 
-def k3s_standin_dir(bundle: str) -> str:
-    """The k3s stand-in executable, from the Go source and the binaries of `bundle` (a bundle being built:
-    kubernetes/, containerd/, runc/, cni/ already in place)."""
+def k3s_standin_dir(bundle: str, release: images.Release = images.CURRENT) -> str:
+    """The k3s stand-in executable of `release`, from the Go source and the binaries of `bundle` (a bundle of that
+    release being built: kubernetes/, containerd/, runc/, cni/ already in place); its static pods and add-ons run
+    `release`'s images (the references its bundle lists)."""
     srcs = source_files()
     srchash = source_hash(srcs)
     files = embedded_files(bundle)
@@ -81,11 +88,11 @@ def k3s_standin_dir(bundle: str) -> str:
     def build(dst: str) -> None:
         gobuild.need_go()
         lf = cache.build_log("k3s-standin")
-        wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "k3s-standin"))
+        wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "k3s-standin-" + k3s_version(release)))
         for p in srcs:
             shutil.copy2(p, wd)
-        refs = dict((fn[:-4], ref) for ref, fn in images.images_list())
-        xs = {"version": K3S_VERSION, "commit": srchash[:8]}
+        refs = dict((fn[:-4], ref) for ref, fn in images.images_list(release))
+        xs = {"version": k3s_version(release), "commit": srchash[:8]}
         xs.update({var: refs[image] for var, image in IMAGE_VARS.items()})
         ld = "-s -w " + " ".join("-X main.%s=%s" % kv for kv in sorted(xs.items()))
         stub = os.path.join(dst, "k3s.stub")
@@ -107,5 +114,5 @@ def k3s_standin_dir(bundle: str) -> str:
         os.remove(stub)
         os.remove(payload)
         cache.write_text(os.path.join(dst, "sha256sum-amd64.txt"), "%s  k3s\n" % cache.sha256_file(out_p))
-    return cache.cached("k3s-standin", cache_version(srchash, payload_hash(files)), build,
+    return cache.cached("k3s-standin", cache_version(srchash, payload_hash(files), release), build,
                         ["k3s", "sha256sum-amd64.txt"])
