@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Run a command, time it, and record the peak RSS of its provider plugins.
+
+    bench/peak-rss.py OUT -- COMMAND...
+
+Runs COMMAND (a Terraform CLI), and every 10 ms reads VmHWM (the kernel's
+peak resident set size) from /proc/<pid>/status of each of its children
+whose executable is a `terraform-provider-*` (the plugins the CLI starts).
+VmHWM never decreases, so the last reading before a plugin exits is its
+peak, short only of growth in its last 10 ms. Writes to OUT, one line
+each: "wall SECONDS", "exit CODE", "rss NAME KIB" per plugin executable
+(the largest over its processes), and exits with COMMAND's status.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def hwm(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def main():
+    out = sys.argv[1]
+    assert sys.argv[2] == "--"
+    cmd = sys.argv[3:]
+    names = {}  # pid -> plugin name
+    peak = {}  # name -> KiB
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd)
+    while proc.poll() is None:
+        for c in children(proc.pid):
+            if c not in names:
+                try:
+                    exe = os.path.basename(os.readlink(f"/proc/{c}/exe"))
+                except OSError:
+                    continue
+                names[c] = exe.split("_v")[0] if exe.startswith("terraform-provider-") else None
+            name = names[c]
+            if name:
+                v = hwm(c)
+                if v is not None and v > peak.get(name, 0):
+                    peak[name] = v
+        time.sleep(0.01)
+    wall = time.monotonic() - t0
+    with open(out, "w") as f:
+        f.write(f"wall {wall:.3f}\nexit {proc.returncode}\n")
+        for name, v in sorted(peak.items()):
+            f.write(f"rss {name} {v}\n")
+    sys.exit(proc.returncode)
+
+
+if __name__ == "__main__":
+    main()
