@@ -170,8 +170,18 @@ bed_up() {
   server="$(sed -n 's/^ *server: *//p' "$KUBECONFIG" | head -n1)" # https://127.0.0.1:PORT
   local port="${server##*:}"
   relay_port=$((port + 10000))
-  cp "$KUBECONFIG" "$work/kubeconfig-loopback"
-  sed "s|server: $server|server: https://127.0.0.1:$relay_port|" "$KUBECONFIG" >"$work/kubeconfig-relay"
+  # Both providers authenticate alike, with a ServiceAccount token bound to
+  # cluster-admin: the bed's admin kubeconfig has an X.509 v1 client
+  # certificate, which rustls (ours) refuses.
+  "$kubectl" create namespace bench-auth >/dev/null
+  "$kubectl" -n bench-auth create serviceaccount bench >/dev/null
+  "$kubectl" create clusterrolebinding bench-admin --clusterrole cluster-admin \
+    --serviceaccount bench-auth:bench >/dev/null
+  local token ca
+  token="$("$kubectl" -n bench-auth create token bench --duration 4h)"
+  ca="$("$kubectl" config view --minify --raw -o 'jsonpath={.clusters[0].cluster.certificate-authority-data}')"
+  kubeconfig_for "$server" >"$work/kubeconfig-loopback"
+  kubeconfig_for "https://127.0.0.1:$relay_port" >"$work/kubeconfig-relay"
   openssl x509 -noout -ext subjectAltName -in "$(dirname "$KUBECONFIG")/pki/apiserver.crt" 2>/dev/null |
     grep -q 'IP Address:127.0.0.1' || die "the API server's certificate does not cover 127.0.0.1"
   : >"$logs/relay.log"
@@ -184,6 +194,26 @@ bed_up() {
   rtt_direct="$(probe "$server")"
   rtt_relay="$(probe "https://127.0.0.1:$relay_port")"
   say "GET /version on a new TLS connection (median of 5): loopback $rtt_direct ms, relay $rtt_relay ms"
+}
+
+kubeconfig_for() { # server (uses token, ca)
+  cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: bed
+  cluster:
+    server: $1
+    certificate-authority-data: $ca
+contexts:
+- name: bench
+  context: {cluster: bed, user: bench}
+current-context: bench
+users:
+- name: bench
+  user:
+    token: $token
+EOF
 }
 
 probe() { # url: median ms of 5 connect + TLS + GET /version
@@ -381,7 +411,7 @@ request_counts() { # out
     /^apiserver_request_total\{/ {
       split($0, a, "}"); labels = a[1]; value = $NF
       verb = labels; sub(/.*verb="/, "", verb); sub(/".*/, "", verb)
-      res = labels; sub(/.*resource="/, "", res); sub(/".*/, "", res)
+      res = labels; sub(/.*[{,]resource="/, "", res); sub(/".*/, "", res)
       sub_ = labels; sub(/.*subresource="/, "", sub_); sub(/".*/, "", sub_)
       if (sub_ != "") next
       if (res == "") res = "non-resource"
@@ -393,11 +423,12 @@ request_counts() { # out
 }
 
 # Requests a run made (after minus before), e.g. "APPLY 200 (deployments 50, ...)".
-request_diff() { # before, after, agents -> "total per agent: verb n, ..."
-  awk -v agents="$3" '
+request_diff() { # before, after, agents -> "total per agent: verb n, ..."; the detail in AFTER.diff
+  awk -v agents="$3" -v detail="$2.diff" '
     FNR == NR { b[$1 " " $2] = $3; next }
     { d = $3 - b[$1 " " $2]; if (d > 0) { by[$1] += d; total += d; r[$1] = r[$1] sprintf("%s %s %d; ", $1, $2, d) } }
     END {
+      for (v in r) print r[v] > detail
       printf "%.1f/agent (", total / agents
       sep = ""
       for (v in by) { printf "%s%s %.1f", sep, v, by[v] / agents; sep = ", " }

@@ -5,7 +5,7 @@
 
 Runs COMMAND (a Terraform CLI), and every 10 ms reads VmHWM (the kernel's
 peak resident set size) from /proc/<pid>/status of each of its children
-whose executable is a `terraform-provider-*` (the plugins the CLI starts).
+whose executable is a `terraform-provider-*`, at any depth below COMMAND (the plugins the CLI starts).
 VmHWM never decreases, so the last reading before a plugin exits is its
 peak, short only of growth in its last 10 ms. Writes to OUT, one line
 each: "wall SECONDS", "exit CODE", "rss NAME KIB" per plugin executable
@@ -19,11 +19,29 @@ import time
 
 
 def children(pid):
+    # Per thread: a Go program (the CLI) forks from any of its threads.
+    out = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid):
+    out = []
+    todo = children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children(p))
+    return out
 
 
 def hwm(pid):
@@ -46,14 +64,17 @@ def main():
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd)
     while proc.poll() is None:
-        for c in children(proc.pid):
+        for c in descendants(proc.pid):
             if c not in names:
+                # Read again until it is a plugin: a child seen between
+                # fork and exec still runs the CLI's executable.
                 try:
                     exe = os.path.basename(os.readlink(f"/proc/{c}/exe"))
                 except OSError:
                     continue
-                names[c] = exe.split("_v")[0] if exe.startswith("terraform-provider-") else None
-            name = names[c]
+                if exe.startswith("terraform-provider-"):
+                    names[c] = exe.split("_v")[0]
+            name = names.get(c)
             if name:
                 v = hwm(c)
                 if v is not None and v > peak.get(name, 0):
