@@ -11,16 +11,24 @@ milliseconds before writing it on, in both directions: a round trip costs
 before it. This stands in for network latency where the kernel has no
 netem (no loadable modules). Appends one line per accepted connection
 ("open N") to LOG, so a caller can count the connections a run opened.
-Stops on SIGTERM/SIGINT.
+Stops on SIGTERM/SIGINT. With DELAY_RELAY_TRACE=FILE in the environment,
+also writes a line per chunk read to FILE: "SECONDS CONN DIR BYTES"
+(DIR "c" client to server, "s" back), to see how requests are written
+(e.g. a request body held back by Nagle's algorithm shows as a second
+client chunk some 40 ms after the first).
 """
 
 import asyncio
+import os
 import signal
 import socket
 import sys
 
 
-async def pipe(reader, writer, delay):
+TRACE = open(os.environ["DELAY_RELAY_TRACE"], "a", buffering=1) if os.environ.get("DELAY_RELAY_TRACE") else None
+
+
+async def pipe(reader, writer, delay, tag=""):
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
 
@@ -44,6 +52,8 @@ async def pipe(reader, writer, delay):
     try:
         while True:
             data = await reader.read(65536)
+            if TRACE and data:
+                TRACE.write(f"{loop.time():.4f} {tag} {len(data)}\n")
             queue.put_nowait((loop.time() + delay, data or None))
             if not data:
                 break
@@ -72,7 +82,8 @@ async def main():
             sock = w.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await asyncio.gather(pipe(c_reader, s_writer, delay), pipe(s_reader, c_writer, delay))
+        n = count
+        await asyncio.gather(pipe(c_reader, s_writer, delay, f"{n} c"), pipe(s_reader, c_writer, delay, f"{n} s"))
         for w in (c_writer, s_writer):
             w.close()
 

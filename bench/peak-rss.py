@@ -3,13 +3,17 @@
 
     bench/peak-rss.py OUT -- COMMAND...
 
-Runs COMMAND (a Terraform CLI), and every 10 ms reads VmHWM (the kernel's
-peak resident set size) from /proc/<pid>/status of each of its children
-whose executable is a `terraform-provider-*`, at any depth below COMMAND (the plugins the CLI starts).
+Runs COMMAND (a Terraform CLI, possibly under `timeout` or a shell), and
+every 10 ms reads VmHWM (the kernel's peak resident set size) from
+/proc/<pid>/status of each process below it, at any depth, whose
+executable is a `terraform-provider-*` (the plugins the CLI starts).
 VmHWM never decreases, so the last reading before a plugin exits is its
 peak, short only of growth in its last 10 ms. Writes to OUT, one line
 each: "wall SECONDS", "exit CODE", "rss NAME KIB" per plugin executable
-(the largest over its processes), and exits with COMMAND's status.
+(the largest over its processes), "cpu NAME SECONDS" per plugin
+executable and for the CLI itself (NAME "cli"): user + system CPU time
+summed over its processes as last read (short of their last 10 ms).
+Exits with COMMAND's status.
 """
 
 import os
@@ -44,6 +48,15 @@ def descendants(pid):
     return out
 
 
+def cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def hwm(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -61,11 +74,13 @@ def main():
     cmd = sys.argv[3:]
     names = {}  # pid -> plugin name
     peak = {}  # name -> KiB
+    ticks = {}  # pid -> (name, CPU ticks at the last reading)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd)
     while proc.poll() is None:
         for c in descendants(proc.pid):
-            if c not in names:
+            name = names.get(c)
+            if name is None:
                 # Read again until it is a plugin: a child seen between
                 # fork and exec still runs the CLI's executable.
                 try:
@@ -73,18 +88,28 @@ def main():
                 except OSError:
                     continue
                 if exe.startswith("terraform-provider-"):
-                    names[c] = exe.split("_v")[0]
-            name = names.get(c)
+                    name = names[c] = exe.split("_v")[0]
+                elif exe in ("terraform", "tofu"):
+                    name = "cli"
             if name:
                 v = hwm(c)
                 if v is not None and v > peak.get(name, 0):
                     peak[name] = v
+                t = cpu_ticks(c)
+                if t is not None:
+                    ticks[c] = (names.get(c, name), t)
         time.sleep(0.01)
     wall = time.monotonic() - t0
     with open(out, "w") as f:
         f.write(f"wall {wall:.3f}\nexit {proc.returncode}\n")
         for name, v in sorted(peak.items()):
             f.write(f"rss {name} {v}\n")
+        cpu = {}
+        for name, t in ticks.values():
+            cpu[name] = cpu.get(name, 0) + t
+        hz = os.sysconf("SC_CLK_TCK")
+        for name, t in sorted(cpu.items()):
+            f.write(f"cpu {name} {t / hz:.2f}\n")
     sys.exit(proc.returncode)
 
 
