@@ -71,7 +71,8 @@ async def main():
     async def handle(c_reader, c_writer):
         nonlocal count
         count += 1
-        log.write(f"open {count}\n")
+        n = count
+        log.write(f"open {n}\n")
         try:
             s_reader, s_writer = await asyncio.open_connection(host, int(port))
         except OSError as e:
@@ -82,7 +83,6 @@ async def main():
             sock = w.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        n = count
         await asyncio.gather(pipe(c_reader, s_writer, delay, f"{n} c"), pipe(s_reader, c_writer, delay, f"{n} s"))
         for w in (c_writer, s_writer):
             w.close()
