@@ -233,7 +233,7 @@ pub fn schema() -> Schema {
                 ))
                 .validator(Check::values(
                     "Invalid sysctl value",
-                    "must be one line",
+                    "values must be one line",
                     |s| drop_value(validate::sysctl_value_line(s)),
                 ))
                 .description("Kernel parameters set now and at boot (`/etc/sysctl.d/99-selfhost.conf`). Keys the host cannot change at run time (a read-only `/proc/sys` on container-based VPS) get a warning, not a perpetual diff."),
