@@ -157,6 +157,45 @@ pub fn hostname(s: &str) -> Result<Hostname, String> {
     Ok(Hostname(s.to_owned()))
 }
 
+/// Where to connect: an IPv4 or IPv6 address, or a DNS name (letters of
+/// either case, digits, '-' and '_' in dot-separated labels; a trailing
+/// dot is fine). Checked at plan time so that a pasted command, a space or
+/// a newline is named at its attribute instead of failing to resolve.
+pub fn address(s: &str) -> Result<(), String> {
+    if s.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if s.is_empty() {
+        return Err("address is empty".into());
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    if name.len() > 253 {
+        return Err(format!(
+            "address {s:?} is {} characters long; a DNS name has at most 253",
+            s.len()
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!(
+                "address {s:?} is neither an IP address nor a DNS name (labels are 1 to 63 characters)"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(format!(
+                "address {s:?} has {c:?}; write an IP address or a DNS name (letters, digits, '-', '_' and dots)"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("address {s:?}: label {label:?} must not start or end with '-'"));
+        }
+    }
+    Ok(())
+}
+
 /// An IPv4 or IPv6 network `addr/prefix` with zero host bits. A bare address
 /// means that one host (`/32` or `/128`).
 pub fn cidr(s: &str) -> Result<Cidr, String> {

@@ -100,6 +100,28 @@ pub fn package_name(s: &str) -> Result<PackageName, String> {
     Ok(PackageName(s.to_owned()))
 }
 
+/// The user an SSH session logs in as: an existing account, so wider than
+/// [`user_name`] (accounts made by other tools may have capitals or dots),
+/// but never whitespace, a quote or a shell character: 1 to 32 letters,
+/// digits, '.', '_' and '-', not starting with '-'.
+pub fn login_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 32 {
+        return Err(format!("login user {s:?}: user names are 1 to 32 characters long"));
+    }
+    if s.starts_with('-') {
+        return Err(format!("login user {s:?} must not start with '-'"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "login user {s:?} has {c:?}; user names hold only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// A POSIX user name as Debian's `useradd` accepts it:
 /// `^[a-z_][a-z0-9_-]{0,31}$`.
 pub fn user_name(s: &str) -> Result<UserName, String> {
@@ -195,14 +217,20 @@ pub fn sysctl_key(s: &str) -> Result<SysctlKey, String> {
 /// A sysctl value: one line of printable text (several numbers are
 /// separated by spaces); whitespace is collapsed as the kernel prints it.
 pub fn sysctl_value(key: &str, s: &str) -> Result<SysctlValue, String> {
+    sysctl_value_line(s).map_err(|e| format!("sysctl {key}: {e}"))
+}
+
+/// [`sysctl_value`] without the key (the plan-time check on a map value,
+/// whose diagnostic path already names the key).
+pub fn sysctl_value_line(s: &str) -> Result<SysctlValue, String> {
     if s.chars().any(|c| c.is_control() && c != '\t') {
         return Err(format!(
-            "sysctl {key}: value {s:?} holds a control character (a newline?); write one line"
+            "value {s:?} holds a control character (a newline?); write one line"
         ));
     }
     let v = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if v.is_empty() {
-        return Err(format!("sysctl {key}: value is empty"));
+        return Err("value is empty".to_owned());
     }
     Ok(SysctlValue(v))
 }
@@ -322,6 +350,61 @@ mod tests {
 
     fn err<T: std::fmt::Debug>(r: Result<T, String>) -> String {
         r.expect_err("expected a validation error")
+    }
+
+    #[test]
+    fn addresses_are_ips_or_dns_names_never_shell_words() {
+        use crate::network::address;
+        for ok in [
+            "203.0.113.10",
+            "2001:db8::1",
+            "::1",
+            "vps-1.example.com",
+            "VPS_1.example.com.",
+            "localhost",
+        ] {
+            assert_eq!(address(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("203.0.113.10;touch /tmp/pwned", "has ';'"),
+            ("host name", "has ' '"),
+            ("a\nb", "has '\\n'"),
+            ("$(id)", "has '$'"),
+            ("-oProxyCommand", "must not start or end with '-'"),
+            ("a..b", "neither an IP address nor a DNS name"),
+            ("", "empty"),
+        ] {
+            let e = err(address(bad));
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        assert!(err(address(&"a".repeat(254))).contains("at most 253"));
+    }
+
+    #[test]
+    fn login_names_are_account_names() {
+        for ok in ["root", "ubuntu", "Admin.User", "deploy_1", "ec2-user"] {
+            assert_eq!(login_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("root$(id)", "has '$'"),
+            ("x y", "has ' '"),
+            ("-oProxyCommand", "must not start with '-'"),
+            ("", "1 to 32"),
+            ("o'brien", "has '\\''"),
+        ] {
+            let e = err(login_name(bad));
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_sysctl_value_is_one_line() {
+        assert_eq!(
+            sysctl_value_line(" 4096\t87380  6291456 ").map(|v| v.0),
+            Ok("4096 87380 6291456".to_owned())
+        );
+        assert!(err(sysctl_value_line("1\ntouch /tmp/pwned")).contains("control character"));
+        assert!(err(sysctl_value("vm.swappiness", "")).starts_with("sysctl vm.swappiness: value is empty"));
     }
 
     #[test]

@@ -4,11 +4,31 @@
 //! the provider's `ssh {}` block of defaults they inherit.
 
 use crate::framework::plan_modifier::{RequiresReplace, UseStateForUnknown};
-use crate::framework::validator::{IntBetween, IsDuration};
+use crate::framework::validator::{Check, IntBetween, IsDuration};
 use crate::framework::{Attribute, Block, NestedBlock, Nesting};
+use crate::host::validate;
 
 /// The default SSH port.
 pub const DEFAULT_PORT: i64 = 22;
+
+/// `host`: an IP address or a DNS name.
+fn address() -> Check {
+    Check::values("Invalid address", "must be an IP address or a DNS name", |s| {
+        crate::network::address(s)
+    })
+}
+
+/// `user`: an account name, never a shell word.
+fn login_user() -> Check {
+    Check::values("Invalid user", "must be a user name", validate::login_name)
+}
+
+/// `host_key`: one OpenSSH public key line.
+fn host_key() -> Check {
+    Check::values("Invalid host key", "must be an OpenSSH public key line", |s| {
+        validate::public_key(s).map(drop)
+    })
+}
 
 /// Attributes shared by `ssh_connection {}`, `bastion {}` and the provider's `ssh {}`.
 fn auth_attributes(block: Block) -> Block {
@@ -16,6 +36,7 @@ fn auth_attributes(block: Block) -> Block {
         .attribute(
             Attribute::string("user")
                 .optional()
+                .validator(login_user())
                 .description("SSH user; when not `root`, every command runs through `sudo -n` (passwordless sudo is required). Default: the provider's `ssh.user`, else `root`."),
         )
         .attribute(
@@ -38,6 +59,7 @@ fn bastion_block(for_resource: bool) -> NestedBlock {
         .attribute(
             Attribute::string("host")
                 .required()
+                .validator(address())
                 .description("Address of the jump host."),
         )
         .attribute(
@@ -52,6 +74,7 @@ fn bastion_block(for_resource: bool) -> NestedBlock {
     b = if for_resource {
         b.attribute(
             Attribute::string("host_key")
+                .validator(host_key())
                 .optional()
                 .computed()
                 .plan_modifier(UseStateForUnknown)
@@ -60,6 +83,7 @@ fn bastion_block(for_resource: bool) -> NestedBlock {
     } else {
         b.attribute(
             Attribute::string("host_key")
+                .validator(host_key())
                 .optional()
                 .description("The jump host's public key (`ssh-ed25519 AAAA...`). Without it the jump host's key is trusted on first use within this run only."),
         )
@@ -85,6 +109,7 @@ fn connection_block(for_resource: bool) -> NestedBlock {
         .attribute({
             let a = Attribute::string("host")
                 .required()
+                .validator(address())
                 .description("Address (IP or DNS name) of the host.");
             if for_resource {
                 a.plan_modifier(RequiresReplace)
@@ -111,6 +136,7 @@ fn connection_block(for_resource: bool) -> NestedBlock {
             )
             .attribute(
                 Attribute::string("host_key")
+                .validator(host_key())
                     .optional()
                     .computed()
                     .plan_modifier(UseStateForUnknown)
@@ -119,6 +145,7 @@ fn connection_block(for_resource: bool) -> NestedBlock {
     } else {
         b = b.attribute(
             Attribute::string("host_key")
+                .validator(host_key())
                 .optional()
                 .description("The host's public key; when given, a different key is refused."),
         );

@@ -21,6 +21,7 @@ mod k3s_security;
 mod k3s_steps;
 mod model;
 mod node;
+mod node_targets;
 mod payload;
 mod plan;
 mod pod_security;
@@ -854,6 +855,7 @@ impl Resource for K8sCluster {
     async fn validate(&self, _ctx: &Context, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         d.0.extend(pod_security::check(config));
+        d.0.extend(node_targets::check(config));
         if let Some(c) = checkable(config) {
             d.0.extend(unsupported(&c));
             d.0.extend(addons::check(&c));

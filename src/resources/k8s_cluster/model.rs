@@ -325,7 +325,7 @@ impl ClusterConfig {
             }
             Ok(_) => Err(bad),
             Err(invalid) => {
-                bad.extend(invalid.into_iter().map(|(steps, m): Invalid| (path_of(&steps), m)));
+                bad.extend(invalid.into_iter().map(|(steps, m): Invalid| at_setting(&steps, m)));
                 Err(bad)
             }
         }
@@ -442,6 +442,18 @@ fn settings_over(
 }
 
 /// `["node_settings", "x"]` → `node_settings.x`.
+/// The attribute path of a cluster setting, and its message. A field of
+/// the `control_plane` object is reported at the attribute (Terraform
+/// cannot point inside an object expression) and named in the message.
+fn at_setting(steps: &[String], message: String) -> (AttributePath, String) {
+    match steps {
+        [object, field] if object == "control_plane" => {
+            (AttributePath::root(object), format!("control_plane.{field}: {message}"))
+        }
+        _ => (path_of(steps), message),
+    }
+}
+
 fn path_of(steps: &[String]) -> AttributePath {
     let mut it = steps.iter();
     let Some(first) = it.next() else {

@@ -231,6 +231,11 @@ pub fn schema() -> Schema {
                     "must be sysctl keys such as \"net.ipv4.ip_forward\"",
                     |s| drop_value(validate::sysctl_key(s)),
                 ))
+                .validator(Check::values(
+                    "Invalid sysctl value",
+                    "values must be one line",
+                    |s| drop_value(validate::sysctl_value_line(s)),
+                ))
                 .description("Kernel parameters set now and at boot (`/etc/sysctl.d/99-selfhost.conf`). Keys the host cannot change at run time (a read-only `/proc/sys` on container-based VPS) get a warning, not a perpetual diff."),
         )
         .attribute(
