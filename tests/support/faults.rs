@@ -128,30 +128,73 @@ impl Spawned {
     }
 }
 
-/// Wait until `kubeadm join` runs on `host` (the provider logged the step;
-/// its token and config take a moment), at most 2 min.
-fn wait_for_join_process(k: &K8sBed, host: &Host, run: &mut Spawned) {
+/// A watcher armed on a host: a transient systemd unit (outside every SSH
+/// session, so killing sshd does not end it) that runs an action once
+/// `kubeadm join` runs there. The join takes about a second on the bed:
+/// too short to hit reliably from this process. Disarmed when dropped.
+struct OnJoin<'a> {
+    k: &'a K8sBed,
+    host: &'a Host,
+}
+
+const ON_JOIN_UNIT: &str = "selfhost-test-on-join";
+const ON_JOIN_MARK: &str = "/run/selfhost-test-on-join";
+
+impl<'a> OnJoin<'a> {
+    /// Run `action` (shell, no single quotes; `$pid` is kubeadm's) once
+    /// `kubeadm join` runs on `host`, then write `$pid` to [`ON_JOIN_MARK`].
+    fn arm(k: &'a K8sBed, host: &'a Host, action: &str) -> OnJoin<'a> {
+        assert!(!action.contains('\''), "{action}");
+        k.bed.sh(
+            host,
+            &format!(
+                "systemctl stop {ON_JOIN_UNIT} >/dev/null 2>&1; rm -f {ON_JOIN_MARK}
+systemd-run --quiet --collect --unit={ON_JOIN_UNIT} sh -c 'i=0; while ! pid=$(pgrep -o -f \"kubeadm [j]oin\"); do i=$((i+1)); [ $i -lt 36000 ] || exit 1; sleep 0.05; done; {action}; echo $pid > {ON_JOIN_MARK}'"
+            ),
+        );
+        OnJoin { k, host }
+    }
+
+    /// The pid of the `kubeadm join` the action hit, once it ran.
+    fn fired(&self) -> Option<String> {
+        let out = self
+            .k
+            .bed
+            .ssh(self.host, &format!("cat {ON_JOIN_MARK} 2>/dev/null; true"));
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!pid.is_empty()).then_some(pid)
+    }
+}
+
+impl Drop for OnJoin<'_> {
+    fn drop(&mut self) {
+        let _ = self.k.bed.ssh(
+            self.host,
+            &format!("systemctl stop {ON_JOIN_UNIT} >/dev/null 2>&1; rm -f {ON_JOIN_MARK}; true"),
+        );
+    }
+}
+
+/// Wait until no kubeadm process runs on `host` (an interrupted join
+/// rolls itself back with `kubeadm reset`), at most 2 min; what ran, for
+/// the log.
+fn settle(k: &K8sBed, host: &Host) {
     let from = Instant::now();
     loop {
-        let out = k
-            .bed
-            .ssh(host, "pgrep -f 'kubeadm join' >/dev/null && echo joining; true");
-        if String::from_utf8_lossy(&out.stdout).contains("joining") {
+        let out = k.bed.ssh(host, "pgrep -af '^kubeadm ' || true");
+        let left = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if left.is_empty() {
             break;
         }
-        run.expect_running("kubeadm join ran on the worker");
+        eprintln!("still running on {}: {left}", host.addr);
         assert!(
             from.elapsed() < Duration::from_secs(120),
-            "kubeadm join never ran on {}",
+            "kubeadm still runs on {}: {left}",
             host.addr
         );
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_secs(1));
     }
-    eprintln!(
-        "kubeadm join running on {} after {:.0?}",
-        host.addr,
-        run.started.elapsed()
-    );
+    eprintln!("no kubeadm left on {} after {:.0?}", host.addr, from.elapsed());
 }
 
 /// `name -> (ready, status)` of the cluster's `nodes` in the state.
@@ -185,7 +228,9 @@ fn names(k: &K8sBed, n: usize) -> Vec<String> {
 /// Fault 1. The cluster's first apply (the configuration in `wd`: the
 /// control plane and one worker, `k.hosts[0..2]`) is interrupted with
 /// SIGINT once `kubeadm join` runs on the worker (the control plane is up
-/// then). The CLI stops within its limit with an error naming the worker
+/// then; a watcher on the worker holds the join with SIGSTOP until the CLI
+/// exited, then lets it go on, and the worker settles: a join whose
+/// session is gone rolls itself back). The CLI stops within its limit with an error naming the worker
 /// and the step; the state holds the cluster with the control plane in its
 /// `nodes` (status "ok") and its kubeconfig (the root outputs are not
 /// updated by a failed apply). Terraform taints a resource whose
@@ -197,11 +242,32 @@ pub fn interrupted_create(k: &K8sBed, wd: &Workdir, join_log: &str) -> Outcome {
     let (cp, worker) = (&k.hosts[0], &k.hosts[1]);
     let node_names = names(k, 2);
     let trigger = format!("{}: {join_log}", label(k, worker));
+    // The join is held (SIGSTOP) once it runs, so Ctrl-C surely lands in it.
+    let watcher = OnJoin::arm(k, worker, "kill -STOP $pid");
     let mut run = Spawned::start(wd, "create-1", &APPLY, &[("TF_LOG", "TRACE")]);
     run.wait_for_log(&trigger, Duration::from_secs(25 * 60));
-    wait_for_join_process(k, worker, &mut run);
+    let pid = loop {
+        if let Some(pid) = watcher.fired() {
+            break pid;
+        }
+        run.expect_running("kubeadm join ran on the worker");
+        assert!(
+            run.started.elapsed() < Duration::from_secs(27 * 60),
+            "kubeadm join never ran on {}",
+            worker.addr
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    eprintln!(
+        "kubeadm join (pid {pid}) runs on {} after {:.0?}",
+        worker.addr,
+        run.started.elapsed()
+    );
     let (status, took) = run.interrupt(Duration::from_secs(120));
     eprintln!("fault 1 (Ctrl-C during the create's join): terraform exited {status} {took:.1?} after SIGINT");
+    k.bed.sh(worker, &format!("kill -CONT {pid} 2>/dev/null; true"));
+    drop(watcher);
+    settle(k, worker);
     let first = run.output();
     eprintln!("fault 1: what the user saw:\n{first}");
     assert!(!status.success(), "an interrupted apply fails:\n{first}");
@@ -273,7 +339,7 @@ pub fn interrupted_create(k: &K8sBed, wd: &Workdir, join_log: &str) -> Outcome {
 
 /// Fault 2. The configuration in `wd` adds `k.hosts[2]` as a worker; its
 /// apply runs until `kubeadm join` runs on that host, then every sshd on
-/// it is killed. The apply fails by itself, naming the host and the step;
+/// it is killed (by a watcher on the host, within 50 ms). The apply fails by itself, naming the host and the step;
 /// the state keeps the cluster (the other nodes Ready); once sshd is back
 /// (systemd restarts it) the next apply joins the host and the plan after
 /// it is empty.
@@ -281,17 +347,14 @@ pub fn ssh_cut_during_join(k: &K8sBed, wd: &Workdir, join_log: &str) {
     let host = &k.hosts[2];
     let node_names = names(k, 3);
     let trigger = format!("{}: {join_log}", label(k, host));
+    let watcher = OnJoin::arm(k, host, "pkill -9 -x sshd");
     let mut run = Spawned::start(wd, "grow-1", &APPLY, &[("TF_LOG", "INFO")]);
     run.wait_for_log(&trigger, Duration::from_secs(20 * 60));
-    wait_for_join_process(k, host, &mut run);
-    let _ = k
-        .bed
-        .ssh(host, "systemd-run --collect sh -c 'sleep 1; pkill -9 -x sshd'");
     let cut = Instant::now();
     let status = run.wait(Duration::from_secs(10 * 60));
     let out = run.output();
     eprintln!(
-        "fault 2 (sshd killed during kubeadm join): terraform exited {status} {:.1?} after the cut; what the user saw:\n{out}",
+        "fault 2 (sshd killed during kubeadm join): terraform exited {status} {:.1?} after the join step was logged; what the user saw:\n{out}",
         cut.elapsed()
     );
     assert_eq!(status.code(), Some(1), "the apply fails by itself:\n{out}");
@@ -309,6 +372,17 @@ pub fn ssh_cut_during_join(k: &K8sBed, wd: &Workdir, join_log: &str) {
         "the error names the host and the step:\n{out}"
     );
 
+    // sshd is back (systemd restarts it).
+    let from = Instant::now();
+    while !k.bed.ssh(host, "true").status.success() {
+        assert!(from.elapsed() < Duration::from_secs(60), "sshd never came back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let pid = watcher.fired();
+    assert!(pid.is_some(), "the watcher killed sshd while kubeadm join ran");
+    drop(watcher);
+    settle(k, host);
+
     // The state keeps the cluster; its other nodes are Ready.
     let nodes = state_nodes(wd);
     eprintln!("fault 2: nodes in the state: {nodes:?}");
@@ -319,17 +393,7 @@ pub fn ssh_cut_during_join(k: &K8sBed, wd: &Workdir, join_log: &str) {
         );
     }
 
-    // sshd is back (systemd restarts it): the next apply converges.
-    let from = Instant::now();
-    while !k.bed.ssh(host, "true").status.success() {
-        assert!(from.elapsed() < Duration::from_secs(60), "sshd never came back");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let left = k.bed.ssh(host, "pgrep -af 'kubeadm' || true");
-    eprintln!(
-        "fault 2: kubeadm processes left on the host: {:?}",
-        String::from_utf8_lossy(&left.stdout).trim()
-    );
+    // The next apply converges.
     let o = wd.run(&APPLY);
     assert_eq!(o.code, Some(0), "the next apply joins the host:\n{o}");
     let nodes = state_nodes(wd);
@@ -395,7 +459,7 @@ fn count_agent_objects(kc: &KubeBed, kind: &str) -> usize {
 /// of /etc/kubernetes/manifests until the process is gone) and started
 /// again (moved back). The apply must end by itself within the agents'
 /// timeouts: success, or a clear error (no panic, no hang). The state then
-/// lists only agents that exist; the next apply converges, the plan after
+/// lists only agents that exist (or, tainted, whose create failed); the next apply converges, the plan after
 /// is empty, and the cluster holds exactly ten of each object kind.
 pub fn api_server_restart_during_agents(k: &K8sBed, wd: &Workdir, kc: &KubeBed, config: &str) {
     let cp = &k.hosts[0];
@@ -461,13 +525,20 @@ done"#,
         );
     }
 
-    // What the state lists exists in the cluster.
-    let list = wd.ok(&["state", "list"]).stdout;
-    let in_state: Vec<&str> = list
-        .lines()
-        .filter(|l| l.starts_with("selfhost_agent.fleet["))
-        .collect();
-    eprintln!("fault 3: {} agents in the state after the restart", in_state.len());
+    // What the state lists exists in the cluster, but for agents whose
+    // create failed: Terraform keeps them tainted, to be replaced.
+    let pulled: serde_json::Value =
+        serde_json::from_str(&wd.ok(&["state", "pull"]).stdout).expect("state pull is JSON");
+    let mut in_state = Vec::new();
+    for r in pulled["resources"].as_array().into_iter().flatten() {
+        if r["type"] != "selfhost_agent" {
+            continue;
+        }
+        for i in r["instances"].as_array().into_iter().flatten() {
+            in_state.push((i["index_key"].as_i64().unwrap_or(-1), i["status"] == "tainted"));
+        }
+    }
+    eprintln!("fault 3: agents in the state after the restart (index, tainted): {in_state:?}");
     let deployments = kc.ok(&[
         "-n",
         "agents",
@@ -478,11 +549,10 @@ done"#,
         "-o",
         "jsonpath={.items[*].metadata.name}",
     ]);
-    for a in &in_state {
-        let i = a.trim_start_matches("selfhost_agent.fleet[").trim_end_matches(']');
+    for (i, tainted) in &in_state {
         assert!(
-            deployments.split_whitespace().any(|d| d == format!("fleet-{i}")),
-            "{a} is in the state, so its Deployment exists: {deployments}"
+            *tainted || deployments.split_whitespace().any(|d| d == format!("fleet-{i}")),
+            "selfhost_agent.fleet[{i}] is in the state (not tainted), so its Deployment exists: {deployments}"
         );
     }
 
