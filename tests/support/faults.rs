@@ -504,10 +504,23 @@ done"#,
     let status = run.wait(Duration::from_secs(15 * 60));
     let out = run.output();
     let log = run.log_text();
-    let retries = log
+    let retried: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("transient Kubernetes API failure; retrying"))
+        .collect();
+    let retries = retried.len();
+    let starting = retried
+        .iter()
+        .filter(|l| l.contains("403 Forbidden while the API server is not ready"))
         .count();
+    let refused = retried.iter().filter(|l| l.contains("Connection refused")).count();
+    eprintln!(
+        "fault 3: retried API calls: {refused} refused connections, {starting} 403s of the starting server, {} others",
+        retries - refused - starting
+    );
+    if let Some(l) = retried.iter().find(|l| l.contains("403 Forbidden while")) {
+        eprintln!("fault 3: e.g. {l}");
+    }
     eprintln!(
         "fault 3 (kube-apiserver restarted during ten agents): terraform exited {status} after {:.0?}, {retries} retried API calls in the log; what the user saw:\n{out}",
         run.started.elapsed()
