@@ -10,6 +10,11 @@
 //! no node settings: the provider reads each host's facts and chooses what
 //! testbed/README.md lists, which the checks below find on the nodes.
 //!
+//! Faults are injected into the lifecycle (issue 20, `support::faults`):
+//! Ctrl-C during the create while the worker joins, the SSH connection cut
+//! while the third host joins, the API server restarted while ten agents
+//! apply; each time the next apply converges and the plan after is empty.
+//!
 //! `eval "$(testbed/testbed env)"; cargo test --test acceptance_k8s_cluster -- --nocapture`
 
 // Test code: a panic (with its message) is the failure report, so unwrap/expect are fine.
@@ -45,6 +50,10 @@ impl Distribution for Kubeadm {
 
     fn removal_log(&self) -> &'static str {
         "kubeadm reset"
+    }
+
+    fn join_log(&self) -> Option<&'static str> {
+        Some("kubeadm join")
     }
 
     fn assert_clean(&self, k: &K8sBed, host: &Host) {

@@ -24,8 +24,18 @@ use super::error::{Attempt, KubeError, classify};
 /// First pause after a transient failure; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a 403 may be taken for an API server still starting (see
+/// [`Kube::retrying`]), counted from the first one of an operation.
+const STARTING_GRACE: Duration = Duration::from_secs(90);
+/// How long one `/readyz` question may take.
+const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one TCP connect to the API server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The retry loop's account of a 403 from an API server that is not ready.
+fn forbidden_while_starting(message: &str) -> String {
+    format!("403 Forbidden while the API server is not ready (starting, its RBAC caches still empty): {message}")
+}
 
 /// When an operation must give up, and the token that stops it early
 /// (StopProvider, the resource's `timeouts {}`).
@@ -230,6 +240,7 @@ impl Kube {
     {
         let mut delay = FIRST_BACKOFF;
         let mut last = String::from("no answer yet");
+        let mut first_forbidden: Option<Instant> = None;
         loop {
             let attempt = tokio::select! {
                 biased;
@@ -239,7 +250,22 @@ impl Kube {
                 }
                 r = op() => r,
             };
-            match attempt.map_err(|e| classify(what, e)) {
+            let attempt = match attempt.map_err(|e| classify(what, e)) {
+                // A restarted API server refuses with 403 until its RBAC
+                // caches are filled: every user RBAC authorizes (kubeadm's
+                // admin is one) is "forbidden" for some seconds. While
+                // `/readyz` does not say ok, that is the server starting,
+                // not the kubeconfig's permissions: retried, for a bounded
+                // grace.
+                Err(Attempt::Final(KubeError::Forbidden { message, .. }))
+                    if first_forbidden.get_or_insert_with(Instant::now).elapsed() < STARTING_GRACE
+                        && !self.api_server_ready().await =>
+                {
+                    Err(Attempt::Transient(forbidden_while_starting(&message)))
+                }
+                other => other,
+            };
+            match attempt {
                 Ok(v) => return Ok(v),
                 Err(Attempt::Final(e)) => return Err(e),
                 Err(Attempt::Transient(msg)) => {
@@ -260,6 +286,18 @@ impl Kube {
                 }
             }
         }
+    }
+
+    /// Whether the API server's `/readyz` answers ok (within
+    /// [`READYZ_TIMEOUT`]); any other answer, or none, is "not ready".
+    async fn api_server_ready(&self) -> bool {
+        let Ok(req) = http::Request::get("/readyz").body(Vec::new()) else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(READYZ_TIMEOUT, self.client.request_text(req)).await,
+            Ok(Ok(body)) if body.trim() == "ok"
+        )
     }
 
     /// Server-side apply of `obj` (which must carry its namespace and name)
@@ -493,6 +531,80 @@ mod tests {
             at_cancel,
             "attempts after cancellation"
         );
+    }
+
+    /// An API server over plain HTTP that answers each request (one per
+    /// connection) with `answer(path, n)`, `n` counting the reads of the
+    /// Secret: `(status, body)`.
+    fn scripted_server(answer: fn(&str, usize) -> (u16, String)) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut head = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = head.read_line(&mut line);
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                loop {
+                    let mut l = String::new();
+                    if head.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                        break;
+                    }
+                }
+                if !path.starts_with("/readyz") {
+                    reads += 1;
+                }
+                let (status, body) = answer(&path, reads);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        port
+    }
+
+    fn plain_kubeconfig(port: u16) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: abc}}\n"
+        )
+    }
+
+    const FORBIDDEN: &str = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"secrets \"x\" is forbidden: User \"kubernetes-admin\" cannot get resource \"secrets\"","reason":"Forbidden","code":403}"#;
+    const SECRET: &str = r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"x","namespace":"ns"}}"#;
+
+    #[tokio::test]
+    async fn a_403_from_a_starting_api_server_is_retried_and_a_ready_ones_is_final() {
+        // Restarting: /readyz fails and reads are forbidden, twice; then ready.
+        let port = scripted_server(|path, n| match (path, n) {
+            ("/readyz", n) if n <= 2 => (500, "[-]poststarthook/rbac/bootstrap-roles failed".into()),
+            ("/readyz", _) => (200, "ok".into()),
+            (_, n) if n <= 2 => (403, FORBIDDEN.into()),
+            _ => (200, SECRET.into()),
+        });
+        let kube = Clients::new().client(&plain_kubeconfig(port)).await.unwrap();
+        let cancel = CancellationToken::new();
+        let dl = Deadline::new(&cancel, Duration::from_secs(20));
+        let got = kube.get::<k8s_openapi::api::core::v1::Secret>("ns", "x", &dl).await;
+        assert!(matches!(got, Ok(Some(_))), "{got:?}");
+
+        // Ready: a 403 is the kubeconfig's permissions, at once.
+        let port = scripted_server(|path, _| match path {
+            "/readyz" => (200, "ok".into()),
+            _ => (403, FORBIDDEN.into()),
+        });
+        let kube = Clients::new().client(&plain_kubeconfig(port)).await.unwrap();
+        let dl = Deadline::new(&cancel, Duration::from_secs(20));
+        let e = kube
+            .get::<k8s_openapi::api::core::v1::Secret>("ns", "x", &dl)
+            .await
+            .unwrap_err();
+        // (retried, it would end in a Timeout at the deadline)
+        assert!(matches!(e, KubeError::Forbidden { .. }), "{e}");
     }
 
     #[test]

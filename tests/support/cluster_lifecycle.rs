@@ -5,6 +5,10 @@
 //! (drained, Node deleted, host clean), destroy with the workers cleaned
 //! before the control plane. What differs per distribution (its files, its
 //! secrets, where a new worker's binaries come from) is a [`Distribution`].
+//! A distribution with fault injection ([`Distribution::join_log`]) has its
+//! first apply interrupted (Ctrl-C) during the worker's join, the third
+//! host's join cut (sshd killed), and its API server restarted while ten
+//! agents apply ([`super::faults`]).
 
 #![allow(dead_code)] // each test binary uses one distribution
 
@@ -44,6 +48,13 @@ pub trait Distribution {
     }
     /// After the third host joined.
     fn after_growth(&self, _k: &K8sBed) {}
+    /// The provider's log message starting a worker's join (after the
+    /// host's label), when the lifecycle injects faults ([`super::faults`]):
+    /// Ctrl-C and an SSH cut at that step, and an API server restart
+    /// (a kubeadm static pod) during an apply of ten agents.
+    fn join_log(&self) -> Option<&'static str> {
+        None
+    }
     /// Secrets encryption and the audit log, on by default: checked, turned
     /// off and on; ends with the configuration of `config(k, ["w1"], "")`.
     fn api_server_security(&self, _k: &K8sBed, _wd: &Workdir, _kc: &super::kube::KubeBed) {}
@@ -112,12 +123,16 @@ pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
     wd.write("main.tf", &d.config(k, &["w1"], ""));
     wd.init();
 
-    // 1. ONE apply: two hosts, the cluster on them, a namespace with quota.
+    // 1. ONE apply: two hosts, the cluster on them, a namespace with quota
+    // (with faults: interrupted during the worker's join, then resumed).
     let started = Instant::now();
-    let o = wd.run_env(
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "TRACE")],
-    );
+    let o = match d.join_log() {
+        Some(join) => super::faults::interrupted_create(k, &wd, join),
+        None => wd.run_env(
+            &["apply", "-auto-approve", "-input=false", "-no-color"],
+            &[("TF_LOG", "TRACE")],
+        ),
+    };
     assert_eq!(o.code, Some(0), "{o}");
     eprintln!("create: {:.0?}", started.elapsed());
     let kubeconfig = wd.ok(&["output", "-raw", "kubeconfig"]).stdout;
@@ -192,7 +207,12 @@ pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
         "{o}"
     );
     assert!(!o.stdout.contains("must be replaced"), "{o}");
-    apply(&wd);
+    match d.join_log() {
+        Some(join) => super::faults::ssh_cut_during_join(k, &wd, join),
+        None => {
+            apply(&wd);
+        }
+    }
     d.after_growth(k);
     let nodes = ready_nodes(&kc);
     assert_eq!(nodes.len(), 3, "{nodes:?}");
@@ -207,6 +227,11 @@ pub fn lifecycle(k: &K8sBed, cli: &'static Cli, d: &mut dyn Distribution) {
     assert!(!nodes.iter().any(|(n, _)| *n == names[2]), "{nodes:?}");
     d.assert_clean(k, &k.hosts[2]);
     expect_empty_plan(&wd, "after removing a worker");
+
+    // With faults: the API server restarted while ten agents apply.
+    if d.join_log().is_some() {
+        super::faults::api_server_restart_during_agents(k, &wd, &kc, &d.config(k, &["w1"], &install));
+    }
 
     // 5. Destroy cleans every node, workers first (checked in the provider's log).
     destroy_workers_first(k, &wd, &k.hosts[0], &[&k.hosts[1]], d.removal_log());

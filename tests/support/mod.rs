@@ -14,6 +14,7 @@ pub mod api_security;
 pub mod bed;
 pub mod cluster_lifecycle;
 pub mod cluster_security;
+pub mod faults;
 pub mod host_reset;
 pub mod host_side;
 pub mod k8s;

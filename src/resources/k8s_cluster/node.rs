@@ -136,7 +136,7 @@ impl NodeHandle {
             .conn
             .run_script(script, stdin, &ctx.cancel)
             .await
-            .map_err(|e| ssh_error(&self.label, &self.role, &e))?;
+            .map_err(|e| step_error(&self.label, &self.role, what, &e))?;
         if out.status != Some(0) {
             return Err(self.failed(what, &out, true));
         }
@@ -150,7 +150,7 @@ impl NodeHandle {
             .conn
             .run_script_secret_output(script, &ctx.cancel)
             .await
-            .map_err(|e| ssh_error(&self.label, &self.role, &e))?;
+            .map_err(|e| step_error(&self.label, &self.role, what, &e))?;
         if out.status != Some(0) {
             return Err(self.failed(what, &out, false));
         }
@@ -162,7 +162,7 @@ impl NodeHandle {
         self.conn
             .upload(path, contents, mode, &ctx.cancel)
             .await
-            .map_err(|e| ssh_error(&self.label, &self.role, &e))
+            .map_err(|e| step_error(&self.label, &self.role, &format!("writing {path}"), &e))
     }
 
     /// Copy the local file `local` to `path`.
@@ -176,7 +176,7 @@ impl NodeHandle {
         self.conn
             .upload_file(local, path, mode, &ctx.cancel)
             .await
-            .map_err(|e| ssh_error(&self.label, &self.role, &e))
+            .map_err(|e| step_error(&self.label, &self.role, &format!("writing {path}"), &e))
     }
 
     /// The address it was reached at.
@@ -205,4 +205,85 @@ impl NodeHandle {
 
 fn ssh_error(label: &str, role: &Role, e: &SshError) -> Diagnostic {
     ssh_diagnostic(label, &role.path(), e)
+}
+
+/// The diagnostic for an SSH failure on an open connection while `what`
+/// (a step) ran: a stop (Ctrl-C, the time limit) or a lost connection
+/// names the step, so the user knows where the apply got to; anything else
+/// is [`ssh_diagnostic`]'s.
+fn step_error(label: &str, role: &Role, what: &str, e: &SshError) -> Diagnostic {
+    match e {
+        SshError::Cancelled => error(
+            "Cancelled",
+            format!(
+                "{label}: {what} was stopped by Ctrl-C or the operation's timeout; what was done so far is recorded in state. Run apply again to finish."
+            ),
+            None,
+        ),
+        SshError::Disconnected { .. } | SshError::Channel { .. } => {
+            let why = match e {
+                SshError::Channel { .. } => format!(" ({})", crate::logging::error_chain(e)),
+                _ => String::new(),
+            };
+            error(
+                &format!("Lost the node during {what}"),
+                format!(
+                    "{label}: the SSH connection was lost during {what}{why}. What was done so far is recorded in state; run apply again once the host is reachable: it picks up from this step."
+                ),
+                Some(role.path().attr("host")),
+            )
+        }
+        _ => ssh_error(label, role, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_or_a_lost_connection_names_the_host_and_the_step() {
+        let worker = Role::Worker(1);
+        let lost = step_error(
+            "root@10.0.0.3:22",
+            &worker,
+            "kubeadm join",
+            &SshError::Disconnected {
+                target: "root@10.0.0.3:22".into(),
+            },
+        );
+        assert_eq!(lost.summary, "Lost the node during kubeadm join");
+        assert!(
+            lost.detail
+                .starts_with("root@10.0.0.3:22: the SSH connection was lost during kubeadm join."),
+            "{}",
+            lost.detail
+        );
+        assert!(lost.detail.contains("run apply again"), "{}", lost.detail);
+        assert_eq!(
+            lost.attribute,
+            Some(AttributePath::root("workers").index(1).attr("host"))
+        );
+
+        let stopped = step_error("root@10.0.0.3:22", &worker, "kubeadm join", &SshError::Cancelled);
+        assert_eq!(stopped.summary, "Cancelled");
+        assert!(
+            stopped
+                .detail
+                .starts_with("root@10.0.0.3:22: kubeadm join was stopped by Ctrl-C"),
+            "{}",
+            stopped.detail
+        );
+
+        // Not a loss: the connection's own diagnostic (here: the credentials).
+        let auth = step_error(
+            "root@10.0.0.3:22",
+            &worker,
+            "kubeadm join",
+            &SshError::NoCredentials {
+                target: "root@10.0.0.3:22".into(),
+            },
+        );
+        assert_eq!(auth.summary, "SSH authentication failed");
+    }
 }
