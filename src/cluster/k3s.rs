@@ -253,12 +253,38 @@ impl NodeToken {
 }
 
 /// The admin kubeconfig k3s wrote, pointed at `endpoint` (the address
-/// Terraform reaches) instead of 127.0.0.1.
+/// Terraform reaches) instead of 127.0.0.1: each `server:` line (block
+/// style, as k3s writes it) naming the local server is rewritten, and the
+/// local address anywhere else is refused. A blind text replacement put an
+/// IPv6 endpoint's brackets into whatever held the address, e.g. a YAML
+/// flow mapping, where they broke the YAML (found by fuzz/kubeconfig).
 pub fn kubeconfig_for(local: &str, endpoint: &str) -> Result<String, String> {
-    if !local.contains(LOCAL_SERVER) {
+    let server = format!("https://{}", api_endpoint(endpoint));
+    let mut out = String::with_capacity(local.len() + server.len());
+    let mut rewritten = false;
+    for line in local.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let rest = body.trim_start();
+        let item = if rest.starts_with("- ") { 2 } else { 0 };
+        if rest[item..].strip_prefix("server:").map(str::trim) == Some(LOCAL_SERVER) {
+            out.push_str(&body[..body.len() - rest.len() + item]);
+            out.push_str("server: ");
+            out.push_str(&server);
+            out.push_str(&line[body.len()..]);
+            rewritten = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    if !rewritten {
         return Err(format!("{KUBECONFIG} does not name the server {LOCAL_SERVER}"));
     }
-    Ok(local.replace(LOCAL_SERVER, &format!("https://{}", api_endpoint(endpoint))))
+    if out.contains(LOCAL_SERVER) {
+        return Err(format!(
+            "{KUBECONFIG} names {LOCAL_SERVER} outside a `server:` line; it is not the file k3s writes"
+        ));
+    }
+    Ok(out)
 }
 
 /// Install the binary and the image archives from the payload at `dir`
@@ -572,6 +598,18 @@ mod tests {
             "clusters:\n- cluster:\n    server: https://[fd00::1]:6443\n"
         );
         assert!(kubeconfig_for("server: https://10.0.0.1:6443", "x").is_err());
+        // fuzz/kubeconfig's find: the address inside a flow mapping is
+        // refused, not rewritten into YAML that no longer parses
+        let flow = "clusters:\n- cluster: {server: https://127.0.0.1:6443}\n";
+        assert!(kubeconfig_for(flow, "fd00::1").is_err());
+        let both = format!("{kc}users:\n- name: {{x: https://127.0.0.1:6443 u}}\n");
+        assert!(kubeconfig_for(&both, "10.0.0.1").is_err());
+        // a real k3s.yaml keeps every other byte
+        let real = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: AAAA\n    server: https://127.0.0.1:6443\r\n  name: default\n";
+        assert_eq!(
+            kubeconfig_for(real, "192.0.2.7").expect("rewritten"),
+            real.replace("127.0.0.1", "192.0.2.7")
+        );
     }
 
     #[test]

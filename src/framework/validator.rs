@@ -197,7 +197,11 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             .parse()
             .map_err(|_| format!("{:?} is not a number", &rest[..digits]))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        // A unit ends where the next number starts, with a digit or a dot:
+        // ".5m.5m" is Go's 1m (found by fuzz/duration: "m." was read as a unit).
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -284,6 +288,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
         assert_eq!(parse_duration("45s").unwrap().as_secs(), 45);
         assert_eq!(parse_duration("1.5m").unwrap().as_secs(), 90);
+        // fuzz/duration's find: a number may start with its dot after a unit
+        assert_eq!(parse_duration(".51m.51m").unwrap().as_millis(), 61_200);
+        assert_eq!(parse_duration("1m.5s").unwrap().as_millis(), 60_500);
+        assert!(parse_duration("1m.").is_err());
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("10d").is_err());
         assert!(parse_duration("").is_err());
