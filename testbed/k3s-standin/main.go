@@ -722,6 +722,7 @@ func run(role string, args []string) {
 		n.agentWait()
 	}
 	n.refreshKubeProxy()
+	n.settle(5 * time.Second)
 	notify("READY=1\nSTATUS=running")
 	logf("READY")
 	// supervise: any child exiting ends k3s (systemd restarts it; the cluster state persists)
@@ -1324,6 +1325,18 @@ func (n *node) agentWait() {
 		time.Sleep(time.Second)
 	}
 	logf("node %s registered after %.0fs", n.name, time.Since(t0).Seconds())
+}
+
+// settle keeps watching the children for d before READY. On a restart the node is registered already, so
+// agentWait returns at once, while the new kubelet may still give up on containerd's CRI ("server is not
+// initialized yet") a few milliseconds after its start: seen in CI as READY, then "FATAL: kubelet exited" and
+// the unit back in "activating" right after `systemctl restart` had returned. checkChildren starts such an
+// early kubelet again.
+func (n *node) settle(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+		n.checkChildren()
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // --------------------------------------------------------------- containerd --

@@ -22,7 +22,7 @@ KUBE_CACHE_VERSION = "%s-kwok-%s-etcd-%s" % (K8S_VERSION, KWOK_VERSION, ETCD_VER
 KUBE_NODE_BINS = ("kubeadm", "kubelet", "kube-proxy")
 
 # `testbed bundle`: the air-gapped Kubernetes bundle (testbed/README.md, "The Kubernetes bundle")
-BUNDLE_VERSION = "%s-7" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
+BUNDLE_VERSION = "%s-8" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
@@ -69,7 +69,7 @@ RESTIC_DEBS = ("restic",)
 # source with the previous release's kubelet, kubectl and images, for the previous bundle (K3S_PREVIOUS_VERSION).
 K3S_VERSION = K8S_VERSION + "+k3s1"
 K3S_PREVIOUS_VERSION = K8S_PREVIOUS_VERSION + "+k3s1"
-K3S_STANDIN_VERSION = "3"
+K3S_STANDIN_VERSION = "4"
 K3S_PAYLOAD_MAGIC = b"K3SSTANDINPAYLD1"
 K3S_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall", "tuning", "flannel")
 

@@ -450,9 +450,9 @@ def _fake_state(t: Target, tmp: str, hosts: list[dict[str, Any]], cluster: bool,
         write(os.path.join(tmp, "cli1"), "")
         write(os.path.join(st, "clis"), "%s/cli1\n%s/missing\n" % (tmp, tmp))
     if bundle:
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-7", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-8", ".complete"), "")
         # the previous release's bundle (versions.BUNDLE_PREVIOUS_VERSION): SELFHOST_TEST_K8S_BUNDLE_PREVIOUS
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.35.4-2+v1.36.3-7", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.35.4-2+v1.36.3-8", ".complete"), "")
 
 
 def sc_env_status(t: Target, tmp: str) -> dict[str, str]:

@@ -88,9 +88,9 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-7")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-8")
             self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_PREVIOUS_VERSION),
-                             "/c/selfhost-testbed/k8s-bundle-v1.35.4-2+v1.36.3-7")
+                             "/c/selfhost-testbed/k8s-bundle-v1.35.4-2+v1.36.3-8")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -103,10 +103,10 @@ class CacheKeyTest(unittest.TestCase):
                 f.write("// changed\n")
             self.assertNotEqual(h1, k3s_standin.source_hash([b, a]))
         v = k3s_standin.cache_version("a" * 64, "b" * 64)
-        self.assertEqual(v, "v1.36.3+k3s1-3-%s-%s" % ("a" * 12, "b" * 12))
+        self.assertEqual(v, "v1.36.3+k3s1-4-%s-%s" % ("a" * 12, "b" * 12))
         # the previous release's stand-in: same source and recipe, its own version (and payload) in the key
         v = k3s_standin.cache_version("a" * 64, "c" * 64, images.PREVIOUS)
-        self.assertEqual(v, "v1.35.4+k3s1-3-%s-%s" % ("a" * 12, "c" * 12))
+        self.assertEqual(v, "v1.35.4+k3s1-4-%s-%s" % ("a" * 12, "c" * 12))
         self.assertEqual((k3s_standin.k3s_version(images.CURRENT), k3s_standin.k3s_version(images.PREVIOUS)),
                          (K3S_VERSION, K3S_PREVIOUS_VERSION))
 
@@ -528,7 +528,7 @@ class PreviousBundleTest(unittest.TestCase):
             parts_k3s = [d for d in os.listdir(os.path.join(tmp, "cache", "selfhost-testbed"))
                          if d.startswith("k3s-standin-") and not d.endswith((".tmp", ".lock"))]
             self.assertEqual(len(parts_k3s), 1, parts_k3s)
-            self.assertTrue(parts_k3s[0].startswith("k3s-standin-v1.35.4+k3s1-3-"), parts_k3s)
+            self.assertTrue(parts_k3s[0].startswith("k3s-standin-v1.35.4+k3s1-4-"), parts_k3s)
             import tarfile
             with open(os.path.join(dst, "k3s", "k3s"), "rb") as f:
                 blob = f.read()
@@ -554,7 +554,7 @@ class PreviousBundleTest(unittest.TestCase):
                 m = json.load(f)
             self.assertEqual((m["bundle"], m["kubernetes"], m["etcd"], m["coredns"], m["shares_files_with"]),
                              (BUNDLE_PREVIOUS_VERSION, "v1.35.4", "v3.6.6", "v1.13.1", BUNDLE_VERSION))
-            self.assertEqual(m["k3s"], "v1.35.4+k3s1 (stand-in 3, see testbed/README.md)")
+            self.assertEqual(m["k3s"], "v1.35.4+k3s1 (stand-in 4, see testbed/README.md)")
             with open(os.path.join(dst, "SHA256SUMS")) as f:
                 summed = sorted(line.split("  ", 1)[1].rstrip("\n") for line in f)
             files = sorted(os.path.relpath(os.path.join(r, n), dst) for r, _, fs in os.walk(dst) for n in fs
