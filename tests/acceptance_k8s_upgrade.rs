@@ -118,6 +118,39 @@ fn probe_loop(addrs: Vec<String>, stop: Arc<AtomicBool>) -> Probed {
     out
 }
 
+/// Until both nodes' NodePort answer (kube-proxy programs a new NodePort
+/// within seconds), at most 90 s.
+fn await_answers(k: &K8sBed) {
+    let waited = Instant::now();
+    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "the agent never answered through the NodePort: {why}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The probe loop over the first two hosts, on its own thread, until the
+/// returned flag is set.
+fn start_probing(k: &K8sBed) -> (Arc<AtomicBool>, std::thread::JoinHandle<Probed>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<String> = k.hosts[..2].iter().map(|h| h.addr.clone()).collect();
+    let flag = stop.clone();
+    (stop, std::thread::spawn(move || probe_loop(addrs, flag)))
+}
+
+/// Two Ready agent pods, none of them one of `before` (the drains
+/// rescheduled every pod).
+fn assert_rescheduled(kc: &KubeBed, before: &[String]) {
+    let after = agent_pods(kc);
+    assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
+    assert!(
+        after.iter().all(|u| !before.contains(u)),
+        "every agent pod was rescheduled by the drains ({before:?} -> {after:?})"
+    );
+}
+
 /// One HTTP GET through the NodePort; an answer from the echo agent or why not.
 fn get(addr: &str) -> Result<(), String> {
     let target = format!("{addr}:{NODE_PORT}");
@@ -275,14 +308,7 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
     let before = agent_pods(&kc);
     assert_eq!(before.len(), 2, "two Ready agent pods before the upgrade");
     // kube-proxy programs the new NodePort within seconds
-    let waited = Instant::now();
-    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
-        assert!(
-            waited.elapsed() < Duration::from_secs(90),
-            "the agent never answered through the NodePort: {why}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    await_answers(&k);
 
     // 2. Refused at plan time, at `version`, with the reason.
     refused_at_version(
@@ -308,12 +334,7 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
 
     // 3. The upgrade, interrupted (SIGINT, as Ctrl-C sends) once the
     // worker's own step started; the probe loop runs throughout.
-    let stop = Arc::new(AtomicBool::new(false));
-    let prober = {
-        let addrs: Vec<String> = k.hosts[..2].iter().map(|h| h.addr.clone()).collect();
-        let stop = stop.clone();
-        std::thread::spawn(move || probe_loop(addrs, stop))
-    };
+    let (stop, prober) = start_probing(&k);
     wd.write("main.tf", &new);
     let log = wd.path.join("upgrade-1.log");
     let started = Instant::now();
@@ -458,12 +479,7 @@ fn kubeadm_cluster_upgrades_in_place_with_the_agent_serving() {
         assert_eq!(sums, runtime_in(&k.bundle), "{}: the new bundle's runtime", h.addr);
         assert_ne!(&now, started, "{}: containerd restarted during the upgrade", h.addr);
     }
-    let after = agent_pods(&kc);
-    assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
-    assert!(
-        after.iter().all(|u| !before.contains(u)),
-        "every agent pod was rescheduled by the drains ({before:?} -> {after:?})"
-    );
+    assert_rescheduled(&kc, &before);
     assert!(
         probed.ok > 100 && probed.failures.is_empty(),
         "the agent kept answering through the upgrade"
@@ -520,21 +536,9 @@ fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
     node_port(&kc);
     let before = agent_pods(&kc);
     assert_eq!(before.len(), 2, "two Ready agent pods before the upgrade");
-    let waited = Instant::now();
-    while let Err(why) = get(&k.hosts[0].addr).and_then(|()| get(&k.hosts[1].addr)) {
-        assert!(
-            waited.elapsed() < Duration::from_secs(90),
-            "the agent never answered through the NodePort: {why}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    await_answers(&k);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let prober = {
-        let addrs: Vec<String> = k.hosts[..2].iter().map(|h| h.addr.clone()).collect();
-        let stop = stop.clone();
-        std::thread::spawn(move || probe_loop(addrs, stop))
-    };
+    let (stop, prober) = start_probing(&k);
     wd.write("main.tf", &new);
     let started = Instant::now();
     let o = wd.run_env(
@@ -578,12 +582,7 @@ fn k3s_cluster_upgrades_in_place_with_the_agent_serving() {
         let v = k.bed.sh(h, "/usr/local/bin/k3s --version | head -1");
         assert!(v.contains(&format!("{to}+k3s")), "{}: {v}", h.addr);
     }
-    let after = agent_pods(&kc);
-    assert_eq!(after.len(), 2, "two Ready agent pods after the upgrade");
-    assert!(
-        after.iter().all(|u| !before.contains(u)),
-        "every agent pod was rescheduled by the drains ({before:?} -> {after:?})"
-    );
+    assert_rescheduled(&kc, &before);
     assert!(
         probed.ok > 50 && probed.failures.is_empty(),
         "the agent kept answering through the upgrade"
