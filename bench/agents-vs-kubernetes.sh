@@ -80,34 +80,13 @@ delay_ms="${SELFHOST_BENCH_DELAY_MS:-5}"
 k8s_version="${SELFHOST_BENCH_K8S_PROVIDER:-1.13.4}"
 export SELFHOST_TESTBED_INSTANCE="${SELFHOST_TESTBED_INSTANCE:-6}"
 testbed="$repo/testbed/testbed"
-work="${SELFHOST_BENCH_DIR:-$repo/target/bench-agents-vs-kubernetes}"
-mkdir -p "$work"
-work="$(cd "$work" && pwd)"
-logs="$work/logs"
-rm -rf "$logs" "$work/runs"
-mkdir -p "$logs" "$work/runs"
-t_start=$(date +%s)
-
-say() { echo "bench: [$(($(date +%s) - t_start))s] $*" >&2; }
-die() { echo "bench: ERROR: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_workdir "$repo/target/bench-agents-vs-kubernetes"
+rm -rf "$work/runs"
+mkdir -p "$work/runs"
 
 # --- the providers ---------------------------------------------------------
-
-prepare_ours() {
-  say "our provider (release build) into a filesystem mirror"
-  local binary="${SELFHOST_BENCH_BINARY:-}"
-  if [ -z "$binary" ]; then
-    (cd "$repo" && nice cargo build --release --quiet --bin terraform-provider-selfhost)
-    binary="${CARGO_TARGET_DIR:-$repo/target}/release/terraform-provider-selfhost"
-  fi
-  rm -rf "$work/mirror"
-  "$repo/scripts/install-provider" --binary "$binary" --mirror "$work/mirror" >/dev/null 2>"$logs/install-provider.log"
-  ours_version="$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n1)"
-  ours_commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  if [ -n "$(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    ours_commit="$ours_commit + uncommitted changes"
-  fi
-}
 
 # HashiCorp's provider from the Go module proxy, built once per version.
 prepare_theirs() {
@@ -583,7 +562,7 @@ report() {
 
 agents-vs-kubernetes: $n agents (Deployment + Service + ConfigMap + Secret each) applied, $plan_n refreshed, against the bed's kube-apiserver v1.36.3 (kwok nodes), $(date -u +%Y-%m-%d)
 CLI: $cli_version (the same for both), parallelism 10 (default); neither provider waits for the rollout
-ours: terraform-provider-selfhost $ours_version (release build, commit $ours_commit), selfhost_agent
+ours: terraform-provider-selfhost $provider_version (release build, commit $provider_commit), selfhost_agent
 theirs: hashicorp/kubernetes $theirs_version (the newest on the Go module proxy; built with $(go env GOVERSION)), 4 resources per agent
 network: loopback; and +$((2 * delay_ms)) ms RTT through bench/delay-relay.py ($delay_ms ms each way; new TLS connection + GET /version: $rtt_direct ms direct, $rtt_relay ms relayed)
 machine: $(nproc) cores, shared; 1-min load average at the runs' starts $lo–$hi
@@ -640,7 +619,7 @@ cleanup() {
 }
 
 trap cleanup EXIT
-prepare_ours
+install_our_provider ""
 prepare_theirs
 write_cli_config
 bed_up

@@ -54,31 +54,13 @@ rounds="${1:-3}"
 case "$rounds" in '' | *[!0-9]* | 0) echo "usage: $0 [ROUNDS >= 1]" >&2; exit 2 ;; esac
 export SELFHOST_TESTBED_INSTANCE="${SELFHOST_TESTBED_INSTANCE:-6}"
 testbed="$repo/testbed/testbed"
-work="${SELFHOST_BENCH_DIR:-$repo/target/bench-bootstrap-vs-kubeadm}"
-mkdir -p "$work"
-work="$(cd "$work" && pwd)"
-logs="$work/logs"
-rm -rf "$logs"
-mkdir -p "$logs"
-t_start=$(date +%s)
-
-say() { echo "bench: [$(($(date +%s) - t_start))s] $*" >&2; }
-die() { echo "bench: ERROR: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_workdir "$repo/target/bench-bootstrap-vs-kubeadm"
 
 # --- the provider and the CLI --------------------------------------------
 
-say "the provider (release build) into a filesystem mirror"
-binary="${SELFHOST_BENCH_BINARY:-}"
-if [ -z "$binary" ]; then
-  (cd "$repo" && cargo build --release --quiet --bin terraform-provider-selfhost)
-  binary="${CARGO_TARGET_DIR:-$repo/target}/release/terraform-provider-selfhost"
-fi
-mirror="$work/mirror"
-rm -rf "$mirror"
-"$repo/scripts/install-provider" --binary "$binary" --mirror "$mirror" --cli-config "$work/cli.tfrc" \
-  >/dev/null 2>"$logs/install-provider.log" || die "scripts/install-provider failed (log: $logs/install-provider.log)"
+install_our_provider "$work/cli.tfrc"
 cli="${SELFHOST_BENCH_CLI:-$("$testbed" clis | grep '/terraform-' | sort -V | tail -n1)}"
 [ -x "$cli" ] || die "no Terraform CLI ($cli)"
 cli_version="$(TF_CLI_CONFIG_FILE="$work/cli.tfrc" "$cli" version | head -n1)"
@@ -136,10 +118,6 @@ count_logs() { # label [FROM TO]
     f[i]="$(grep -c 'Starting session: subsystem' "$logs/sshd-$1-$i.log" || true)"
   done
   counted="${c[0]}/${c[1]} conn, ${e[0]}/${e[1]} exec, ${f[0]}/${f[1]} sftp"
-}
-
-host_key() { # address: its ed25519 key from the bed's known_hosts
-  awk -v a="$1" '$1 == a && $2 == "ssh-ed25519" { print $2 " " $3; exit }' "$SELFHOST_TEST_KNOWN_HOSTS"
 }
 
 write_terraform() {
@@ -217,10 +195,10 @@ selfhost_run() { # round
   ready="$(ssh_to "${hosts[0]}" "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers" | awk '$2 == "Ready"' | wc -l)"
   [ "$ready" = 2 ] || die "selfhost round $1: $ready Ready nodes after apply"
   sh_uploads+=("$(upload_seconds "$logs/selfhost-trace-$1.log")")
-  sh_times+=("$(elapsed "$t0" "$t1")")
+  sh_times+=("$(elapsed "$t0" "$t1" 1)")
   sh_counts+=("$counted")
   sh_loads+=("$load")
-  say "selfhost round $1: $(elapsed "$t0" "$t1") s ($counted; load $load)"
+  say "selfhost round $1: $(elapsed "$t0" "$t1" 1) s ($counted; load $load)"
 }
 
 # Seconds from the first "uploading N files" line of the provider's INFO

@@ -77,32 +77,14 @@ runs="${SELFHOST_BENCH_RUNS:-5}"
 ansible_version="${SELFHOST_BENCH_ANSIBLE_CORE:-2.19.14}"
 export SELFHOST_TESTBED_INSTANCE="${SELFHOST_TESTBED_INSTANCE:-6}"
 testbed="$repo/testbed/testbed"
-work="${SELFHOST_BENCH_DIR:-$repo/target/bench-hosts-vs-ansible}"
-mkdir -p "$work"
-work="$(cd "$work" && pwd)"
-logs="$work/logs"
-rm -rf "$logs"
-mkdir -p "$logs"
-t_start=$(date +%s)
-
-say() { echo "bench: [$(($(date +%s) - t_start))s] $*" >&2; }
-die() { echo "bench: ERROR: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
+bench_workdir "$repo/target/bench-hosts-vs-ansible"
 
 # --- the tools -------------------------------------------------------------
 
 prepare_selfhost() {
-  say "the provider (release build) into a filesystem mirror"
-  local binary="${SELFHOST_BENCH_BINARY:-}"
-  if [ -z "$binary" ]; then
-    (cd "$repo" && cargo build --release --quiet --bin terraform-provider-selfhost)
-    binary="${CARGO_TARGET_DIR:-$repo/target}/release/terraform-provider-selfhost"
-  fi
-  "$repo/scripts/install-provider" --binary "$binary" --mirror "$work/mirror" \
-    --cli-config "$work/cli.tfrc" >/dev/null 2>"$logs/install-provider.log"
-  provider_version="$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$repo/Cargo.toml" | head -n1)"
-  provider_commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  install_our_provider "$work/cli.tfrc"
 
   cli="${SELFHOST_BENCH_CLI:-}"
   if [ -z "$cli" ]; then
@@ -201,10 +183,6 @@ use_hosts() { # selfhost | ansible
     selfhost) hosts=("${sh_hosts[@]}") ;;
     ansible) hosts=("${an_hosts[@]}") ;;
   esac
-}
-
-host_key() { # address: its ed25519 key from the bed's known_hosts
-  awk -v a="$1" '$1 == a && $2 == "ssh-ed25519" { print $2 " " $3; exit }' "$SELFHOST_TEST_KNOWN_HOSTS"
 }
 
 # --- sshd's log ------------------------------------------------------------

@@ -189,7 +189,7 @@ fn hostile_values_are_refused_at_their_attribute() {
             ),
             (
                 "control_plane = {",
-                "control_plane.host: \"203.0.113.20;id\" is neither an IP address nor a DNS name",
+                "control_plane.host: address \"203.0.113.20;id\" has ';'",
             ),
             ("pod_cidr      =", "Invalid CIDR"),
             ("kubelet_cgroup_root =", "is not a cgroup path"),
@@ -241,19 +241,7 @@ fn hostile_but_valid_values_reach_a_real_host_unchanged() {
     let domain = r#"$(touch /tmp/pwned4);`touch /tmp/pwned5`|x&'q'"dq"\"#;
     let hcl_string = |s: &str| serde_json::to_string(s).expect("JSON string").replace("${", "$${");
     let config = format!(
-        r#"terraform {{
-  required_providers {{
-    selfhost = {{ source = "selfhost/selfhost" }}
-  }}
-}}
-
-provider "selfhost" {{
-  ssh {{
-    user        = "{user}"
-    private_key = file("{private}")
-  }}
-}}
-
+        r#"{provider}
 resource "selfhost_vps_host" "h" {{
   ssh_connection {{
     host = "{addr}"
@@ -266,8 +254,7 @@ resource "selfhost_vps_host" "h" {{
   }}
 }}
 "#,
-        user = bed.user,
-        private = bed.key,
+        provider = bed.provider_block(),
         addr = host.addr,
         port = host.port,
         domain = hcl_string(domain),

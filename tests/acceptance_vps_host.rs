@@ -21,34 +21,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use support::bed::{Bed, Host, bed, hosts_lock};
+use support::bed::{Bed, Host, REQUIRED_PROVIDERS, bed, hosts_lock};
 use support::{Cli, Workdir, clis_or_skip, for_each_cli, line_of, resource_change, state_resources, state_values};
 
 const H: &str = "selfhost_vps_host.h";
-
-const REQUIRED_PROVIDERS: &str = r#"terraform {
-  required_providers {
-    selfhost = { source = "selfhost/selfhost" }
-  }
-}
-"#;
-
-/// The provider block: the bed's key as the provider-level default (never
-/// stored in state).
-fn provider_block(bed: &Bed) -> String {
-    format!(
-        r#"{REQUIRED_PROVIDERS}
-provider "selfhost" {{
-  ssh {{
-    user        = "{user}"
-    private_key = file("{key}")
-  }}
-}}
-"#,
-        user = bed.user,
-        key = bed.key
-    )
-}
 
 /// The canonical host of DESIGN.md, on a bed host.
 fn canonical_host(bed: &Bed, host: &Host, extra: &str) -> String {
@@ -97,7 +73,7 @@ output "ssh" {{
   value = selfhost_vps_host.h.ssh
 }}
 "#,
-        provider = provider_block(bed),
+        provider = bed.provider_block(),
         addr = host.addr,
         port = host.port,
         pubkey = bed.public_key,
@@ -386,7 +362,7 @@ resource "selfhost_vps_host" "h" {{
   sysctl = {{ "net.ipv4.ip_forward" = "1" }}
 }}
 "#,
-            provider = provider_block(&bed),
+            provider = bed.provider_block(),
             addr = host.addr
         ),
     );
@@ -517,7 +493,7 @@ resource "selfhost_vps_host" "h" {{
   sysctl   = {{ "net.ipv4.ip_forward" = "1" }}
 }}
 "#,
-            provider = provider_block(&bed),
+            provider = bed.provider_block(),
             target = target.addr,
             jump = jump.addr
         ),
@@ -585,7 +561,7 @@ fn vps_host_three_hosts_in_parallel_and_one_connection_per_host_per_refresh() {
             "echo 'LogLevel VERBOSE' > /etc/ssh/sshd_config.d/90-test-verbose.conf && systemctl reload ssh && for i in $(seq 50); do ss -ltn | grep -q ':22 ' && break; sleep 0.1; done",
         );
     }
-    let mut config = provider_block(&bed);
+    let mut config = bed.provider_block();
     for (i, h) in bed.hosts.iter().enumerate() {
         config.push_str(&format!(
             r#"
@@ -724,7 +700,7 @@ resource "selfhost_vps_host" "h" {{
   packages = ["cowsay"]
 }}
 "#,
-            provider = provider_block(&bed),
+            provider = bed.provider_block(),
             addr = host.addr
         ),
     );
@@ -838,7 +814,7 @@ resource "selfhost_vps_host" "h" {{
   on_destroy = "revert"
 }}
 "#,
-            provider = provider_block(&bed),
+            provider = bed.provider_block(),
             addr = host.addr,
             pubkey = bed.public_key
         ),
@@ -885,7 +861,7 @@ output "facts" {{
   }}
 }}
 "#,
-                provider = provider_block(&bed),
+                provider = bed.provider_block(),
                 addr = host.addr
             ),
         );

@@ -267,25 +267,18 @@ pub fn api_endpoint(host: &str) -> String {
     }
 }
 
+/// The control plane's address: where to connect (`network::address`, the
+/// rule of every host address) and a name in the API server's certificate
+/// (kubeadm's certSANs, k3s's tls-san), where a DNS name is letters, digits
+/// and '-' only.
 fn endpoint_ok(s: &str) -> Result<(), String> {
-    if s.parse::<IpAddr>().is_ok() {
-        return Ok(());
+    crate::network::address(s)?;
+    if s.parse::<IpAddr>().is_err() && (s.contains('_') || s.ends_with('.')) {
+        return Err(format!(
+            "{s:?} is also the API server certificate's name, where a DNS name has neither '_' nor a trailing dot"
+        ));
     }
-    // A DNS name: host-name syntax, dots allowed.
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is neither an IP address nor a DNS name"))
-    }
+    Ok(())
 }
 
 fn cgroup_root_ok(s: &str) -> Result<(), String> {
@@ -387,6 +380,18 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(v6.control_plane_endpoint(), "[2001:db8::1]:6443");
+        for bad in ["api_1.example.com", "api.example.com.", "api.example.com;id"] {
+            let errs = ClusterSpec::new(
+                "v1.36.3",
+                bad,
+                "10.244.0.0/16",
+                "10.96.0.0/12",
+                ImageSource::Registry,
+                NodeSettings::default(),
+            )
+            .expect_err(bad);
+            assert_eq!(errs[0].0, ["control_plane", "host"], "{bad}: {errs:?}");
+        }
         assert!(spec(NodeSettings::default()).is_ok());
     }
 }

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::ChannelMsg;
 use russh::client::{Handle, Msg};
 use russh::keys::PublicKey;
+use russh::{ChannelMsg, ChannelWriteHalf};
+use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,11 @@ const SESSION_OPEN_RETRIES: u32 = 8;
 const MAX_SCRIPT_ARG: usize = 120 * 1024;
 /// Longest output line logged whole; the rest of a longer one is counted.
 const MAX_LOGGED_LINE: usize = 2000;
+/// Standard input goes out in chunks of this size. russh's `data(AsyncRead)`
+/// copies through tokio's 8 KiB buffer: one SSH packet, and for a file one
+/// trip to the blocking pool, per 8 KiB. A chunk is read in one go and
+/// sliced into packets of the channel's maximum size without a copy.
+const STDIN_CHUNK: usize = 256 * 1024;
 
 /// The result of one remote command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -210,10 +216,7 @@ impl Connection {
         let (mut read, write) = channel.split();
         // stdin is written while output is read: a command that prints a lot
         // before reading its input would otherwise stall both sides.
-        let feed = async {
-            write.data(stdin).await?;
-            write.eof().await
-        };
+        let feed = feed_stdin(&write, stdin);
         tokio::pin!(feed);
         let mut fed = false;
         let mut out = ExecOutput::default();
@@ -514,6 +517,29 @@ fn signal_text(sig: &russh::Sig) -> String {
     match sig {
         russh::Sig::Custom(name) => name.clone(),
         other => format!("{other:?}"),
+    }
+}
+
+/// Send all of `stdin` on the channel, then EOF.
+async fn feed_stdin<R>(write: &ChannelWriteHalf<Msg>, mut stdin: R) -> Result<(), russh::Error>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    loop {
+        let mut chunk = Vec::with_capacity(STDIN_CHUNK);
+        let mut at_end = false;
+        while chunk.len() < STDIN_CHUNK {
+            if stdin.read_buf(&mut chunk).await? == 0 {
+                at_end = true;
+                break;
+            }
+        }
+        if !chunk.is_empty() {
+            write.data_bytes(chunk).await?;
+        }
+        if at_end {
+            return write.eof().await;
+        }
     }
 }
 

@@ -73,7 +73,32 @@ pub fn hosts_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The `terraform` block requiring this provider (from the local mirror).
+pub const REQUIRED_PROVIDERS: &str = r#"terraform {
+  required_providers {
+    selfhost = { source = "selfhost/selfhost" }
+  }
+}
+"#;
+
 impl Bed {
+    /// [`REQUIRED_PROVIDERS`] and the provider block with the bed's user and
+    /// key as the provider-level SSH default (never stored in state).
+    pub fn provider_block(&self) -> String {
+        format!(
+            r#"{REQUIRED_PROVIDERS}
+provider "selfhost" {{
+  ssh {{
+    user        = "{user}"
+    private_key = file("{key}")
+  }}
+}}
+"#,
+            user = self.user,
+            key = self.key
+        )
+    }
+
     /// `ssh` to `host` as the bed's user running `remote`, verifying the
     /// host key against the bed's `known_hosts`; stdin is piped.
     fn command(&self, host: &Host, remote: &str) -> Command {

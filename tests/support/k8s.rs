@@ -144,23 +144,7 @@ resource "selfhost_vps_host" "{name}" {{
             port = h.port
         )
     };
-    let mut hcl = format!(
-        r#"terraform {{
-  required_providers {{
-    selfhost = {{ source = "selfhost/selfhost" }}
-  }}
-}}
-
-provider "selfhost" {{
-  ssh {{
-    user        = "{user}"
-    private_key = file("{key}")
-  }}
-}}
-"#,
-        user = k.bed.user,
-        key = k.bed.key
-    );
+    let mut hcl = k.bed.provider_block();
     hcl.push_str(&host("cp", &k.hosts[0]));
     hcl.push_str(&host("w1", &k.hosts[1]));
     if workers.contains(&"w2") {

@@ -220,21 +220,22 @@ fn step_error(label: &str, role: &Role, what: &str, e: &SshError) -> Diagnostic 
             ),
             None,
         ),
-        SshError::Disconnected { .. } | SshError::Channel { .. } => {
-            let why = match e {
-                SshError::Channel { .. } => format!(" ({})", crate::logging::error_chain(e)),
-                _ => String::new(),
-            };
-            error(
-                &format!("Lost the node during {what}"),
-                format!(
-                    "{label}: the SSH connection was lost during {what}{why}. What was done so far is recorded in state; run apply again once the host is reachable: it picks up from this step."
-                ),
-                Some(role.path().attr("host")),
-            )
-        }
+        SshError::Disconnected { .. } => lost_during(label, role, what, ""),
+        SshError::Channel { .. } => lost_during(label, role, what, &format!(" ({})", crate::logging::error_chain(e))),
         _ => ssh_error(label, role, e),
     }
+}
+
+/// The connection went away in the middle of `what` (`why`: the channel's
+/// own account, or empty).
+fn lost_during(label: &str, role: &Role, what: &str, why: &str) -> Diagnostic {
+    error(
+        &format!("Lost the node during {what}"),
+        format!(
+            "{label}: the SSH connection was lost during {what}{why}. What was done so far is recorded in state; run apply again once the host is reachable: it picks up from this step."
+        ),
+        Some(role.path().attr("host")),
+    )
 }
 
 #[cfg(test)]
