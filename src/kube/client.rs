@@ -31,6 +31,13 @@ const STARTING_GRACE: Duration = Duration::from_secs(90);
 const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one TCP connect to the API server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an answer may take once a request is written. The API server
+/// ends a request itself after 60 s (`--request-timeout`), and this
+/// provider opens no watch or stream: an answer later than this will not
+/// come (a NAT or load balancer dropped the connection's state, the server
+/// is frozen). The request is then retried on a new connection instead of
+/// waiting for the operation's whole time limit.
+const READ_TIMEOUT: Duration = Duration::from_secs(65);
 
 /// The retry loop's account of a 403 from an API server that is not ready.
 fn forbidden_while_starting(message: &str) -> String {
@@ -126,10 +133,21 @@ pub(super) enum Pause {
 type Slot = Arc<tokio::sync::Mutex<Option<kube::Client>>>;
 
 /// The provider-wide client cache. Clones share the same clients.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Clients {
     /// A std Mutex: held only to find or insert a slot, never across an await.
     slots: Arc<Mutex<HashMap<[u8; 32], Slot>>>,
+    /// [`READ_TIMEOUT`] (shorter in tests).
+    read_timeout: Duration,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients {
+            slots: Arc::default(),
+            read_timeout: READ_TIMEOUT,
+        }
+    }
 }
 
 impl Clients {
@@ -154,7 +172,7 @@ impl Clients {
         if let Some(client) = guard.as_ref() {
             return Ok(Kube { client: client.clone() });
         }
-        let client = build(kubeconfig).await?;
+        let client = build(kubeconfig, self.read_timeout).await?;
         *guard = Some(client.clone());
         Ok(Kube { client })
     }
@@ -167,7 +185,7 @@ impl Debug for Clients {
     }
 }
 
-async fn build(kubeconfig: &str) -> Result<kube::Client, KubeError> {
+async fn build(kubeconfig: &str, read_timeout: Duration) -> Result<kube::Client, KubeError> {
     // The parser's messages can quote the YAML (keys, tokens): say only
     // that it did not parse.
     let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(|_| {
@@ -177,6 +195,9 @@ async fn build(kubeconfig: &str) -> Result<kube::Client, KubeError> {
         .await
         .map_err(|e| KubeError::Kubeconfig(e.to_string()))?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(read_timeout);
+    // Counted from the request, not from when its pooled connection went idle.
+    config.reset_reader_on_write = true;
     kube::Client::try_from(config).map_err(|e| KubeError::Kubeconfig(explain_client_error(&e.to_string())))
 }
 
@@ -535,7 +556,7 @@ mod tests {
 
     /// An API server over plain HTTP that answers each request (one per
     /// connection) with `answer(path, n)`, `n` counting the reads of the
-    /// Secret: `(status, body)`.
+    /// Secret: `(status, body)`; status 0 leaves the request unanswered.
     fn scripted_server(answer: fn(&str, usize) -> (u16, String)) -> u16 {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -558,6 +579,11 @@ mod tests {
                     reads += 1;
                 }
                 let (status, body) = answer(&path, reads);
+                if status == 0 {
+                    // No answer: the connection stays open and silent.
+                    std::mem::forget(conn);
+                    continue;
+                }
                 let _ = write!(
                     conn,
                     "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -605,6 +631,32 @@ mod tests {
             .unwrap_err();
         // (retried, it would end in a Timeout at the deadline)
         assert!(matches!(e, KubeError::Forbidden { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_request_left_unanswered_is_retried_on_a_new_connection() {
+        // The first read of the Secret gets no answer at all (a connection a
+        // NAT forgot, a frozen server): after the read timeout it is tried
+        // again, and the second connection answers.
+        let port = scripted_server(|_, n| match n {
+            1 => (0, String::new()),
+            _ => (200, SECRET.into()),
+        });
+        let clients = Clients {
+            read_timeout: Duration::from_millis(500),
+            ..Clients::default()
+        };
+        let kube = clients.client(&plain_kubeconfig(port)).await.unwrap();
+        let cancel = CancellationToken::new();
+        let dl = Deadline::new(&cancel, Duration::from_secs(30));
+        let started = Instant::now();
+        let got = kube.get::<k8s_openapi::api::core::v1::Secret>("ns", "x", &dl).await;
+        assert!(matches!(got, Ok(Some(_))), "{got:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "retried after the read timeout, not at the deadline: {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
