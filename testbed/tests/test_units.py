@@ -240,6 +240,24 @@ class ParseTest(unittest.TestCase):
         vs = ["v1.6.3", "v1.10.6", "v1.10.10", "v1.12.0-rc1", "v1.12.6", "v1.12.10", "v1.9.2"]
         self.assertEqual(clis.pick_tofu_candidates(vs), ["v1.12.10", "v1.10.10"])
 
+    def test_system_terraform_stands_in_only_for_a_release_the_bed_does_not_build(self) -> None:
+        self.assertTrue(clis.usable_system_terraform("1.11.4"))
+        self.assertTrue(clis.usable_system_terraform("1.8.5"))
+        for v in (None, "", "1.0.3", "1.13.3", "0.15.5", "1.0.11", "1.12.0-alpha20250101", "1.11.4-dev", "x"):
+            self.assertFalse(clis.usable_system_terraform(v), v)
+
+    def test_system_terraform_version_is_read_from_its_first_line(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            fake = os.path.join(d, "terraform")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\necho 'Terraform v1.11.4'\necho 'on linux_amd64'\n")
+            os.chmod(fake, 0o755)
+            self.assertEqual(clis.terraform_version_of(fake), "1.11.4")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\necho 'OpenTofu v1.12.6'\n")
+            self.assertIsNone(clis.terraform_version_of(fake))
+            self.assertIsNone(clis.terraform_version_of(os.path.join(d, "missing")))
+
     def test_tofu_replaces_drop_local_paths(self) -> None:
         gomod = ("module m\n\nreplace (\n\t// c\n\ta => b v1\n\tfoo => ./foo\n)\nreplace c v1 => d v2\n"
                  "replace e => ../e\n")
