@@ -70,15 +70,17 @@ def cached(component: str, version: str, build: Callable[[str], None], files: Se
         safe_rmtree(tmp)
         os.makedirs(tmp)
         t0 = time.time()
-        build(tmp)
+        with proc.cpu_meter() as cpu:
+            build(tmp)
         for f in files:
             if not os.path.exists(os.path.join(tmp, f)):
                 raise TestbedError("build of %s-%s did not produce %s" % (component, version, f))
         with open(os.path.join(tmp, ".complete"), "w") as fh:
-            fh.write("built %s in %.0fs\n" % (datetime.datetime.now().isoformat(), time.time() - t0))
+            fh.write("built %s in %.0fs (CPU %.0fs)\n" % (datetime.datetime.now().isoformat(), time.time() - t0,
+                                                         cpu.seconds))
         safe_rmtree(d)
         os.rename(tmp, d)
-        proc.log("built %s-%s in %.0fs -> %s" % (component, version, time.time() - t0, d))
+        proc.log("built %s-%s in %.0fs (CPU %.0fs) -> %s" % (component, version, time.time() - t0, cpu.seconds, d))
     return d
 
 

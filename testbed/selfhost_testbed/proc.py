@@ -8,8 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from . import config
 from .errors import TestbedError
@@ -32,6 +33,67 @@ def report(err: TestbedError) -> None:
         log("---- end of %s ----" % err.logfile)
 
 
+class CpuMeter:
+    """CPU seconds (user + system) of the commands this thread ran while the meter was open, their children
+    included: what a cold build costs, whatever else shares the cores (wall time does not tell that)."""
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+_meters = threading.local()
+
+
+@contextlib.contextmanager
+def cpu_meter() -> Iterator[CpuMeter]:
+    """Count the CPU time of every command run() runs on this thread until the block ends (meters nest: an
+    inner build counts towards the outer one too)."""
+    stack: list[CpuMeter] = _meters.__dict__.setdefault("stack", [])
+    m = CpuMeter()
+    stack.append(m)
+    try:
+        yield m
+    finally:
+        stack.remove(m)
+
+
+class _MeteredPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """Popen that reaps its child with wait4, which also returns the CPU time of the child and of every
+    descendant it waited for (a `go build`'s compile and link processes)."""
+    cpu_seconds = 0.0
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # reaped elsewhere: the status is lost, as in Popen's own _try_wait
+            return self.pid, 0
+        if pid == self.pid:
+            self.cpu_seconds = ru.ru_utime + ru.ru_stime
+        return pid, sts
+
+
+def _run_metered(cmd: list[str], stdout: object, stderr: object, env: Env | None, cwd: str | None,
+                 data: bytes | None, timeout: float | None) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run (the same handling of a timeout and of Ctrl-C), adding the command's CPU time to this
+    thread's open meters."""
+    p = _MeteredPopen(cmd, stdin=subprocess.PIPE if data is not None else None, stdout=stdout, stderr=stderr,
+                      env=env, cwd=cwd)
+    try:
+        with p:
+            try:
+                out, err = p.communicate(data, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise
+            except BaseException:  # Ctrl-C included; Popen.__exit__ waits for the child
+                p.kill()
+                raise
+    finally:
+        for m in getattr(_meters, "stack", []):
+            m.seconds += p.cpu_seconds
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
 def run(cmd: Sequence[str], check: bool = True, capture: bool = False, env: Env | None = None,
         cwd: str | None = None, logfile: str | None = None, quiet: bool = False,
         input: str | bytes | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -49,19 +111,17 @@ def run(cmd: Sequence[str], check: bool = True, capture: bool = False, env: Env 
         with open(logfile, "ab") as lf:
             lf.write(("\n+ %s\n" % " ".join(cmd)).encode())
             lf.flush()
-            r = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, env=env, cwd=cwd, input=data,
-                               timeout=timeout)
+            r = _run_metered(cmd, lf, subprocess.STDOUT, env, cwd, data, timeout)
         if check and r.returncode != 0:
             raise TestbedError("command failed (exit %d): %s" % (r.returncode, cmd), logfile)
         return r
     if capture:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, input=data,
-                           timeout=timeout)
+        r = _run_metered(cmd, subprocess.PIPE, subprocess.PIPE, env, cwd, data, timeout)
         if check and r.returncode != 0:
             raise TestbedError("command failed (exit %d): %s\n%s%s" % (
                 r.returncode, cmd, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")))
         return r
-    r = subprocess.run(cmd, env=env, cwd=cwd, input=data, timeout=timeout)
+    r = _run_metered(cmd, None, None, env, cwd, data, timeout)
     if check and r.returncode != 0:
         raise TestbedError("command failed (exit %d): %s" % (r.returncode, cmd))
     return r

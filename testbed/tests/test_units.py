@@ -240,6 +240,28 @@ class ParseTest(unittest.TestCase):
         vs = ["v1.6.3", "v1.10.6", "v1.10.10", "v1.12.0-rc1", "v1.12.6", "v1.12.10", "v1.9.2"]
         self.assertEqual(clis.pick_tofu_candidates(vs), ["v1.12.10", "v1.10.10"])
 
+    def test_cpu_meter_counts_a_commands_descendants_on_this_thread_only(self) -> None:
+        burn = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"]
+        other: list[float] = []
+
+        def elsewhere() -> None:
+            with proc.cpu_meter() as m:
+                pass
+            other.append(m.seconds)
+        with proc.cpu_meter() as outer:
+            with proc.cpu_meter() as inner:
+                # a grandchild: the shell waits for it, so wait4 on the shell reports its time too
+                proc.run(["sh", "-c", '"$0" "$@"'] + burn, quiet=True)
+            t = threading.Thread(target=elsewhere)
+            t.start()
+            t.join()
+        self.assertGreaterEqual(inner.seconds, 0.25)
+        self.assertEqual(outer.seconds, inner.seconds)
+        self.assertEqual(other, [0.0])
+        with proc.cpu_meter() as after:
+            pass
+        self.assertEqual(after.seconds, 0.0)
+
     def test_system_terraform_stands_in_only_for_a_release_the_bed_does_not_build(self) -> None:
         self.assertTrue(clis.usable_system_terraform("1.11.4"))
         self.assertTrue(clis.usable_system_terraform("1.8.5"))

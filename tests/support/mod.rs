@@ -216,11 +216,14 @@ pub struct Mirror {
     pub cli_config: String,
 }
 
-/// Built once per test process with `scripts/install-provider`.
+/// Built once per test process with `scripts/install-provider`, in a
+/// directory of this test binary's own: `install-provider` replaces the
+/// mirror's contents, so two suites run at once must not share one (a
+/// `terraform init` would read a package half replaced).
 pub fn mirror() -> &'static Mirror {
     static MIRROR: OnceLock<Mirror> = OnceLock::new();
     MIRROR.get_or_init(|| {
-        let dir = Path::new(TMP).join("acceptance-mirror");
+        let dir = Path::new(TMP).join(format!("acceptance-mirror-{}", env!("CARGO_CRATE_NAME")));
         let out = Command::new(Path::new(REPO).join("scripts/install-provider"))
             .arg("--binary")
             .arg(PROVIDER_BIN)
