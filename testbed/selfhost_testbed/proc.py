@@ -43,17 +43,24 @@ class CpuMeter:
 _meters = threading.local()
 
 
+def _open_meters() -> list[CpuMeter]:
+    """This thread's open meters, innermost last."""
+    if not hasattr(_meters, "stack"):
+        _meters.stack = []
+    stack: list[CpuMeter] = _meters.stack
+    return stack
+
+
 @contextlib.contextmanager
 def cpu_meter() -> Iterator[CpuMeter]:
     """Count the CPU time of every command run() runs on this thread until the block ends (meters nest: an
     inner build counts towards the outer one too)."""
-    stack: list[CpuMeter] = _meters.__dict__.setdefault("stack", [])
     m = CpuMeter()
-    stack.append(m)
+    _open_meters().append(m)
     try:
         yield m
     finally:
-        stack.remove(m)
+        _open_meters().remove(m)
 
 
 class _MeteredPopen(subprocess.Popen):  # type: ignore[type-arg]
@@ -89,7 +96,7 @@ def _run_metered(cmd: list[str], stdout: object, stderr: object, env: Env | None
                 p.kill()
                 raise
     finally:
-        for m in getattr(_meters, "stack", []):
+        for m in _open_meters():
             m.seconds += p.cpu_seconds
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 

