@@ -47,6 +47,10 @@ const NS: &str = "agents";
 struct Demo {
     dir: PathBuf,
     cli: PathBuf,
+    /// The k8s hosts this test was given (`addr:port ...`): the demo's
+    /// own `testbed env` lists every k8s host of the bed, and other suites
+    /// may be using the rest at the same time.
+    k8s_hosts: String,
 }
 
 impl Demo {
@@ -63,7 +67,8 @@ impl Demo {
             .env("SELFHOST_DEMO_KEEP_BED", "1")
             .env("SELFHOST_DEMO_BINARY", PROVIDER_BIN)
             .env("SELFHOST_DEMO_CLI", &self.cli)
-            .env("SELFHOST_DEMO_TF_LOG", "TRACE");
+            .env("SELFHOST_DEMO_TF_LOG", "TRACE")
+            .env("SELFHOST_DEMO_K8S_HOSTS", &self.k8s_hosts);
         let started = Instant::now();
         let out: Output = cmd.output().expect("run scripts/demo");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -224,6 +229,11 @@ fn the_demo_brings_the_platform_up_idempotently_and_destroy_leaves_nothing() {
     let demo = Demo {
         dir: tmp.path().join("demo"),
         cli: cli.path.clone(),
+        k8s_hosts: k.hosts[..3]
+            .iter()
+            .map(|h| format!("{}:{}", h.addr, h.port))
+            .collect::<Vec<_>>()
+            .join(" "),
     };
 
     // ---- The first run: the platform from bare hosts.

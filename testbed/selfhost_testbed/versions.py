@@ -22,7 +22,7 @@ KUBE_CACHE_VERSION = "%s-kwok-%s-etcd-%s" % (K8S_VERSION, KWOK_VERSION, ETCD_VER
 KUBE_NODE_BINS = ("kubeadm", "kubelet", "kube-proxy")
 
 # `testbed bundle`: the air-gapped Kubernetes bundle (testbed/README.md, "The Kubernetes bundle")
-BUNDLE_VERSION = "%s-8" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
+BUNDLE_VERSION = "%s-9" % K8S_VERSION   # bump the suffix when the bundle recipe or the k3s stand-in changes
 COREDNS_VERSION = "v1.14.2"              # what kubeadm v1.36 deploys (constants.CoreDNSVersion)
 ETCD_IMAGE_TAG = "3.6.8-0"               # constants.DefaultEtcdVersion; the etcd binary is ETCD_VERSION
 PAUSE_TAG = "3.10.2"                     # constants.PauseVersion
@@ -37,7 +37,7 @@ ETCD_PREVIOUS_VERSION = "v3.6.6"          # kubeadm v1.35.4's DefaultEtcdVersion
 ETCD_PREVIOUS_IMAGE_TAG = "3.6.6-0"
 COREDNS_PREVIOUS_VERSION = "v1.13.1"      # kubeadm v1.35.4's CoreDNSVersion
 PAUSE_PREVIOUS_TAG = "3.10.1"             # kubeadm v1.35.4's PauseVersion (the same pause program)
-BUNDLE_PREVIOUS_VERSION = "%s-2+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION)  # bump "-2" when its recipe changes
+BUNDLE_PREVIOUS_VERSION = "%s-3+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION)  # bump "-3" when its recipe changes
 FLANNEL_VERSION = "v0.28.10"             # github.com/flannel-io/flannel (flanneld)
 FLANNEL_RECIPE = FLANNEL_VERSION + "-2"  # its cache key: the wrapper-module recipe changed once
 CNI_FLANNEL_VERSION = "v0.9.1"           # github.com/containernetworking/plugins: last release with plugins/meta/flannel

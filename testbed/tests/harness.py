@@ -450,9 +450,9 @@ def _fake_state(t: Target, tmp: str, hosts: list[dict[str, Any]], cluster: bool,
         write(os.path.join(tmp, "cli1"), "")
         write(os.path.join(st, "clis"), "%s/cli1\n%s/missing\n" % (tmp, tmp))
     if bundle:
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-8", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.36.3-9", ".complete"), "")
         # the previous release's bundle (versions.BUNDLE_PREVIOUS_VERSION): SELFHOST_TEST_K8S_BUNDLE_PREVIOUS
-        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.35.4-2+v1.36.3-8", ".complete"), "")
+        write(os.path.join(tmp, "cache", "selfhost-testbed", "k8s-bundle-v1.35.4-3+v1.36.3-9", ".complete"), "")
 
 
 def sc_env_status(t: Target, tmp: str) -> dict[str, str]:
@@ -613,7 +613,22 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
                 "\t_ \"github.com/flannel-io/flannel/pkg/backend/udp\"\n)\n\nfunc main() {}\n")}),
         "go list -m -versions github.com/opentofu/opentofu": (
             "github.com/opentofu/opentofu v1.6.3 v1.10.6 v1.10.10 v1.12.0-rc1 v1.12.6 v1.12.10 v1.9.2"),
-        "go mod download -json github.com/traefik/traefik/v3@": fake_gomod(tmp, "traefik", TRAEFIK_GOMOD),
+        "go mod download -json github.com/traefik/traefik/v3@": fake_gomod(tmp, "traefik", TRAEFIK_GOMOD, {
+            "cmd/traefik/traefik.go": "package main\n\nfunc main() {}\n",
+            "pkg/provider/acme/provider.go": (
+                "package acme\n\nimport (\n\t\"errors\"\n\n\t\"github.com/go-acme/lego/v4/providers/dns\"\n)\n\n"
+                "func f() {\n\tprovider, err = dns.NewDNSChallengeProviderByName(p.DNSChallenge.Provider)\n}\n"),
+            "pkg/config/static/static_config.go": (
+                "package static\n\nimport (\n\t\"github.com/traefik/traefik/v3/pkg/provider/ecs\"\n)\n\n"
+                "type Providers struct {\n\tEcs *ecs.Provider `json:\"ecs,omitempty\"`\n}\n"),
+            "pkg/provider/aggregator/aggregator.go": (
+                "package aggregator\n\nfunc f() {\n\tif conf.Ecs != nil {\n\t\tp.quietAddProvider(conf.Ecs)\n\t}\n}\n")}),
+        "go mod download -json github.com/coredns/coredns@": fake_gomod(
+            tmp, "coredns", "module github.com/coredns/coredns\n\ngo 1.24.0\n"),
+        os.path.join(tmp, "out", "coredns", "coredns") + " -plugins": (
+            "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n" + "".join(
+                "  dns.%s\n" % d for d in ("cache", "errors", "forward", "health", "hosts", "kubernetes", "loadbalance",
+                                           "log", "loop", "prometheus", "ready", "reload", "whoami")) + "  on\n"),
         os.path.join(tmp, "out", "traefik", "traefik") + " version": "Version:      v3.6.12\nCodename:     cheddar\n",
         "go mod download -json sigs.k8s.io/kube-network-policies@": fake_gomod(
             tmp, "knp", "module sigs.k8s.io/kube-network-policies\n\ngo 1.23.0\n", {
@@ -641,6 +656,7 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
     build_into("tofu-candidates", lambda d: t.fn("tofu_candidates")())
     build_into("flannel", lambda d: t.fn("flannel_dir")())
     build_into("traefik", lambda d: t.fn("traefik_dir")())
+    build_into("coredns", lambda d: t.fn("coredns_dir")("v1.14.2"))
     build_into("netpol", lambda d: t.fn("netpol_dir")())
     build_into("go-install", lambda d: [
         t.fn("go_install_dir")("cni-flannel", "v0.9.1", ["github.com/containernetworking/plugins/plugins/meta/flannel"],
@@ -737,7 +753,7 @@ def sc_bundle(t: Target, tmp: str) -> dict[str, str]:
                       kube_dir=lambda: parts["kube"], kube_node_dir=lambda: parts["node"],
                       small_bins_dir=lambda: parts["smallbins"], flannel_dir=lambda: parts["flannel"],
                       traefik_dir=lambda: parts["traefik"], netpol_dir=lambda: parts["netpol"],
-                      go_install_dir=go_install_dir, debs_dir=debs_dir, deb_unpack=_fake_deb_unpack,
+                      coredns_dir=lambda version: parts["coredns"], go_install_dir=go_install_dir, debs_dir=debs_dir, deb_unpack=_fake_deb_unpack,
                       cached=real_cached):
         t.fn("_build_bundle")(dst)
     with open(os.path.join(dst, "MANIFEST.json")) as f:

@@ -30,6 +30,7 @@ WHERE: dict[str, tuple[Any, str]] = {
     "kwok_stages": (kubernetes, "kwok_stages"), "_build_kube": (kubernetes, "build_kube"),
     "flannel_dir": (addons, "flannel_dir"), "small_bins_dir": (addons, "small_bins_dir"),
     "traefik_dir": (addons, "traefik_dir"), "netpol_dir": (addons, "netpol_dir"),
+    "coredns_dir": (addons, "coredns_dir"),
     "debs_dir": (debs, "debs_dir"), "deb_unpack": (debs, "deb_unpack"),
     "_build_tf_wrapped": (clis, "build_tf_wrapped"), "_build_tf_new": (clis, "build_tf_new"),
     "_build_tofu": (clis, "build_tofu"), "tofu_candidates": (clis, "tofu_candidates"),

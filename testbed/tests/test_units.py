@@ -88,9 +88,9 @@ class CacheKeyTest(unittest.TestCase):
         with using(cfg_for(XDG_CACHE_HOME="/c")):
             self.assertEqual(cache.cache_dir("kubernetes", KUBE_CACHE_VERSION),
                              "/c/selfhost-testbed/kubernetes-%s-kwok-v0.8.0-etcd-v3.6.8" % K8S_VERSION)
-            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-8")
+            self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_VERSION), "/c/selfhost-testbed/k8s-bundle-v1.36.3-9")
             self.assertEqual(cache.cache_dir("k8s-bundle", BUNDLE_PREVIOUS_VERSION),
-                             "/c/selfhost-testbed/k8s-bundle-v1.35.4-2+v1.36.3-8")
+                             "/c/selfhost-testbed/k8s-bundle-v1.35.4-3+v1.36.3-9")
 
     def test_k3s_standin_key_covers_sources_and_payload(self) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -468,6 +468,105 @@ class TraefikWrapperTest(unittest.TestCase):
                 addons.traefik_directives(gomod)
 
 
+# The lines TRAEFIK_PATCHES change, as traefik v3.6.12 has them (shortened around them).
+TRAEFIK_ACME_GO = """package acme
+
+import (
+	"errors"
+
+	"github.com/go-acme/lego/v4/challenge"
+	"github.com/go-acme/lego/v4/providers/dns"
+)
+
+func (p *Provider) getClient() error {
+	if p.DNSChallenge != nil && len(p.DNSChallenge.Provider) > 0 {
+		var provider challenge.Provider
+		provider, err = dns.NewDNSChallengeProviderByName(p.DNSChallenge.Provider)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return errors.New("x")
+}
+"""
+TRAEFIK_STATIC_GO = """package static
+
+import (
+	"github.com/traefik/traefik/v3/pkg/provider/docker"
+	"github.com/traefik/traefik/v3/pkg/provider/ecs"
+)
+
+type Providers struct {
+	Docker                 *docker.Provider               `description:"Enables Docker provider." json:"docker,omitempty"`
+	Ecs                    *ecs.Provider                  `description:"Enables AWS ECS provider." json:"ecs,omitempty" export:"true"`
+}
+"""
+TRAEFIK_AGGREGATOR_GO = """package aggregator
+
+func NewProviderAggregator(conf static.Providers) *ProviderAggregator {
+	if conf.Ecs != nil {
+		p.quietAddProvider(conf.Ecs)
+	}
+
+	if conf.Consul != nil {
+		p.quietAddProvider(conf.Consul)
+	}
+}
+"""
+
+
+class TraefikSlimTest(unittest.TestCase):
+    FILES = {"pkg/provider/acme/provider.go": TRAEFIK_ACME_GO,
+             "pkg/config/static/static_config.go": TRAEFIK_STATIC_GO,
+             "pkg/provider/aggregator/aggregator.go": TRAEFIK_AGGREGATOR_GO}
+
+    def tree(self, d: str, files: dict[str, str]) -> None:
+        for rel, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(d, rel)), exist_ok=True)
+            with open(os.path.join(d, rel), "w") as f:
+                f.write(text)
+
+    def read(self, d: str, rel: str) -> str:
+        with open(os.path.join(d, rel)) as f:
+            return f.read()
+
+    def test_dns_providers_and_ecs_are_cut_out(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            self.tree(d, self.FILES)
+            self.assertEqual(len(addons.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS)), 2)
+            addons.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
+            self.assertEqual(addons.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS), [])
+            acme = self.read(d, "pkg/provider/acme/provider.go")
+            self.assertIn('\t\tprovider, err = nil, errors.New("DNS-01 challenge provider " + p.DNSChallenge.Provider + '
+                          '": selfhost test bed: built without lego\'s DNS-01 providers")\n', acme)
+            self.assertIn('\t"github.com/go-acme/lego/v4/challenge"\n)', acme)
+            static = self.read(d, "pkg/config/static/static_config.go")
+            self.assertNotIn("ecs", static)
+            self.assertIn("\tDocker                 *docker.Provider", static)
+            self.assertEqual(self.read(d, "pkg/provider/aggregator/aggregator.go"),
+                             TRAEFIK_AGGREGATOR_GO.replace("\tif conf.Ecs != nil {\n\t\tp.quietAddProvider(conf.Ecs)\n\t}\n", ""))
+
+    def test_a_changed_or_missing_file_is_refused(self) -> None:
+        changed = {
+            "the call renamed": ("pkg/provider/acme/provider.go", TRAEFIK_ACME_GO.replace(
+                "NewDNSChallengeProviderByName", "NewProviderByName")),
+            "the field twice": ("pkg/config/static/static_config.go", TRAEFIK_STATIC_GO.replace(
+                "}\n", "\tEcs                    *ecs.Provider `json:\"ecs2\"`\n}\n")),
+            "a file gone": ("pkg/provider/aggregator/aggregator.go", None),
+        }
+        for what, (rel, text) in changed.items():
+            with self.subTest(what), tempfile.TemporaryDirectory() as d:
+                files = dict(self.FILES)
+                if text is None:
+                    del files[rel]
+                else:
+                    files[rel] = text
+                self.tree(d, files)
+                with self.assertRaises(TestbedError) as cm:
+                    addons.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
+                self.assertIn(rel, str(cm.exception))
+
+
 class BundleImagesTest(unittest.TestCase):
     def test_add_on_images(self) -> None:
         refs = dict((fn[:-4], ref) for ref, fn in images.images_list())
@@ -499,7 +598,7 @@ class PreviousBundleTest(unittest.TestCase):
         self.assertEqual(refs["pause"], "registry.k8s.io/pause:3.10.1")
         cur = dict((fn[:-4], ref) for ref, fn in images.images_list())
         self.assertEqual([n for n in refs if refs[n] != cur[n]], list(images.RELEASE_IMAGES))
-        self.assertEqual(BUNDLE_PREVIOUS_VERSION, "%s-2+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION))
+        self.assertEqual(BUNDLE_PREVIOUS_VERSION, "%s-3+%s" % (K8S_PREVIOUS_VERSION, BUNDLE_VERSION))
         self.assertEqual(K3S_PREVIOUS_VERSION, "v1.35.4+k3s1")
 
     def test_assembly(self) -> None:
@@ -536,6 +635,7 @@ class PreviousBundleTest(unittest.TestCase):
                     mock.patch.object(kubernetes, "etcd_dir", lambda v: parts["etcd"]), \
                     mock.patch.object(gobuild, "go_install_dir", lambda c, v, p: parts[c]), \
                     mock.patch.object(addons, "small_bins_dir", lambda: parts["smallbins"]), \
+                    mock.patch.object(addons, "coredns_dir", lambda v: parts["coredns"]), \
                     mock.patch.object(debs, "debs_dir", lambda tag, p, closure: os.path.join(
                         tmp, "debs-" + {"k8s-node": "node", "k8s-image-base": "image",
                                         "k8s-image-restic": "restic"}[tag])), \

@@ -75,6 +75,57 @@ def small_bins_dir() -> str:
     return cache.cached("smallbins", SMALLBINS_VERSION, build, list(SMALLBINS))
 
 
+# ------------------------------------------------------------------------------------------------ coredns --
+# CoreDNS's own main imports every in-tree plugin (core/plugin, the cloud DNS services' SDKs among them);
+# CoreDNS documents building with a chosen list instead (plugin.cfg).  The bed's build has a main of its own
+# that imports the plugins of kubeadm's Corefile (cmd/kubeadm/app/phases/addons/dns/manifests.go; the k3s
+# stand-in deploys the same) plus log, hosts and whoami (the default without a Corefile): about 30 % less Go
+# source to compile.  (package under plugin/, the directive it registers)
+COREDNS_MODULE = "github.com/coredns/coredns"
+COREDNS_RECIPE_SUFFIX = "-kubeadm1"  # part of its cache key: bump when COREDNS_PLUGINS change
+COREDNS_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("errors", "errors"), ("health", "health"), ("ready", "ready"), ("kubernetes", "kubernetes"),
+    ("metrics", "prometheus"), ("forward", "forward"), ("cache", "cache"), ("loop", "loop"), ("reload", "reload"),
+    ("loadbalance", "loadbalance"), ("log", "log"), ("hosts", "hosts"), ("whoami", "whoami"))
+
+
+def coredns_main() -> str:
+    """CoreDNS's main.go with COREDNS_PLUGINS instead of core/plugin (which also imports caddy's onevent)."""
+    imports = ['\t_ "github.com/coredns/caddy/onevent"\n'] + [
+        '\t_ "%s/plugin/%s"\n' % (COREDNS_MODULE, pkg) for pkg, _ in COREDNS_PLUGINS]
+    return ("package main\n\nimport (\n%s\n\t\"%s/coremain\"\n)\n\nfunc main() {\n\tcoremain.Run()\n}\n" % (
+        "".join(imports), COREDNS_MODULE))
+
+
+def coredns_missing_plugins(listing: str) -> list[str]:
+    """The COREDNS_PLUGINS directives that `coredns -plugins` does not list (as dns.NAME)."""
+    have = {ln.strip() for ln in listing.splitlines()}
+    return [d for _, d in COREDNS_PLUGINS if "dns." + d not in have]
+
+
+def coredns_dir(version: str) -> str:
+    """coredns VERSION with COREDNS_PLUGINS only: a wrapper module that requires CoreDNS at the tag, with
+    coredns_main() as its main package."""
+    def build(dst: str) -> None:
+        gobuild.need_go()
+        lf = cache.build_log("coredns-" + version + COREDNS_RECIPE_SUFFIX)
+        env = gobuild.go_env()
+        info = gobuild.mod_download("%s@%s" % (COREDNS_MODULE, version), env)
+        with open(info["GoMod"]) as f:
+            gover = gobuild.go_directive(f.read())
+        wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "coredns-" + version))
+        cache.write_text(os.path.join(wd, "main.go"), coredns_main())
+        cache.write_text(os.path.join(wd, "go.mod"), "module selfhost.test/corednsbuild\n\ngo %s\n\nrequire %s %s\n" % (
+            gover, COREDNS_MODULE, version))
+        proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
+        out = os.path.join(dst, "coredns")
+        proc.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "."], cwd=wd, env=env, logfile=lf)
+        missing = coredns_missing_plugins(proc.out([out, "-plugins"]))
+        if missing:
+            raise TestbedError("the coredns build lacks the plugins %s" % " ".join(missing), lf)
+    return cache.cached("coredns", version + COREDNS_RECIPE_SUFFIX, build, ["coredns"])
+
+
 # ------------------------------------------------------------------------------------------------ traefik --
 TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
 TRAEFIK_MAIN = TRAEFIK_MODULE + "/cmd/traefik"
@@ -121,19 +172,79 @@ def traefik_wrapper_gomod(traefik_gomod: str) -> str:
         "".join("\t%s\n" % r for r in reps), "".join("\t%s\n" % e for e in excl)))
 
 
+# What the bed's traefik leaves out, to build in about half the CPU: lego's DNS-01 providers (one package
+# importing some 170 DNS services' SDKs; the tests and the provider use HTTP-01) and the AWS ECS provider (the
+# AWS SDK; the provider configures traefik's Kubernetes providers only).  Together 45 % of the Go source the
+# build compiles (`go list -deps`, bytes).  A static configuration naming a DNS-01 provider gets an error
+# saying so.  (file, regular expression (multi-line), replacement, times expected)
+TRAEFIK_SLIM_MARK = "selfhost test bed: built without lego's DNS-01 providers"
+TRAEFIK_RECIPE = TRAEFIK_VERSION + "-slim1"  # its cache key: bump when TRAEFIK_PATCHES change
+TRAEFIK_PATCHES: tuple[tuple[str, str, str, int], ...] = (
+    ("pkg/provider/acme/provider.go", r'^\t"github\.com/go-acme/lego/v4/providers/dns"\n', "", 1),
+    ("pkg/provider/acme/provider.go", r"\bdns\.NewDNSChallengeProviderByName\(p\.DNSChallenge\.Provider\)",
+     'nil, errors.New("DNS-01 challenge provider " + p.DNSChallenge.Provider + ": %s")' % TRAEFIK_SLIM_MARK, 1),
+    ("pkg/config/static/static_config.go", r'^\t"github\.com/traefik/traefik/v3/pkg/provider/ecs"\n', "", 1),
+    ("pkg/config/static/static_config.go", r"^\tEcs\s+\*ecs\.Provider\b.*\n", "", 1),
+    ("pkg/provider/aggregator/aggregator.go",
+     r"^\tif conf\.Ecs != nil \{\n\t\tp\.quietAddProvider\(conf\.Ecs\)\n\t\}\n", "", 1),
+)
+# Packages a patched tree must no longer import anywhere in its non-test source.
+TRAEFIK_DROPPED_IMPORTS = ("github.com/go-acme/lego/v4/providers/dns", TRAEFIK_MODULE + "/pkg/provider/ecs")
+
+
+def patch_source(what: str, root: str, patches: tuple[tuple[str, str, str, int], ...]) -> None:
+    """Apply `patches` (file relative to root, multi-line regular expression, replacement, times expected) to
+    the writable source tree at root; TestbedError naming `what` unless each expression matches exactly as
+    many times as expected, so a changed upstream file is looked at, not half-patched."""
+    for rel, pattern, repl, times in patches:
+        p = os.path.join(root, rel)
+        if not os.path.exists(p):
+            raise TestbedError("%s has no %s any more; update its patches" % (what, rel))
+        with open(p) as f:
+            text = f.read()
+        text, n = re.subn(pattern, lambda _m: repl, text, flags=re.M)
+        if n != times:
+            raise TestbedError("%s %s: /%s/ matched %d times, %d expected; update its patches" % (
+                what, rel, pattern, n, times))
+        cache.write_text(p, text)
+
+
+def go_imports_of(root: str, pkgs: tuple[str, ...]) -> list[str]:
+    """`file: package` for each non-test Go file under root that imports one of pkgs."""
+    uses = []
+    for r, ds, fs in os.walk(root):
+        ds.sort()
+        for n in sorted(fs):
+            if n.endswith(".go") and not n.endswith("_test.go"):
+                p = os.path.join(r, n)
+                with open(p) as f:
+                    text = f.read()
+                uses += ["%s: %s" % (os.path.relpath(p, root), pkg) for pkg in pkgs if '"%s"' % pkg in text]
+    return uses
+
+
 def traefik_dir() -> str:
     """traefik.  `go install github.com/traefik/traefik/v3/cmd/traefik@v3.7.x` fails (traefik's go.mod
     replaces modules, and v3.7's dependencies are refused by the proxy: testbed/README.md); v3.6.12 builds in
-    a wrapper module that requires it and carries its replace and exclude directives."""
+    a wrapper module that requires it, carries its replace and exclude directives, and replaces it with a
+    copy patched by TRAEFIK_PATCHES (<cache>/src/traefik-VERSION-slim)."""
     def build(dst: str) -> None:
         gobuild.need_go()
-        lf = cache.build_log("traefik-" + TRAEFIK_VERSION)
+        lf = cache.build_log("traefik-" + TRAEFIK_RECIPE)
         env = gobuild.go_env()
         info = gobuild.mod_download("%s@%s" % (TRAEFIK_MODULE, TRAEFIK_VERSION), env)
         with open(info["GoMod"]) as f:
             gomod = traefik_wrapper_gomod(f.read())
-        wd = cache.fresh_dir(os.path.join(config.get().cache, "src", "traefik-" + TRAEFIK_VERSION))
-        cache.write_text(os.path.join(wd, "go.mod"), gomod)
+        src = os.path.join(config.get().cache, "src")
+        slim_name = "traefik-%s-slim" % TRAEFIK_VERSION
+        slim = cache.fresh_dir(os.path.join(src, slim_name))
+        copy_tree_writable(info["Dir"], slim)
+        patch_source("traefik", slim, TRAEFIK_PATCHES)
+        left = go_imports_of(slim, TRAEFIK_DROPPED_IMPORTS)
+        if left:
+            raise TestbedError("traefik still imports what TRAEFIK_PATCHES drop: %s" % "; ".join(left))
+        wd = cache.fresh_dir(os.path.join(src, "traefik-" + TRAEFIK_VERSION))
+        cache.write_text(os.path.join(wd, "go.mod"), gomod + "\nreplace %s => ../%s\n" % (TRAEFIK_MODULE, slim_name))
         cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one(TRAEFIK_MAIN))
         proc.run(["go", "mod", "tidy"], cwd=wd, env=env, logfile=lf)
         out = os.path.join(dst, "traefik")
@@ -143,7 +254,7 @@ def traefik_dir() -> str:
         v = proc.out([out, "version"])
         if TRAEFIK_VERSION not in v:
             raise TestbedError("`traefik version` does not say %s: %s" % (TRAEFIK_VERSION, v), lf)
-    return cache.cached("traefik", TRAEFIK_VERSION, build, ["traefik"])
+    return cache.cached("traefik", TRAEFIK_RECIPE, build, ["traefik"])
 
 
 # ---------------------------------------------------------------------------------- kube-network-policies --

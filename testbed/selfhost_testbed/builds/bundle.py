@@ -79,8 +79,7 @@ def build_go_parts(timings: dict[str, float]) -> GoParts:
     `up` may be running at the same time (kube_dir() then waits for its lock instead of compiling twice)."""
     steps: list[tuple[str, str, Callable[[], str]]] = [
         ("smallbins", "echo+pause", addons.small_bins_dir),
-        ("coredns", "coredns", lambda: gobuild.go_install_dir(
-            "coredns", COREDNS_VERSION, ["github.com/coredns/coredns"])),
+        ("coredns", "coredns", lambda: addons.coredns_dir(COREDNS_VERSION)),
         ("flannel", "flannel", addons.flannel_dir),
         ("cni_flannel", "cni-flannel", lambda: gobuild.go_install_dir(
             "cni-flannel", CNI_FLANNEL_VERSION, ["github.com/containernetworking/plugins/plugins/meta/flannel"],
@@ -334,8 +333,7 @@ def build_previous_parts(timings: dict[str, float]) -> PreviousParts:
     steps: list[tuple[str, str, Callable[[], str]]] = [
         ("smallbins", "echo+pause", addons.small_bins_dir),
         ("etcd", "etcd " + ETCD_PREVIOUS_VERSION, lambda: kubernetes.etcd_dir(ETCD_PREVIOUS_VERSION)),
-        ("coredns", "coredns " + COREDNS_PREVIOUS_VERSION, lambda: gobuild.go_install_dir(
-            "coredns", COREDNS_PREVIOUS_VERSION, ["github.com/coredns/coredns"])),
+        ("coredns", "coredns " + COREDNS_PREVIOUS_VERSION, lambda: addons.coredns_dir(COREDNS_PREVIOUS_VERSION)),
         ("release", "kubernetes " + K8S_PREVIOUS_VERSION, lambda: kubernetes.kube_release_dir(K8S_PREVIOUS_VERSION))]
     dirs = {}
     for field, label, build in steps:
