@@ -626,9 +626,9 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
         "go mod download -json github.com/coredns/coredns@": fake_gomod(
             tmp, "coredns", "module github.com/coredns/coredns\n\ngo 1.24.0\n"),
         os.path.join(tmp, "out", "coredns", "coredns") + " -plugins": (
-            "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n" + "".join(
-                "  dns.%s\n" % d for d in ("cache", "errors", "forward", "health", "hosts", "kubernetes", "loadbalance",
-                                           "log", "loop", "prometheus", "ready", "reload", "whoami")) + "  on\n"),
+            "".join("%s\n" % d for d in ("cache", "debug", "errors", "forward", "health", "hosts", "kubernetes",
+                                          "loadbalance", "log", "loop", "metadata", "prometheus", "ready", "reload",
+                                          "whoami")) + "on\n"),
         os.path.join(tmp, "out", "traefik", "traefik") + " version": "Version:      v3.6.12\nCodename:     cheddar\n",
         "go mod download -json sigs.k8s.io/kube-network-policies@": fake_gomod(
             tmp, "knp", "module sigs.k8s.io/kube-network-policies\n\ngo 1.23.0\n", {

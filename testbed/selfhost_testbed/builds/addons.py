@@ -98,9 +98,10 @@ def coredns_main() -> str:
 
 
 def coredns_missing_plugins(listing: str) -> list[str]:
-    """The COREDNS_PLUGINS directives that `coredns -plugins` does not list (as dns.NAME)."""
-    have = {ln.strip() for ln in listing.splitlines()}
-    return [d for _, d in COREDNS_PLUGINS if "dns." + d not in have]
+    """The COREDNS_PLUGINS directives that `coredns -plugins` does not list (one per line, as NAME or, in
+    older releases, dns.NAME)."""
+    have = {ln.strip().removeprefix("dns.") for ln in listing.splitlines()}
+    return [d for _, d in COREDNS_PLUGINS if d not in have]
 
 
 def coredns_dir(version: str) -> str:
