@@ -157,3 +157,65 @@ def go_install_dir(component: str, version: str, pkgs: Sequence[str], ldflags: s
         for p in pkgs:
             proc.run(["go", "install", "-trimpath", "-ldflags", ldflags, "%s@%s" % (p, version)], env=env, logfile=lf)
     return cache.cached(component, version, build, [p.rstrip("/").rsplit("/", 1)[1] for p in pkgs])
+
+
+# ----------------------------------------------------------------------------------- patched module copies --
+# `go build -overlay` refuses files in the module cache, so a module the bed patches is copied, patched there,
+# and built from a wrapper module that replaces it with the copy.
+Patch = tuple[str, str, str, int]   # (file relative to the module root, multi-line regular expression,
+                                    #  replacement, times expected)
+
+
+def copy_tree_writable(src: str, dst: str) -> None:
+    """A copy of src (e.g. a read-only module in the Go module cache) whose files and directories are
+    writable (shutil.copytree would keep the modes, and a read-only directory could not be removed)."""
+    for r, ds, fs in os.walk(src):
+        ds.sort()
+        d = os.path.join(dst, os.path.relpath(r, src))
+        os.makedirs(d, exist_ok=True)
+        for n in sorted(fs):
+            shutil.copyfile(os.path.join(r, n), os.path.join(d, n))
+
+
+def patch_source(what: str, root: str, patches: Sequence[Patch]) -> None:
+    """Apply `patches` (file relative to root, multi-line regular expression, replacement, times expected) to
+    the writable source tree at root; TestbedError naming `what` unless each expression matches exactly as
+    many times as expected, so a changed upstream file is looked at, not half-patched."""
+    for rel, pattern, repl, times in patches:
+        p = os.path.join(root, rel)
+        if not os.path.exists(p):
+            raise TestbedError("%s has no %s any more; update its patches" % (what, rel))
+        with open(p) as f:
+            text = f.read()
+        text, n = re.subn(pattern, lambda _m: repl, text, flags=re.M)
+        if n != times:
+            raise TestbedError("%s %s: /%s/ matched %d times, %d expected; update its patches" % (
+                what, rel, pattern, n, times))
+        cache.write_text(p, text)
+
+
+def go_imports_of(root: str, pkgs: Sequence[str]) -> list[str]:
+    """`file: package` for each non-test Go file under root that imports one of pkgs."""
+    uses = []
+    for r, ds, fs in os.walk(root):
+        ds.sort()
+        for n in sorted(fs):
+            if n.endswith(".go") and not n.endswith("_test.go"):
+                p = os.path.join(r, n)
+                with open(p) as f:
+                    text = f.read()
+                uses += ["%s: %s" % (os.path.relpath(p, root), pkg) for pkg in pkgs if '"%s"' % pkg in text]
+    return uses
+
+
+def patched_copy(what: str, module_dir: str, dst: str, patches: Sequence[Patch],
+                 dropped_imports: Sequence[str]) -> str:
+    """A fresh writable copy of module_dir at dst with `patches` applied (patch_source), which must import
+    none of dropped_imports any more in its non-test source (the packages the patches cut out)."""
+    cache.fresh_dir(dst)
+    copy_tree_writable(module_dir, dst)
+    patch_source(what, dst, patches)
+    left = go_imports_of(dst, dropped_imports)
+    if left:
+        raise TestbedError("%s still imports what its patches drop: %s" % (what, "; ".join(left)))
+    return dst

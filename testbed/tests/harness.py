@@ -523,6 +523,27 @@ def fake_gomod(tmp: str, name: str, text: str, files: dict[str, str] | None = No
     return json.dumps({"GoMod": os.path.join(d, "go.mod"), "Dir": d})
 
 
+# The two files the OpenTofu build patches, in OpenTofu v1.12.6's form (shortened).
+_TOFU_BACKENDS = (("local", "backendLocal", "local"), ("azurerm", "backendAzure", "remote-state/azure"),
+                  ("consul", "backendConsul", "remote-state/consul"), ("cos", "backendCos", "remote-state/cos"),
+                  ("gcs", "backendGCS", "remote-state/gcs"), ("http", "backendHTTP", "remote-state/http"),
+                  ("kubernetes", "backendKubernetes", "remote-state/kubernetes"), ("oss", "backendOSS", "remote-state/oss"),
+                  ("pg", "backendPg", "remote-state/pg"), ("s3", "backendS3", "remote-state/s3"))
+_TOFU_KEY_PROVIDERS = ("pbkdf2", "aws_kms", "gcp_kms", "azure_vault", "openbao")
+TOFU_FILES = {
+    "internal/backend/init/init.go": "package init\n\nimport (\n" + "".join(
+        '\t%s "github.com/opentofu/opentofu/internal/backend/%s"\n' % (a, d) for _, a, d in _TOFU_BACKENDS) + (
+        ")\n\nfunc Init() {\n\tbackends = map[string]backend.InitFn{\n") + "".join(
+        '\t\t%-13s func(enc encryption.StateEncryption) backend.Backend { return %s.New(enc) },\n' % ('"%s":' % n, a)
+        for n, a, _ in _TOFU_BACKENDS) + "\t}\n}\n",
+    "internal/encryption/default_registry.go": "package encryption\n\nimport (\n" + "".join(
+        '\t"github.com/opentofu/opentofu/internal/encryption/keyprovider/%s"\n' % k for k in _TOFU_KEY_PROVIDERS) + (
+        ")\n\nfunc init() {\n") + "".join(
+        "\tif err := DefaultRegistry.RegisterKeyProvider(%s.New()); err != nil {\n\t\tpanic(err)\n\t}\n" % k
+        for k in _TOFU_KEY_PROVIDERS) + "}\n",
+}
+
+
 KUBE_GOMOD = """module k8s.io/kubernetes
 
 go 1.26.0
@@ -605,7 +626,7 @@ def sc_go_builds(t: Target, tmp: str) -> dict[str, str]:
         "go mod download -json github.com/opentofu/opentofu@": fake_gomod(tmp, "tofu", (
             "module github.com/opentofu/opentofu\n\ngo 1.25.1\n\nreplace (\n\t// the fork\n"
             "\tgithub.com/hashicorp/hcl/v2 => github.com/opentofu/hcl/v2 v2.0.0-2024\n\tfoo => ./foo\n)\n"
-            "replace bar v1.0.0 => baz v1.1.0\nreplace local => ../local\n")),
+            "replace bar v1.0.0 => baz v1.1.0\nreplace local => ../local\n"), TOFU_FILES),
         "go mod download -json github.com/flannel-io/flannel@": fake_gomod(tmp, "flannel", (
             "module github.com/flannel-io/flannel\n\ngo 1.24.4\n"), {"main.go": (
                 "package main\n\nimport (\n\t_ \"github.com/flannel-io/flannel/pkg/backend/vxlan\"\n"

@@ -533,9 +533,9 @@ class TraefikSlimTest(unittest.TestCase):
     def test_dns_providers_and_ecs_are_cut_out(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             self.tree(d, self.FILES)
-            self.assertEqual(len(addons.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS)), 2)
-            addons.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
-            self.assertEqual(addons.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS), [])
+            self.assertEqual(len(gobuild.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS)), 2)
+            gobuild.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
+            self.assertEqual(gobuild.go_imports_of(d, addons.TRAEFIK_DROPPED_IMPORTS), [])
             acme = self.read(d, "pkg/provider/acme/provider.go")
             self.assertIn('\t\tprovider, err = nil, errors.New("DNS-01 challenge provider " + p.DNSChallenge.Provider + '
                           '": selfhost test bed: built without lego\'s DNS-01 providers")\n', acme)
@@ -563,8 +563,34 @@ class TraefikSlimTest(unittest.TestCase):
                     files[rel] = text
                 self.tree(d, files)
                 with self.assertRaises(TestbedError) as cm:
-                    addons.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
+                    gobuild.patch_source("traefik", d, addons.TRAEFIK_PATCHES)
                 self.assertIn(rel, str(cm.exception))
+
+
+class TofuSlimTest(unittest.TestCase):
+    def test_backends_and_key_providers_are_cut_out_and_the_rest_kept(self) -> None:
+        import harness
+        patches, dropped = clis.tofu_patches()
+        with tempfile.TemporaryDirectory() as d:
+            for rel, text in harness.TOFU_FILES.items():
+                harness.write(os.path.join(d, rel), text)
+            self.assertEqual(len(gobuild.go_imports_of(d, dropped)), 12)
+            gobuild.patch_source("OpenTofu", d, patches)
+            self.assertEqual(gobuild.go_imports_of(d, dropped), [])
+            with open(os.path.join(d, "internal/backend/init/init.go")) as f:
+                init = f.read()
+            for kept in ('backendLocal "github.com/opentofu/opentofu/internal/backend/local"',
+                         '"local":      func(enc encryption.StateEncryption) backend.Backend { return backendLocal.New(enc) },',
+                         '"http":       func(enc encryption.StateEncryption) backend.Backend { return backendHTTP.New(enc) },'):
+                self.assertIn(kept, init)
+            self.assertNotIn("backendS3", init)
+            with open(os.path.join(d, "internal/encryption/default_registry.go")) as f:
+                reg = f.read()
+            self.assertIn("RegisterKeyProvider(pbkdf2.New())", reg)
+            self.assertNotIn("aws_kms", reg)
+            # a second run finds nothing to patch: refused
+            with self.assertRaises(TestbedError):
+                gobuild.patch_source("OpenTofu", d, patches)
 
 
 class BundleImagesTest(unittest.TestCase):

@@ -180,7 +180,7 @@ def traefik_wrapper_gomod(traefik_gomod: str) -> str:
 # saying so.  (file, regular expression (multi-line), replacement, times expected)
 TRAEFIK_SLIM_MARK = "selfhost test bed: built without lego's DNS-01 providers"
 TRAEFIK_RECIPE = TRAEFIK_VERSION + "-slim1"  # its cache key: bump when TRAEFIK_PATCHES change
-TRAEFIK_PATCHES: tuple[tuple[str, str, str, int], ...] = (
+TRAEFIK_PATCHES: tuple[gobuild.Patch, ...] = (
     ("pkg/provider/acme/provider.go", r'^\t"github\.com/go-acme/lego/v4/providers/dns"\n', "", 1),
     ("pkg/provider/acme/provider.go", r"\bdns\.NewDNSChallengeProviderByName\(p\.DNSChallenge\.Provider\)",
      'nil, errors.New("DNS-01 challenge provider " + p.DNSChallenge.Provider + ": %s")' % TRAEFIK_SLIM_MARK, 1),
@@ -191,37 +191,6 @@ TRAEFIK_PATCHES: tuple[tuple[str, str, str, int], ...] = (
 )
 # Packages a patched tree must no longer import anywhere in its non-test source.
 TRAEFIK_DROPPED_IMPORTS = ("github.com/go-acme/lego/v4/providers/dns", TRAEFIK_MODULE + "/pkg/provider/ecs")
-
-
-def patch_source(what: str, root: str, patches: tuple[tuple[str, str, str, int], ...]) -> None:
-    """Apply `patches` (file relative to root, multi-line regular expression, replacement, times expected) to
-    the writable source tree at root; TestbedError naming `what` unless each expression matches exactly as
-    many times as expected, so a changed upstream file is looked at, not half-patched."""
-    for rel, pattern, repl, times in patches:
-        p = os.path.join(root, rel)
-        if not os.path.exists(p):
-            raise TestbedError("%s has no %s any more; update its patches" % (what, rel))
-        with open(p) as f:
-            text = f.read()
-        text, n = re.subn(pattern, lambda _m: repl, text, flags=re.M)
-        if n != times:
-            raise TestbedError("%s %s: /%s/ matched %d times, %d expected; update its patches" % (
-                what, rel, pattern, n, times))
-        cache.write_text(p, text)
-
-
-def go_imports_of(root: str, pkgs: tuple[str, ...]) -> list[str]:
-    """`file: package` for each non-test Go file under root that imports one of pkgs."""
-    uses = []
-    for r, ds, fs in os.walk(root):
-        ds.sort()
-        for n in sorted(fs):
-            if n.endswith(".go") and not n.endswith("_test.go"):
-                p = os.path.join(r, n)
-                with open(p) as f:
-                    text = f.read()
-                uses += ["%s: %s" % (os.path.relpath(p, root), pkg) for pkg in pkgs if '"%s"' % pkg in text]
-    return uses
 
 
 def traefik_dir() -> str:
@@ -238,12 +207,8 @@ def traefik_dir() -> str:
             gomod = traefik_wrapper_gomod(f.read())
         src = os.path.join(config.get().cache, "src")
         slim_name = "traefik-%s-slim" % TRAEFIK_VERSION
-        slim = cache.fresh_dir(os.path.join(src, slim_name))
-        copy_tree_writable(info["Dir"], slim)
-        patch_source("traefik", slim, TRAEFIK_PATCHES)
-        left = go_imports_of(slim, TRAEFIK_DROPPED_IMPORTS)
-        if left:
-            raise TestbedError("traefik still imports what TRAEFIK_PATCHES drop: %s" % "; ".join(left))
+        gobuild.patched_copy("traefik", info["Dir"], os.path.join(src, slim_name), TRAEFIK_PATCHES,
+                             TRAEFIK_DROPPED_IMPORTS)
         wd = cache.fresh_dir(os.path.join(src, "traefik-" + TRAEFIK_VERSION))
         cache.write_text(os.path.join(wd, "go.mod"), gomod + "\nreplace %s => ../%s\n" % (TRAEFIK_MODULE, slim_name))
         cache.write_text(os.path.join(wd, "tools.go"), gobuild.tools_go_one(TRAEFIK_MAIN))
@@ -337,17 +302,6 @@ def netpol_patch_tree(root: str) -> None:
                            "update addons.KNP_QUEUE_PATCHES" % " ".join(left))
 
 
-def copy_tree_writable(src: str, dst: str) -> None:
-    """A copy of src (e.g. a read-only module in the Go module cache) whose files and directories are
-    writable (shutil.copytree would keep the modes, and a read-only directory could not be removed)."""
-    for r, ds, fs in os.walk(src):
-        ds.sort()
-        d = os.path.join(dst, os.path.relpath(r, src))
-        os.makedirs(d, exist_ok=True)
-        for n in sorted(fs):
-            shutil.copyfile(os.path.join(r, n), os.path.join(d, n))
-
-
 def netpol_dir() -> str:
     """kube-network-policies (its `netpol` binary, as its Dockerfile names it), patched: KNP_QUEUE_PATCHES.
     `go build -overlay` refuses files in the module cache, so the module source is copied to
@@ -363,7 +317,7 @@ def netpol_dir() -> str:
         src = os.path.join(config.get().cache, "src")
         patched_name = "kube-network-policies-%s-patched" % KUBE_NETWORK_POLICIES_VERSION
         patched = cache.fresh_dir(os.path.join(src, patched_name))
-        copy_tree_writable(info["Dir"], patched)
+        gobuild.copy_tree_writable(info["Dir"], patched)
         netpol_patch_tree(patched)
         wd = cache.fresh_dir(os.path.join(src, "kube-network-policies-" + KUBE_NETWORK_POLICIES_VERSION))
         cache.write_text(os.path.join(wd, "go.mod"), (
