@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from . import cache, config, proc
 from .errors import TestbedError
@@ -194,17 +194,23 @@ def patch_source(what: str, root: str, patches: Sequence[Patch]) -> None:
         cache.write_text(p, text)
 
 
-def go_imports_of(root: str, pkgs: Sequence[str]) -> list[str]:
-    """`file: package` for each non-test Go file under root that imports one of pkgs."""
-    uses = []
+def go_sources(root: str) -> Iterator[tuple[str, str]]:
+    """(path relative to root, path) of every non-test Go file under root, in a stable order."""
     for r, ds, fs in os.walk(root):
         ds.sort()
         for n in sorted(fs):
             if n.endswith(".go") and not n.endswith("_test.go"):
                 p = os.path.join(r, n)
-                with open(p) as f:
-                    text = f.read()
-                uses += ["%s: %s" % (os.path.relpath(p, root), pkg) for pkg in pkgs if '"%s"' % pkg in text]
+                yield os.path.relpath(p, root), p
+
+
+def go_imports_of(root: str, pkgs: Sequence[str]) -> list[str]:
+    """`file: package` for each non-test Go file under root that imports one of pkgs."""
+    uses = []
+    for rel, p in go_sources(root):
+        with open(p) as f:
+            text = f.read()
+        uses += ["%s: %s" % (rel, pkg) for pkg in pkgs if '"%s"' % pkg in text]
     return uses
 
 

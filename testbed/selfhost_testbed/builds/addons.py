@@ -271,15 +271,11 @@ def netpol_queue_uses(root: str) -> list[str]:
     (its methods have pointer receivers, so only a pointer is an expr.Any; the patched code keeps expr.Queue
     values as the description it hands to xtNFQueue)."""
     uses = []
-    for r, ds, fs in os.walk(root):
-        ds.sort()
-        for n in sorted(fs):
-            if n.endswith(".go") and not n.endswith("_test.go"):
-                p = os.path.join(r, n)
-                with open(p) as f:
-                    for i, line in enumerate(f, 1):
-                        if re.search(r"(&|\*|\bnew\()\s*expr\.Queue\b", line):
-                            uses.append("%s:%d" % (os.path.relpath(p, root), i))
+    for rel, p in gobuild.go_sources(root):
+        with open(p) as f:
+            for i, line in enumerate(f, 1):
+                if re.search(r"(&|\*|\bnew\()\s*expr\.Queue\b", line):
+                    uses.append("%s:%d" % (rel, i))
     return uses
 
 
