@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTBED_DIR = os.path.dirname(HERE)
 # environment variables a recorded command's env may carry that matter; the rest is the caller's own
-ENV_KEYS = ("GOFLAGS", "CGO_ENABLED", "GOTOOLCHAIN", "GOBIN", "GO111MODULE", "DEBIAN_FRONTEND",
+ENV_KEYS = ("GOFLAGS", "GOGC", "GOMEMLIMIT", "CGO_ENABLED", "GOTOOLCHAIN", "GOBIN", "GO111MODULE", "DEBIAN_FRONTEND",
             "SYSTEMD_NSPAWN_TMPFS_TMP", "TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE")
 FIXED_NOW = "2026-01-02T03:04:05Z"
 

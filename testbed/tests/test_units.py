@@ -360,6 +360,28 @@ CONTROLLER_GO = "pkg/networkpolicy/controller.go"
 DNSAGENT_GO = "pkg/networkpolicy/dnsagent.go"
 
 
+class GoEnvTest(unittest.TestCase):
+    """The build environment's CPU settings (gobuild.go_env): defaults the caller's environment overrides."""
+
+    def env(self, outer: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+        with mock.patch.dict(os.environ, outer, clear=True):
+            return gobuild.go_env(extra)
+
+    def test_defaults(self) -> None:
+        e = self.env({"PATH": "/bin"})
+        self.assertEqual((e["GOGC"], e["GOMEMLIMIT"]), ("400", "3GiB"))
+        self.assertEqual(e["GOFLAGS"], "-buildvcs=false -mod=mod -gcflags=all=-dwarf=false")
+
+    def test_the_callers_settings_win(self) -> None:
+        e = self.env({"PATH": "/bin", "GOGC": "100", "GOFLAGS": "-gcflags=-N"})
+        self.assertEqual(e["GOGC"], "100")
+        self.assertEqual(e["GOFLAGS"], "-gcflags=-N -buildvcs=false -mod=mod")
+
+    def test_extra_goflags_keep_the_compile_flag(self) -> None:
+        e = self.env({"PATH": "/bin"}, {"GOFLAGS": "-buildvcs=false", "GOBIN": "/x"})
+        self.assertEqual(e["GOFLAGS"], "-buildvcs=false -gcflags=all=-dwarf=false")
+
+
 class NetpolPatchTest(unittest.TestCase):
     """The NFQUEUE patch of kube-network-policies (addons.KNP_QUEUE_PATCHES): exact code, exact counts."""
 
